@@ -1,0 +1,104 @@
+//! Alerts: the deduplicated thing a human is told about.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    #[default]
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One alert, ready to be rendered for any channel. Text fields that came from logs
+/// (`sample`, `key` values) are untrusted: channels escape them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Rule name.
+    pub rule: String,
+    pub description: Option<String>,
+    pub severity: Severity,
+    /// The source the rule reads.
+    pub source: String,
+    /// The rule's query, as written.
+    pub query: String,
+    /// `group_by` field → value for this alert (empty without `group_by`).
+    pub key: BTreeMap<String, String>,
+    /// Matches that made this alert (for `frequency`: the matches in the window).
+    pub count: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// The first matching raw line.
+    pub sample: String,
+    /// Alerts for this key held back by `realert` since the previous one was sent.
+    pub held_back: u64,
+    /// When the alert was raised (wall clock).
+    pub fired_at: DateTime<Utc>,
+    /// Kibana Discover link to the evidence, when Kibana is configured.
+    pub kibana_url: Option<String>,
+}
+
+impl Alert {
+    /// `sku=A-1, shop=7`, or empty without `group_by`.
+    pub fn key_text(&self) -> String {
+        self.key
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A one-line title: `[CRITICAL] order-errors (sku=A-1)`.
+    pub fn title(&self) -> String {
+        let sev = self.severity.as_str().to_uppercase();
+        if self.key.is_empty() {
+            format!("[{sev}] {}", self.rule)
+        } else {
+            format!("[{sev}] {} ({})", self.rule, self.key_text())
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample_alert() -> Alert {
+    use chrono::TimeZone;
+    let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap();
+    Alert {
+        rule: "order-errors".into(),
+        description: Some("Order errors".into()),
+        severity: Severity::Critical,
+        source: "order-logs".into(),
+        query: r#""ERROR" AND (order_timeout OR inventory_rollback)"#.into(),
+        key: BTreeMap::from([("sku".to_string(), "A-1".to_string())]),
+        count: 5,
+        first_seen: t,
+        last_seen: t + chrono::Duration::seconds(30),
+        sample: "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1".into(),
+        held_back: 0,
+        fired_at: t + chrono::Duration::seconds(31),
+        kibana_url: None,
+    }
+}

@@ -1,0 +1,116 @@
+//! The one record every stage passes along: a decoded log line.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// Where an event came from, precise enough to checkpoint past it once it has been handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Name of the configured source (`sources.<name>` in klaxon.yaml).
+    pub source: Arc<str>,
+    /// Path the line was read from (for display; identity is the fingerprint).
+    pub path: Arc<str>,
+    /// Stable identity of the file, independent of its path.
+    pub fingerprint: Arc<str>,
+    /// Byte offset just past this line's terminator: where reading resumes after it.
+    pub offset: u64,
+}
+
+/// One log record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Event time: from the configured time field, else the time the line was read.
+    pub time: DateTime<Utc>,
+    /// The raw line, without its terminator.
+    pub raw: String,
+    /// Parsed fields for structured formats (JSON); `None` for plain lines.
+    pub fields: Option<Map<String, Value>>,
+    pub origin: Origin,
+}
+
+/// The field plain lines expose their whole text under, and the default field of queries.
+pub const MESSAGE_FIELD: &str = "message";
+
+impl Event {
+    /// A plain-text event: the whole line is its `message`.
+    pub fn plain(raw: impl Into<String>, time: DateTime<Utc>, origin: Origin) -> Self {
+        Event {
+            time,
+            raw: raw.into(),
+            fields: None,
+            origin,
+        }
+    }
+
+    /// The JSON value at a dotted path (`http.status` reads `{"http":{"status":..}}`, or a
+    /// literal key `"http.status"` when present).
+    pub fn value(&self, path: &str) -> Option<&Value> {
+        let fields = self.fields.as_ref()?;
+        if let Some(v) = fields.get(path) {
+            return Some(v);
+        }
+        let mut parts = path.split('.');
+        let mut cur = fields.get(parts.next()?)?;
+        for part in parts {
+            cur = cur.as_object()?.get(part)?;
+        }
+        Some(cur)
+    }
+
+    /// The text of a field: strings as they are, numbers and booleans formatted, `null`,
+    /// arrays and objects as JSON. For plain lines only `message` exists (the whole line).
+    pub fn text(&self, path: &str) -> Option<Cow<'_, str>> {
+        match &self.fields {
+            None => (path == MESSAGE_FIELD).then_some(Cow::Borrowed(self.raw.as_str())),
+            Some(_) => match self.value(path)? {
+                Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                Value::Null => None,
+                other => Some(Cow::Owned(other.to_string())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_origin() -> Origin {
+    Origin {
+        source: Arc::from("test"),
+        path: Arc::from("test.log"),
+        fingerprint: Arc::from("fp"),
+        offset: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(raw: &str) -> Event {
+        let fields: Map<String, Value> = serde_json::from_str(raw).unwrap();
+        Event {
+            time: Utc::now(),
+            raw: raw.to_string(),
+            fields: Some(fields),
+            origin: test_origin(),
+        }
+    }
+
+    #[test]
+    fn plain_lines_expose_only_message() {
+        let ev = Event::plain("ERROR boom", Utc::now(), test_origin());
+        assert_eq!(ev.text("message").as_deref(), Some("ERROR boom"));
+        assert_eq!(ev.text("level"), None);
+    }
+
+    #[test]
+    fn nested_and_dotted_fields_resolve() {
+        let ev = json(r#"{"http":{"status":503},"a.b":"lit","n":null}"#);
+        assert_eq!(ev.text("http.status").as_deref(), Some("503"));
+        assert_eq!(ev.text("a.b").as_deref(), Some("lit"));
+        assert_eq!(ev.text("n"), None);
+        assert_eq!(ev.text("http.missing"), None);
+    }
+}

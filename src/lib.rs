@@ -1,0 +1,14 @@
+//! Klaxon: tail logs, match Lucene-style rules, alert the right people once.
+//!
+//! Data flows one way: `source` → `decode` → `query` (match) → `rule` → `alert` → `notify`,
+//! with `store` persisting state and `pipeline` wiring the stages together.
+
+pub mod alert;
+pub mod clock;
+pub mod config;
+pub mod decode;
+pub mod event;
+pub mod notify;
+pub mod query;
+pub mod source;
+pub mod store;

@@ -1,0 +1,5 @@
+//! Tailing files matched by globs.
+
+mod config;
+
+pub use config::FileSourceConfig;

@@ -1,0 +1,48 @@
+//! Sources: where events come from. Each runs as its own task and hands the pipeline
+//! batches of decoded events together with the checkpoints that become true once the
+//! batch has been handled.
+
+pub mod file;
+
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::event::Event;
+use crate::store::Checkpoint;
+
+pub use file::FileSourceConfig;
+
+/// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    File(FileSourceConfig),
+}
+
+/// Events read together, and where each file stands once they are handled.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    /// For every file this batch read from: the offset just past its last line in the batch.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source `{source_name}`: {message}")]
+    Failed {
+        source_name: String,
+        message: String,
+    },
+}
+
+#[async_trait::async_trait]
+pub trait Source: Send {
+    /// Read until `shutdown` turns true or `out` closes. Sending blocks when the pipeline
+    /// falls behind: that is the backpressure.
+    async fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Batch>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), SourceError>;
+}
