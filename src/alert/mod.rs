@@ -83,6 +83,7 @@ impl Alert {
 }
 
 #[cfg(test)]
+#[allow(dead_code)] // used by the notify tests
 pub(crate) fn sample_alert() -> Alert {
     use chrono::TimeZone;
     let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap();

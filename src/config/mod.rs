@@ -3,6 +3,7 @@
 mod duration;
 mod rule;
 mod secret;
+mod tagged;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 pub use duration::{parse_duration, HumanDuration};
 pub use rule::{RuleConfig, RuleKind};
 pub use secret::Secret;
+pub use tagged::{deserialize_tagged, TaggedConfig};
 
 use crate::notify::ChannelConfig;
 use crate::query::QueryOptions;
@@ -56,4 +58,32 @@ pub struct KibanaConfig {
 
 fn default_kibana_margin() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_enums_keep_error_locations() {
+        let yaml = "rules: r\nchannels:\n  a:\n    type: console\n    colour: red\n";
+        let err = serde_saphyr::from_str::<GlobalConfig>(yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 5 column 5"), "{err}");
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let yaml = "rules: r\nchannels:\n  a:\n    colour: red\n    type: console\n";
+        let err = serde_saphyr::from_str::<GlobalConfig>(yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let yaml = "rules: r\nsources:\n  s:\n    type: fiel\n";
+        let err = serde_saphyr::from_str::<GlobalConfig>(yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 4 column 5: unknown variant `fiel`"),
+            "{err}"
+        );
+    }
 }

@@ -2,22 +2,16 @@
 //! batches of decoded events together with the checkpoints that become true once the
 //! batch has been handled.
 
+mod config;
 pub mod file;
 
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::Event;
 use crate::store::Checkpoint;
 
+pub use config::SourceConfig;
 pub use file::FileSourceConfig;
-
-/// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum SourceConfig {
-    File(FileSourceConfig),
-}
 
 /// Events read together, and where each file stands once they are handled.
 #[derive(Debug, Default)]

@@ -1,6 +1,6 @@
 use serde::Deserialize;
 
-use crate::decode::DecodeConfig;
+use crate::decode::Format;
 
 /// `type: file`: tail every file matching `include`.
 #[derive(Debug, Clone, Deserialize)]
@@ -8,6 +8,8 @@ use crate::decode::DecodeConfig;
 pub struct FileSourceConfig {
     /// Glob patterns of files to tail.
     pub include: Vec<String>,
-    #[serde(flatten)]
-    pub decode: DecodeConfig,
+    /// How lines are decoded (serde's `flatten` cannot be combined with
+    /// `deny_unknown_fields`, so decode options are plain fields here).
+    #[serde(default)]
+    pub format: Format,
 }

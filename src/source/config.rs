@@ -1,0 +1,31 @@
+use serde::{Deserialize, Deserializer};
+
+use super::FileSourceConfig;
+use crate::config::{deserialize_tagged, TaggedConfig};
+
+/// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    File(FileSourceConfig),
+}
+
+impl TaggedConfig for SourceConfig {
+    const TYPES: &'static [&'static str] = &["file"];
+    const WHAT: &'static str = "source";
+
+    fn deserialize_variant<'de, D: Deserializer<'de>>(
+        type_name: &str,
+        rest: D,
+    ) -> Result<Self, D::Error> {
+        match type_name {
+            "file" => FileSourceConfig::deserialize(rest).map(SourceConfig::File),
+            other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_tagged(d)
+    }
+}
