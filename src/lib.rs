@@ -10,5 +10,6 @@ pub mod decode;
 pub mod event;
 pub mod notify;
 pub mod query;
+pub mod rule;
 pub mod source;
 pub mod store;

@@ -1,5 +1,9 @@
 //! Alerts: the deduplicated thing a human is told about.
 
+mod realert;
+
+pub use realert::{Admission, Realert};
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -82,6 +86,11 @@ impl Alert {
     }
 }
 
+/// Canonical text of an alert key: the identity realert and the store use.
+pub fn key_id(key: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(key).expect("string maps always serialize")
+}
+
 #[cfg(test)]
 #[allow(dead_code)] // used by the notify tests
 pub(crate) fn sample_alert() -> Alert {
@@ -101,5 +110,13 @@ pub(crate) fn sample_alert() -> Alert {
         held_back: 0,
         fired_at: t + chrono::Duration::seconds(31),
         kibana_url: None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample_alert_with_count(count: u64) -> Alert {
+    Alert {
+        count,
+        ..sample_alert()
     }
 }

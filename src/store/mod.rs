@@ -1,4 +1,19 @@
-//! Persistence: the one module that owns the SQLite state.
+//! Persistence: the one module that owns Klaxon's state.
+//!
+//! Everything a handled batch changes — file checkpoints, realert state, the alerts it
+//! raised and their pending deliveries — is written by [`StateStore::commit`] in one
+//! transaction, so a crash can neither skip a line nor raise an alert twice.
+//! [`MemoryStore`] implements the same trait for tests and offline runs.
+
+mod memory;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::alert::Alert;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 /// Where reading of one file resumes: just past the last fully handled line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,4 +23,80 @@ pub struct Checkpoint {
     /// Last path the file was seen at (informational; identity is the fingerprint).
     pub path: String,
     pub offset: u64,
+}
+
+/// Realert bookkeeping for one alert identity (rule + key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealertState {
+    pub rule: String,
+    /// Canonical text of the key (see `alert::key_id`).
+    pub key: String,
+    /// Alerts for this identity are held back until this (event) time.
+    pub hold_until: DateTime<Utc>,
+    /// How many were held back since the last alert was sent.
+    pub held_back: u64,
+}
+
+/// An alert raised by a batch, with the channels it must reach.
+#[derive(Debug, Clone)]
+pub struct RaisedAlert {
+    pub alert: Alert,
+    pub channels: Vec<String>,
+}
+
+/// Everything one handled batch changes.
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub checkpoints: Vec<Checkpoint>,
+    pub realert: Vec<RealertState>,
+    pub alerts: Vec<RaisedAlert>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.checkpoints.is_empty() && self.realert.is_empty() && self.alerts.is_empty()
+    }
+}
+
+/// One delivery of one alert to one channel, waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: i64,
+    pub channel: String,
+    pub alert: Alert,
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state store: cannot create {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state store: corrupt alert record {id}: {source}")]
+    Corrupt { id: i64, source: serde_json::Error },
+}
+
+pub trait StateStore: Send {
+    /// Checkpoints previously committed for a source.
+    fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError>;
+    /// All realert state, to restore on start.
+    fn realert_states(&self) -> Result<Vec<RealertState>, StoreError>;
+    /// Apply one batch's changes atomically.
+    fn commit(&mut self, commit: &Commit) -> Result<(), StoreError>;
+    /// Deliveries not yet done whose next attempt is due at `now`, oldest first.
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize)
+        -> Result<Vec<Delivery>, StoreError>;
+    /// The delivery succeeded.
+    fn delivered(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The delivery failed; try again at `retry_at`, or never (`None`: dead letter).
+    fn delivery_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
 }

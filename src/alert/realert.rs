@@ -1,0 +1,151 @@
+//! `realert`: after an alert for a key, hold further alerts for that key back for a
+//! while, and say how many were held back when the next one goes out.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::store::RealertState;
+
+/// What to do with an alert that a rule raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it; `held_back` alerts for this key were held back since the last one sent.
+    Send { held_back: u64 },
+    /// Hold it back (counted).
+    Hold,
+}
+
+/// Realert state for every (rule, key), with the entries changed since the last commit.
+#[derive(Debug, Default)]
+pub struct Realert {
+    states: HashMap<(String, String), RealertState>,
+    dirty: Vec<(String, String)>,
+}
+
+impl Realert {
+    pub fn restore(states: Vec<RealertState>) -> Self {
+        Realert {
+            states: states
+                .into_iter()
+                .map(|s| ((s.rule.clone(), s.key.clone()), s))
+                .collect(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Decide on an alert for `rule`/`key` raised at (event) time `at`.
+    pub fn admit(
+        &mut self,
+        rule: &str,
+        key: &str,
+        at: DateTime<Utc>,
+        realert: Duration,
+    ) -> Admission {
+        let id = (rule.to_string(), key.to_string());
+        let admission = match self.states.get_mut(&id) {
+            Some(state) if at < state.hold_until => {
+                state.held_back += 1;
+                Admission::Hold
+            }
+            Some(state) => {
+                let held_back = state.held_back;
+                state.held_back = 0;
+                state.hold_until = at + realert;
+                Admission::Send { held_back }
+            }
+            None => {
+                self.states.insert(
+                    id.clone(),
+                    RealertState {
+                        rule: id.0.clone(),
+                        key: id.1.clone(),
+                        hold_until: at + realert,
+                        held_back: 0,
+                    },
+                );
+                Admission::Send { held_back: 0 }
+            }
+        };
+        self.dirty.push(id);
+        admission
+    }
+
+    /// The states changed since the last call, to be committed with the batch.
+    pub fn take_changes(&mut self) -> Vec<RealertState> {
+        let mut ids = std::mem::take(&mut self.dirty);
+        ids.sort();
+        ids.dedup();
+        ids.iter()
+            .filter_map(|id| self.states.get(id).cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_780_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn holds_back_within_realert_and_counts() {
+        let mut r = Realert::default();
+        let ten = Duration::minutes(10);
+        assert_eq!(
+            r.admit("a", "k", t(0), ten),
+            Admission::Send { held_back: 0 }
+        );
+        assert_eq!(r.admit("a", "k", t(60), ten), Admission::Hold);
+        assert_eq!(r.admit("a", "k", t(599), ten), Admission::Hold);
+        // Another key and another rule are independent.
+        assert_eq!(
+            r.admit("a", "k2", t(60), ten),
+            Admission::Send { held_back: 0 }
+        );
+        assert_eq!(
+            r.admit("b", "k", t(60), ten),
+            Admission::Send { held_back: 0 }
+        );
+        // At exactly the end of the hold, the next alert goes out and reports the two held.
+        assert_eq!(
+            r.admit("a", "k", t(600), ten),
+            Admission::Send { held_back: 2 }
+        );
+        assert_eq!(r.admit("a", "k", t(601), ten), Admission::Hold);
+    }
+
+    #[test]
+    fn zero_realert_never_holds() {
+        let mut r = Realert::default();
+        for _ in 0..3 {
+            assert_eq!(
+                r.admit("a", "k", t(0), Duration::zero()),
+                Admission::Send { held_back: 0 }
+            );
+        }
+    }
+
+    #[test]
+    fn changes_are_reported_once_and_restore_round_trips() {
+        let mut r = Realert::default();
+        r.admit("a", "k", t(0), Duration::minutes(1));
+        r.admit("a", "k", t(1), Duration::minutes(1));
+        let changes = r.take_changes();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].held_back, 1);
+        assert!(r.take_changes().is_empty());
+        let mut restored = Realert::restore(changes);
+        assert_eq!(
+            restored.admit("a", "k", t(30), Duration::minutes(1)),
+            Admission::Hold
+        );
+        assert_eq!(
+            restored.admit("a", "k", t(60), Duration::minutes(1)),
+            Admission::Send { held_back: 2 }
+        );
+    }
+}

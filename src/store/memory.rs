@@ -1,0 +1,118 @@
+//! An in-memory `StateStore` for tests and offline runs (`klaxon test`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Checkpoint, Commit, Delivery, RealertState, StateStore, StoreError};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    checkpoints: BTreeMap<(String, String), Checkpoint>,
+    realert: BTreeMap<(String, String), RealertState>,
+    outbox: Vec<Outboxed>,
+    /// Every alert ever committed, in order.
+    pub alerts: Vec<crate::alert::Alert>,
+}
+
+#[derive(Debug)]
+struct Outboxed {
+    delivery: Delivery,
+    next_at: Option<DateTime<Utc>>,
+    delivered: bool,
+    last_error: Option<String>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last error of a delivery, if any.
+    pub fn last_error(&self, id: i64) -> Option<&str> {
+        self.outbox
+            .iter()
+            .find(|o| o.delivery.id == id)
+            .and_then(|o| o.last_error.as_deref())
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        Ok(self
+            .checkpoints
+            .values()
+            .filter(|c| c.source == source)
+            .cloned()
+            .collect())
+    }
+
+    fn realert_states(&self) -> Result<Vec<RealertState>, StoreError> {
+        Ok(self.realert.values().cloned().collect())
+    }
+
+    fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
+        for c in &commit.checkpoints {
+            self.checkpoints
+                .insert((c.source.clone(), c.fingerprint.clone()), c.clone());
+        }
+        for r in &commit.realert {
+            self.realert
+                .insert((r.rule.clone(), r.key.clone()), r.clone());
+        }
+        for raised in &commit.alerts {
+            self.alerts.push(raised.alert.clone());
+            for channel in &raised.channels {
+                let id = self.outbox.len() as i64 + 1;
+                self.outbox.push(Outboxed {
+                    delivery: Delivery {
+                        id,
+                        channel: channel.clone(),
+                        alert: raised.alert.clone(),
+                        attempts: 0,
+                    },
+                    next_at: Some(raised.alert.fired_at),
+                    delivered: false,
+                    last_error: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self
+            .outbox
+            .iter()
+            .filter(|o| !o.delivered && o.next_at.is_some_and(|t| t <= now))
+            .take(limit)
+            .map(|o| o.delivery.clone())
+            .collect())
+    }
+
+    fn delivered(&mut self, id: i64, _at: DateTime<Utc>) -> Result<(), StoreError> {
+        if let Some(o) = self.outbox.iter_mut().find(|o| o.delivery.id == id) {
+            o.delivered = true;
+            o.delivery.attempts += 1;
+        }
+        Ok(())
+    }
+
+    fn delivery_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        if let Some(o) = self.outbox.iter_mut().find(|o| o.delivery.id == id) {
+            o.delivery.attempts += 1;
+            o.next_at = retry_at;
+            o.last_error = Some(error.to_string());
+        }
+        Ok(())
+    }
+}

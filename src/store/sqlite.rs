@@ -1,0 +1,393 @@
+//! The SQLite `StateStore`: one file under `state_dir`, WAL mode.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection};
+
+use super::{Checkpoint, Commit, Delivery, RealertState, StateStore, StoreError};
+use crate::alert::Alert;
+
+/// The database file inside `state_dir`.
+pub const DB_FILE: &str = "klaxon.sqlite";
+
+/// Schema steps, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE checkpoints (
+    source      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    offset      INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (source, fingerprint)
+);
+CREATE TABLE realert (
+    rule       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    hold_until TEXT NOT NULL,
+    held_back  INTEGER NOT NULL,
+    PRIMARY KEY (rule, key)
+);
+CREATE TABLE alerts (
+    id         INTEGER PRIMARY KEY,
+    rule       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen  TEXT NOT NULL,
+    fired_at   TEXT NOT NULL,
+    held_back  INTEGER NOT NULL,
+    sample     TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX alerts_rule ON alerts (rule, fired_at);
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY,
+    alert_id   INTEGER NOT NULL REFERENCES alerts (id),
+    channel    TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    TEXT,
+    last_error TEXT,
+    sent_at    TEXT
+);
+CREATE INDEX outbox_due ON outbox (status, next_at);
+"#];
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 UTC text, so they sort as text.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+        Self::open_file(&state_dir.join(DB_FILE))
+    }
+
+    pub fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        // WAL survives a killed process without losing committed transactions;
+        // synchronous=NORMAL trades only the last commits on power loss for speed.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Every recorded alert, oldest first (for `klaxon` tooling and tests).
+    pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, body FROM alerts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            out.push(
+                serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { id, source })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Outbox rows by status, for inspection: (pending, sent, dead).
+    pub fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let count = |status: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE status = ?1",
+                [status],
+                |r| r.get(0),
+            )?)
+        };
+        Ok((count("pending")?, count("sent")?, count("dead")?))
+    }
+}
+
+impl StateStore for SqliteStore {
+    fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, fingerprint, path, offset FROM checkpoints WHERE source = ?1",
+        )?;
+        let rows = stmt.query_map([source], |r| {
+            Ok(Checkpoint {
+                source: r.get(0)?,
+                fingerprint: r.get(1)?,
+                path: r.get(2)?,
+                offset: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn realert_states(&self) -> Result<Vec<RealertState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rule, key, hold_until, held_back FROM realert")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RealertState {
+                rule: r.get(0)?,
+                key: r.get(1)?,
+                hold_until: parse_ts(&r.get::<_, String>(2)?),
+                held_back: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let now = ts(Utc::now());
+        let tx = self.conn.transaction()?;
+        {
+            let mut cp = tx.prepare_cached(
+                "INSERT INTO checkpoints (source, fingerprint, path, offset, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (source, fingerprint) DO UPDATE
+                 SET path = excluded.path, offset = excluded.offset, updated_at = excluded.updated_at",
+            )?;
+            for c in &commit.checkpoints {
+                cp.execute(params![
+                    c.source,
+                    c.fingerprint,
+                    c.path,
+                    c.offset as i64,
+                    now
+                ])?;
+            }
+            let mut re = tx.prepare_cached(
+                "INSERT INTO realert (rule, key, hold_until, held_back) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (rule, key) DO UPDATE
+                 SET hold_until = excluded.hold_until, held_back = excluded.held_back",
+            )?;
+            for r in &commit.realert {
+                re.execute(params![r.rule, r.key, ts(r.hold_until), r.held_back as i64])?;
+            }
+            let mut al = tx.prepare_cached(
+                "INSERT INTO alerts (rule, key, severity, count, first_seen, last_seen, fired_at,
+                                     held_back, sample, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut ob = tx.prepare_cached(
+                "INSERT INTO outbox (alert_id, channel, status, next_at) VALUES (?1, ?2, 'pending', ?3)",
+            )?;
+            for raised in &commit.alerts {
+                let a = &raised.alert;
+                let body = serde_json::to_string(a).expect("alerts always serialize");
+                al.execute(params![
+                    a.rule,
+                    crate::alert::key_id(&a.key),
+                    a.severity.as_str(),
+                    a.count as i64,
+                    ts(a.first_seen),
+                    ts(a.last_seen),
+                    ts(a.fired_at),
+                    a.held_back as i64,
+                    a.sample,
+                    body
+                ])?;
+                let alert_id = tx.last_insert_rowid();
+                for channel in &raised.channels {
+                    ob.execute(params![alert_id, channel, ts(a.fired_at)])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.id, o.channel, o.attempts, a.id, a.body FROM outbox o
+             JOIN alerts a ON a.id = o.alert_id
+             WHERE o.status = 'pending' AND o.next_at <= ?1
+             ORDER BY o.next_at, o.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, channel, attempts, alert_id, body) = row?;
+            let alert = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
+                id: alert_id,
+                source,
+            })?;
+            out.push(Delivery {
+                id,
+                channel,
+                alert,
+                attempts: attempts as u32,
+            });
+        }
+        Ok(out)
+    }
+
+    fn delivered(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2,
+             last_error = NULL WHERE id = ?1",
+            params![id, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    fn delivery_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let status = if retry_at.is_some() {
+            "pending"
+        } else {
+            "dead"
+        };
+        self.conn.execute(
+            "UPDATE outbox SET status = ?2, attempts = attempts + 1, next_at = ?3, last_error = ?4
+             WHERE id = ?1",
+            params![id, status, retry_at.map(ts), error],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RaisedAlert;
+
+    fn commit_one(store: &mut SqliteStore, offset: u64) {
+        let mut alert = crate::alert::sample_alert();
+        alert.count = offset;
+        store
+            .commit(&Commit {
+                checkpoints: vec![Checkpoint {
+                    source: "s".into(),
+                    fingerprint: "fp".into(),
+                    path: "/x.log".into(),
+                    offset,
+                }],
+                realert: vec![RealertState {
+                    rule: "r".into(),
+                    key: "{}".into(),
+                    hold_until: alert.fired_at,
+                    held_back: offset,
+                }],
+                alerts: vec![RaisedAlert {
+                    alert,
+                    channels: vec!["a".into(), "b".into()],
+                }],
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn commits_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = SqliteStore::open(dir.path()).unwrap();
+            commit_one(&mut store, 10);
+            commit_one(&mut store, 20);
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let cps = store.checkpoints("s").unwrap();
+        assert_eq!(cps.len(), 1);
+        assert_eq!(cps[0].offset, 20);
+        assert!(store.checkpoints("other").unwrap().is_empty());
+        let re = store.realert_states().unwrap();
+        assert_eq!(re.len(), 1);
+        assert_eq!(re[0].held_back, 20);
+        let alerts = store.alerts().unwrap();
+        assert_eq!(
+            alerts.iter().map(|a| a.count).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
+        assert_eq!(store.outbox_counts().unwrap(), (4, 0, 0));
+    }
+
+    #[test]
+    fn outbox_moves_through_retry_sent_and_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        commit_one(&mut store, 1);
+        let fired = crate::alert::sample_alert().fired_at;
+        assert!(store
+            .due_deliveries(fired - chrono::Duration::seconds(1), 10)
+            .unwrap()
+            .is_empty());
+        let due = store.due_deliveries(fired, 10).unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.channel.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        assert_eq!(due[0].alert, crate::alert::sample_alert_with_count(1));
+        store.delivered(due[0].id, fired).unwrap();
+        let later = fired + chrono::Duration::seconds(30);
+        store
+            .delivery_failed(due[1].id, "HTTP 500", Some(later))
+            .unwrap();
+        assert!(store.due_deliveries(fired, 10).unwrap().is_empty());
+        let retry = store.due_deliveries(later, 10).unwrap();
+        assert_eq!((retry.len(), retry[0].attempts), (1, 1));
+        store
+            .delivery_failed(retry[0].id, "HTTP 400", None)
+            .unwrap();
+        assert!(store
+            .due_deliveries(later + chrono::Duration::days(1), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.outbox_counts().unwrap(), (0, 1, 1));
+    }
+}
