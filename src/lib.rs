@@ -4,11 +4,14 @@
 //! with `store` persisting state and `pipeline` wiring the stages together.
 
 pub mod alert;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod event;
 pub mod notify;
+pub mod pipeline;
 pub mod query;
 pub mod rule;
 pub mod source;

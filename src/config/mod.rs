@@ -1,16 +1,32 @@
 //! Configuration: the global `klaxon.yaml` and one YAML file per rule.
+//!
+//! [`load`] reads both, substitutes `${VAR}` / `${VAR:-default}` from the environment
+//! (see `env.rs` for quoting rules), and checks everything, returning every problem as a
+//! [`Diagnostic`] at `file:line:col` of the original text, with env values redacted.
 
+mod diagnostic;
 mod duration;
+mod env;
+mod load;
+mod query_map;
 mod rule;
 mod secret;
+mod source;
 mod tagged;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use diagnostic::{Diagnostic, Diagnostics, Level};
 pub use duration::{parse_duration, HumanDuration};
+pub use env::{Env, ProcessEnv};
+pub use load::{
+    load, load_rule_file, load_rule_file_with_env, load_with_env, LoadedConfig, LoadedRule,
+};
+pub use query_map::{at_query, QueryMap};
 pub use rule::{RuleConfig, RuleKind};
 pub use secret::Secret;
 pub use tagged::{deserialize_tagged, TaggedConfig};

@@ -1,26 +1,88 @@
 //! Delivering alerts: one `Channel` per configured destination.
+//!
+//! `ChannelConfig` is the serde data under `channels:`; [`build`] validates it (URLs,
+//! addresses, header values) and returns the running [`Channel`]. Every channel renders
+//! through `render.rs` and escapes untrusted log text with `escape.rs`.
 
 mod channel;
+mod console;
+pub mod dingtalk;
+mod email;
+mod escape;
+mod http;
+mod render;
+mod slack;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
 pub use channel::{Channel, DeliveryError};
+pub use console::{ConsoleChannel, ConsoleConfig};
+pub use dingtalk::{sign as sign_dingtalk, DingTalkChannel, DingTalkConfig};
+pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
+pub use render::{Field, Rendered};
+pub use slack::{SlackChannel, SlackConfig};
+pub use webhook::{WebhookChannel, WebhookConfig};
 
-use crate::config::{deserialize_tagged, TaggedConfig};
+use crate::clock::Clock;
+use crate::config::{deserialize_tagged, HumanDuration, TaggedConfig};
+
+/// A channel configuration that cannot work. Never contains secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("channel `{channel}`: invalid `{field}`: {reason}")]
+    Invalid {
+        channel: String,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("channel `{channel}`: cannot be set up: {reason}")]
+    Setup { channel: String, reason: String },
+}
+
+impl NotifyError {
+    pub(crate) fn invalid(channel: &str, field: &'static str, reason: impl Into<String>) -> Self {
+        NotifyError::Invalid {
+            channel: channel.to_string(),
+            field,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// A channel as configured under `channels:` in klaxon.yaml; `type` selects the kind.
 #[derive(Debug, Clone)]
 pub enum ChannelConfig {
     /// Print alerts to standard output.
     Console(ConsoleConfig),
+    /// POST the alert as JSON.
+    Webhook(WebhookConfig),
+    /// A DingTalk custom robot.
+    DingTalk(DingTalkConfig),
+    /// A Slack incoming webhook.
+    Slack(SlackConfig),
+    /// SMTP email.
+    Email(EmailConfig),
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleConfig {}
+impl ChannelConfig {
+    /// The `type:` value, for logs and metrics labels.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelConfig::Console(_) => "console",
+            ChannelConfig::Webhook(_) => "webhook",
+            ChannelConfig::DingTalk(_) => "dingtalk",
+            ChannelConfig::Slack(_) => "slack",
+            ChannelConfig::Email(_) => "email",
+        }
+    }
+}
 
 impl TaggedConfig for ChannelConfig {
-    const TYPES: &'static [&'static str] = &["console"];
+    const TYPES: &'static [&'static str] = &["console", "webhook", "dingtalk", "slack", "email"];
     const WHAT: &'static str = "channel";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -29,6 +91,10 @@ impl TaggedConfig for ChannelConfig {
     ) -> Result<Self, D::Error> {
         match type_name {
             "console" => ConsoleConfig::deserialize(rest).map(ChannelConfig::Console),
+            "webhook" => WebhookConfig::deserialize(rest).map(ChannelConfig::Webhook),
+            "dingtalk" => DingTalkConfig::deserialize(rest).map(ChannelConfig::DingTalk),
+            "slack" => SlackConfig::deserialize(rest).map(ChannelConfig::Slack),
+            "email" => EmailConfig::deserialize(rest).map(ChannelConfig::Email),
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -37,5 +103,44 @@ impl TaggedConfig for ChannelConfig {
 impl<'de> Deserialize<'de> for ChannelConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         deserialize_tagged(d)
+    }
+}
+
+/// Validates `config` and builds the channel named `name`. Does no network I/O, so
+/// `klaxon check` can call it.
+pub fn build(
+    name: &str,
+    config: &ChannelConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Box<dyn Channel>, NotifyError> {
+    Ok(match config {
+        ChannelConfig::Console(_) => Box::new(ConsoleChannel::new(name)),
+        ChannelConfig::Webhook(c) => Box::new(WebhookChannel::new(name, c, clock)?),
+        ChannelConfig::DingTalk(c) => Box::new(DingTalkChannel::new(name, c, clock)?),
+        ChannelConfig::Slack(c) => Box::new(SlackChannel::new(name, c, clock)?),
+        ChannelConfig::Email(c) => Box::new(EmailChannel::new(name, c, clock)?),
+    })
+}
+
+/// HTTP timeout when a channel sets none.
+pub(crate) fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+/// An absolute http(s) URL. The error names the field, never the value (it may hold a token).
+pub(crate) fn parse_http_url(
+    channel: &str,
+    field: &'static str,
+    url: &str,
+) -> Result<reqwest::Url, NotifyError> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| NotifyError::invalid(channel, field, format!("not a valid URL ({e})")))?;
+    match parsed.scheme() {
+        "http" | "https" if parsed.host().is_some() => Ok(parsed),
+        _ => Err(NotifyError::invalid(
+            channel,
+            field,
+            "must be an http:// or https:// URL with a host",
+        )),
     }
 }

@@ -5,13 +5,17 @@
 mod config;
 pub mod file;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, watch};
 
+use crate::clock::Clock;
 use crate::event::Event;
 use crate::store::Checkpoint;
 
 pub use config::SourceConfig;
-pub use file::FileSourceConfig;
+pub use file::{read_file_events, FileSource, FileSourceConfig, FileSourceStats, ReadFrom};
 
 /// Events read together, and where each file stands once they are handled.
 #[derive(Debug, Default)]
@@ -28,6 +32,29 @@ pub enum SourceError {
         source_name: String,
         message: String,
     },
+    #[error("source `{source_name}`: {message}")]
+    Config {
+        source_name: String,
+        message: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Builds the configured source. `checkpoints` are those stored for it, so reading
+/// resumes just after the last handled line of each file.
+pub fn build(
+    name: &str,
+    config: &SourceConfig,
+    checkpoints: Vec<Checkpoint>,
+    clock: Arc<dyn Clock>,
+) -> Result<Box<dyn Source>, SourceError> {
+    match config {
+        SourceConfig::File(file) => Ok(Box::new(FileSource::new(name, file, checkpoints, clock)?)),
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,15 +1,162 @@
+use std::path::Path;
+use std::time::Duration;
+
 use serde::Deserialize;
 
-use crate::decode::Format;
+use crate::config::HumanDuration;
+use crate::decode::{DecodeConfig, Format, TimeFormat};
 
 /// `type: file`: tail every file matching `include`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Glob patterns of files to tail.
     pub include: Vec<String>,
+    /// Glob patterns of paths to skip, matched against the whole path (`*` also crosses
+    /// `/`, so `*.gz` excludes every gzip file).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in a file that has no checkpoint when Klaxon starts. Files that
+    /// appear later are always read from the beginning: all of their lines are new.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// How often to rescan the globs and read new lines.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+    /// Longer lines are cut to this many bytes (and counted).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// A file's identity is a checksum of its first line, or of this many bytes if the
+    /// first line is longer. Files shorter than that with no newline yet wait.
+    #[serde(default = "default_fingerprint_bytes")]
+    pub fingerprint_bytes: usize,
     /// How lines are decoded (serde's `flatten` cannot be combined with
     /// `deny_unknown_fields`, so decode options are plain fields here).
     #[serde(default)]
     pub format: Format,
+    #[serde(default)]
+    pub time_field: Option<String>,
+    #[serde(default)]
+    pub time_format: Option<TimeFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    #[default]
+    Beginning,
+    End,
+}
+
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration(Duration::from_millis(250))
+}
+
+fn default_max_line_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_fingerprint_bytes() -> usize {
+    256
+}
+
+impl FileSourceConfig {
+    /// A config with defaults for everything but `include`.
+    pub fn new(include: Vec<String>) -> Self {
+        FileSourceConfig {
+            include,
+            exclude: Vec::new(),
+            read_from: ReadFrom::default(),
+            poll_interval: default_poll_interval(),
+            max_line_bytes: default_max_line_bytes(),
+            fingerprint_bytes: default_fingerprint_bytes(),
+            format: Format::default(),
+            time_field: None,
+            time_format: None,
+        }
+    }
+
+    pub fn decode_config(&self) -> DecodeConfig {
+        DecodeConfig {
+            format: self.format,
+            time_field: self.time_field.clone(),
+            time_format: self.time_format.clone(),
+        }
+    }
+
+    /// Pure checks (no filesystem access); the message names the offending option.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.include.is_empty() {
+            return Err("`include` needs at least one glob pattern".into());
+        }
+        for pattern in self.include.iter().chain(&self.exclude) {
+            glob::Pattern::new(pattern)
+                .map_err(|e| format!("invalid glob pattern `{pattern}`: {e}"))?;
+        }
+        if self.max_line_bytes == 0 {
+            return Err("`max_line_bytes` must be at least 1".into());
+        }
+        if self.fingerprint_bytes == 0 {
+            return Err("`fingerprint_bytes` must be at least 1".into());
+        }
+        if self.poll_interval.0.is_zero() {
+            return Err("`poll_interval` must be greater than 0".into());
+        }
+        crate::decode::Decoder::new(&self.decode_config()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Makes relative `include`/`exclude` patterns relative to `base` (the directory of
+    /// the config file), so the source does not depend on the working directory.
+    pub fn resolve_relative_to(&mut self, base: &Path) {
+        for pattern in self.include.iter_mut().chain(self.exclude.iter_mut()) {
+            if Path::new(pattern.as_str()).is_relative() {
+                *pattern = base.join(pattern.as_str()).to_string_lossy().into_owned();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_all_options_deserialize() {
+        let cfg: FileSourceConfig = serde_saphyr::from_str("include: [/var/log/*.log]\n").unwrap();
+        assert_eq!(cfg, FileSourceConfig::new(vec!["/var/log/*.log".into()]));
+        let yaml = "include: [a.log]\nexclude: ['*.gz']\nread_from: end\npoll_interval: 1s\n\
+                    max_line_bytes: 100\nfingerprint_bytes: 64\nformat: json\n\
+                    time_field: ts\ntime_format: epoch_ms\n";
+        let cfg: FileSourceConfig = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(cfg.read_from, ReadFrom::End);
+        assert_eq!(cfg.poll_interval.0, Duration::from_secs(1));
+        assert_eq!(cfg.time_format, Some(TimeFormat::EpochMillis));
+        assert_eq!((cfg.max_line_bytes, cfg.fingerprint_bytes), (100, 64));
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        let err = serde_saphyr::from_str::<FileSourceConfig>("include: [a]\npath: b\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `path`"), "{err}");
+        let mut cfg = FileSourceConfig::new(vec![]);
+        assert!(cfg.validate().unwrap_err().contains("include"));
+        cfg.include = vec!["a[".into()];
+        assert!(cfg.validate().unwrap_err().contains("invalid glob"));
+        cfg.include = vec!["a.log".into()];
+        cfg.time_field = Some("ts".into());
+        assert!(cfg.validate().unwrap_err().contains("format: json"));
+    }
+
+    #[test]
+    fn relative_patterns_resolve_against_the_config_dir() {
+        let mut cfg = FileSourceConfig::new(vec!["logs/*.log".into(), "/abs/*.log".into()]);
+        cfg.exclude = vec!["logs/old*".into()];
+        cfg.resolve_relative_to(Path::new("/etc/klaxon"));
+        assert_eq!(cfg.include, ["/etc/klaxon/logs/*.log", "/abs/*.log"]);
+        assert_eq!(cfg.exclude, ["/etc/klaxon/logs/old*"]);
+    }
 }

@@ -1,0 +1,105 @@
+//! The `klaxon` command line: one file per subcommand.
+
+mod check;
+mod run;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::HumanDuration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "klaxon",
+    version,
+    about = "Tail logs, match Lucene-style rules, alert the right people once"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter for Klaxon's own diagnostics (stderr), e.g. `info`, `klaxon=debug`.
+    #[arg(long, global = true, env = "KLAXON_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline: tail sources, match rules, deliver alerts.
+    Run {
+        #[arg(short, long, default_value = "klaxon.yaml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and every rule; print every problem; exit 1 if any.
+    Check {
+        #[arg(short, long, default_value = "klaxon.yaml")]
+        config: PathBuf,
+    },
+    /// Feed a log file through one rule offline, in event time, and print the alerts it would raise.
+    Test(test::TestArgs),
+    /// Generate a consignment-order service's logs with injected anomalies and alert on them.
+    Demo {
+        /// How long the demo runs.
+        #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+        duration: HumanDuration,
+    },
+}
+
+fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
+    crate::config::parse_duration(s).map(HumanDuration)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Run { config } => run::run(&config),
+        Command::Check { config } => check::check(&config),
+        Command::Test(args) => test::test(&args),
+        Command::Demo { duration } => crate::demo::demo(duration.0),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("klaxon: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded runtime for the async subcommands.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A shutdown signal that turns true on Ctrl-C or SIGTERM.
+fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}

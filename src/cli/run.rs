@@ -1,0 +1,31 @@
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::pipeline;
+
+pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = match crate::config::load(config) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if !loaded.warnings.is_empty() {
+        eprint!("{}", loaded.warnings);
+    }
+    let rt = super::runtime()?;
+    rt.block_on(async move {
+        let shutdown = super::shutdown_on_signals();
+        tracing::info!(rules = loaded.rules.len(), "klaxon running");
+        let stats = pipeline::run(loaded, Arc::new(SystemClock), shutdown).await?;
+        tracing::info!(
+            events = stats.events,
+            alerts = stats.alerts,
+            "klaxon stopped"
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

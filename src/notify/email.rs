@@ -1,0 +1,307 @@
+//! `type: email`: SMTP via lettre, `multipart/alternative` (text/plain + text/html).
+//!
+//! TLS is STARTTLS by default and required when chosen; plaintext (`tls: none`) happens
+//! only when configured explicitly, never as a fallback.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use super::channel::{Channel, DeliveryError};
+use super::render::Rendered;
+use super::{default_timeout, escape, http, NotifyError};
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::config::{HumanDuration, Secret};
+
+const MAX_SUBJECT_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connect, then STARTTLS; refuses to continue if the server cannot upgrade.
+    #[default]
+    Starttls,
+    /// Implicit TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption at all. Only ever used when written in the config.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default 587 (submission), or 465 with `tls: tls`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp: SmtpConfig,
+    pub from: String,
+    pub to: Vec<String>,
+    /// E.g. `[klaxon]`, put before the alert title in the subject.
+    #[serde(default)]
+    pub subject_prefix: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+pub struct EmailChannel {
+    name: String,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    subject_prefix: Option<String>,
+    /// Kept as a builder: the pooled transport spawns tasks, so it is built on first send,
+    /// inside the runtime, and not by `build` (which `klaxon check` calls without one).
+    builder: lettre::transport::smtp::AsyncSmtpTransportBuilder,
+    transport: OnceCell<AsyncSmtpTransport<Tokio1Executor>>,
+    clock: Arc<dyn Clock>,
+    redact: Vec<String>,
+}
+
+impl EmailChannel {
+    pub fn new(
+        name: &str,
+        config: &EmailConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, NotifyError> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| NotifyError::invalid(name, "from", format!("`{}`: {e}", config.from)))?;
+        if config.to.is_empty() {
+            return Err(NotifyError::invalid(
+                name,
+                "to",
+                "needs at least one address",
+            ));
+        }
+        let to = config
+            .to
+            .iter()
+            .map(|a| {
+                a.parse::<Mailbox>()
+                    .map_err(|e| NotifyError::invalid(name, "to", format!("`{a}`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let smtp = &config.smtp;
+        let host = smtp.host.trim();
+        if host.is_empty() {
+            return Err(NotifyError::invalid(name, "smtp.host", "is empty"));
+        }
+        let tls_error = |e: lettre::transport::smtp::Error| {
+            NotifyError::invalid(name, "smtp.host", format!("cannot set up TLS: {e}"))
+        };
+        let builder = match smtp.tls {
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?
+            }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_error)?,
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        };
+        let port = smtp.port.unwrap_or(match smtp.tls {
+            SmtpTls::Tls => 465,
+            SmtpTls::Starttls | SmtpTls::None => 587,
+        });
+        let mut builder = builder.port(port).timeout(Some(config.timeout.0));
+        let mut redact = Vec::new();
+        match (&smtp.username, &smtp.password) {
+            (Some(user), Some(pass)) => {
+                if smtp.tls == SmtpTls::None {
+                    return Err(NotifyError::invalid(
+                        name,
+                        "smtp.tls",
+                        "refusing to send the SMTP password unencrypted; use starttls or tls",
+                    ));
+                }
+                redact.push(pass.expose().to_string());
+                builder =
+                    builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(NotifyError::invalid(
+                    name,
+                    "smtp",
+                    "set both `username` and `password`, or neither",
+                ))
+            }
+        }
+        Ok(EmailChannel {
+            name: name.to_string(),
+            from,
+            to,
+            subject_prefix: config
+                .subject_prefix
+                .clone()
+                .filter(|p| !p.trim().is_empty()),
+            builder,
+            transport: OnceCell::new(),
+            clock,
+            redact,
+        })
+    }
+
+    fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
+        let r = Rendered::new(alert);
+        let subject = match &self.subject_prefix {
+            Some(p) => format!("{p} {}", r.title),
+            None => r.title.clone(),
+        };
+        // Header values must be one line; lettre encodes the rest (RFC 2047).
+        let subject =
+            escape::truncate(&subject.replace(['\r', '\n', '\t'], " "), MAX_SUBJECT_CHARS);
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .date(SystemTime::from(self.clock.now()));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(r.plain_text(), html(&r)))
+            .map_err(|e| DeliveryError::Permanent {
+                message: format!("cannot build the email: {e}"),
+            })
+    }
+}
+
+/// The HTML part: every value escaped; the sample in `<pre>`.
+pub fn html(r: &Rendered) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
+    out.push_str(&format!("<h2>{}</h2>\n<table>\n", escape::html(&r.title)));
+    for f in &r.fields {
+        out.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+            escape::html(f.label),
+            escape::html(&f.value)
+        ));
+    }
+    out.push_str("</table>\n");
+    if let Some(h) = &r.held_back {
+        out.push_str(&format!("<p><em>{}</em></p>\n", escape::html(h)));
+    }
+    if let Some(d) = &r.description {
+        out.push_str(&format!("<p>{}</p>\n", escape::html(d)));
+    }
+    out.push_str(&format!(
+        "<p><strong>Sample</strong></p>\n<pre>{}</pre>\n",
+        escape::html(&r.sample)
+    ));
+    if let Some(url) = &r.kibana_url {
+        out.push_str(&format!(
+            "<p><a href=\"{}\">Open in Kibana</a></p>\n",
+            escape::html(url)
+        ));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// Connection, TLS, timeouts, 4xx replies and authentication failures may pass; other 5xx
+/// replies (unknown mailbox, rejected sender) will not.
+fn classify(e: &lettre::transport::smtp::Error, redact: &[&str]) -> DeliveryError {
+    let message = http::redact(&format!("SMTP: {}", http::error_chain(e)), redact);
+    // 530 auth required, 534/538 mechanism/encryption, 535 bad credentials: fixable by
+    // rotating credentials without touching the alert, so worth retrying.
+    let auth = matches!(e.status().map(u16::from), Some(530 | 534 | 535 | 538));
+    if e.is_permanent() && !auth {
+        DeliveryError::Permanent { message }
+    } else {
+        DeliveryError::Retryable {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for EmailChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+        let message = self.message(alert)?;
+        let transport = self
+            .transport
+            .get_or_init(|| async { self.builder.clone().build() })
+            .await;
+        let redact: Vec<&str> = self.redact.iter().map(String::as_str).collect();
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, &redact))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn build(yaml: &str) -> Result<EmailChannel, NotifyError> {
+        let config: EmailConfig = serde_saphyr::from_str(yaml).unwrap();
+        EmailChannel::new("mail", &config, Arc::new(SystemClock))
+    }
+
+    #[test]
+    fn defaults_to_required_starttls_on_587() {
+        let config: EmailConfig = serde_saphyr::from_str(
+            "smtp: {host: smtp.example.com}\nfrom: a@example.com\nto: [b@example.com]\n",
+        )
+        .unwrap();
+        assert_eq!(config.smtp.tls, SmtpTls::Starttls);
+        let ch = EmailChannel::new("mail", &config, Arc::new(SystemClock)).unwrap();
+        let debug = format!("{:?}", ch.builder);
+        assert!(debug.contains("port: 587"), "{debug}");
+        assert!(debug.contains("Required"), "{debug}");
+    }
+
+    #[test]
+    fn refuses_bad_addresses_and_plaintext_passwords() {
+        let e = build("smtp: {host: h}\nfrom: 'not an address'\nto: [b@example.com]\n")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("invalid `from`"), "{e}");
+        let e = build("smtp: {host: h}\nfrom: a@example.com\nto: []\n")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("`to`"), "{e}");
+        let e = build(
+            "smtp: {host: h, tls: none, username: u, password: hunter22}\nfrom: a@example.com\nto: [b@example.com]\n",
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("unencrypted"), "{e}");
+        assert!(!format!("{e:?}").contains("hunter22"));
+        let e = build("smtp: {host: h, username: u}\nfrom: a@example.com\nto: [b@example.com]\n")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("both"), "{e}");
+    }
+
+    #[test]
+    fn unknown_tls_mode_is_a_config_error() {
+        let r: Result<EmailConfig, _> =
+            serde_saphyr::from_str("smtp: {host: h, tls: maybe}\nfrom: a@b.c\nto: [d@e.f]\n");
+        assert!(r.is_err());
+    }
+}

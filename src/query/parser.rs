@@ -1,0 +1,321 @@
+//! Parser: tokens → [`Ast`], by recursive descent with precedence NOT > AND > OR.
+//!
+//! ```text
+//! query   = or EOF
+//! or      = and ( ("OR" | "||" | implicit if default OR) and )*
+//! and     = unary ( ("AND" | "&&" | implicit if default AND) unary )*
+//! unary   = ("NOT" | "!") unary | primary
+//! primary = "(" or ")" | WORD ":" value | WORD | PHRASE
+//! value   = WORD | PHRASE | "(" or ")"        (the field applies to every term inside)
+//! ```
+//!
+//! One deliberate exception to the default operator: with no operator written, `NOT` joins the
+//! previous clause with AND, so `error NOT healthcheck` means `error AND NOT healthcheck` as in
+//! Kibana/Lucene, never `error OR NOT healthcheck` (which would match nearly every line).
+
+use super::analyze::tokens;
+use super::ast::Ast;
+use super::error::{column_of, QueryError};
+use super::lexer::{lex, Spanned, Tok};
+use super::{DefaultOperator, QueryOptions};
+
+/// Deeper nesting is refused so hostile input cannot overflow the stack (here or when compiling).
+const MAX_DEPTH: usize = 128;
+
+const CLAUSE: &str = "a term, phrase or `(`";
+
+/// A valid query that probably does not mean what its author thinks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based character column of the operator concerned.
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column {}: {}", self.column, self.message)
+    }
+}
+
+/// Parses `text` into an [`Ast`] (no analysis beyond checking every term has a word to find),
+/// with warnings about ambiguous but valid constructs.
+pub(crate) fn parse_ast(
+    text: &str,
+    opts: &QueryOptions,
+) -> Result<(Ast, Vec<Warning>), QueryError> {
+    let toks = lex(text).map_err(|e| {
+        if e.unsupported {
+            QueryError::unsupported(text, e.at, e.message)
+        } else {
+            QueryError::syntax(text, e.at, e.message)
+        }
+    })?;
+    if toks.is_empty() {
+        return Err(QueryError::syntax(
+            text,
+            0,
+            format!("empty query: expected {CLAUSE}"),
+        ));
+    }
+    let mut p = Parser {
+        src: text,
+        toks,
+        pos: 0,
+        opts,
+        depth: 0,
+        warnings: Vec::new(),
+    };
+    let ast = p.or(None)?;
+    match p.peek() {
+        None => Ok((ast, p.warnings)),
+        Some(t) if t.tok == Tok::RParen => {
+            Err(p.error_at(t.start, "unmatched `)`: no `(` opened before it"))
+        }
+        // `or` only stops at `)` or the end; anything else is a bug worth surfacing as an error.
+        Some(t) => Err(p.error_at(t.start, format!("unexpected {}", describe(p.src, t)))),
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<Spanned>,
+    pos: usize,
+    opts: &'a QueryOptions,
+    depth: usize,
+    warnings: Vec<Warning>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Spanned> {
+        self.toks.get(self.pos)
+    }
+
+    fn peek_tok(&self) -> Option<&Tok> {
+        self.peek().map(|t| &t.tok)
+    }
+
+    fn next(&mut self) -> Option<Spanned> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn error_at(&self, at: usize, message: impl Into<String>) -> QueryError {
+        QueryError::syntax(self.src, at, message)
+    }
+
+    /// Where the next token starts, or the end of the query.
+    fn here(&self) -> usize {
+        self.peek().map_or(self.src.len(), |t| t.start)
+    }
+
+    /// Whether the next token can begin a clause (so an implicit operator applies).
+    fn at_clause_start(&self) -> bool {
+        matches!(
+            self.peek_tok(),
+            Some(Tok::Word(_) | Tok::Phrase(_) | Tok::LParen | Tok::Not | Tok::Colon)
+        )
+    }
+
+    /// Fails unless a clause follows `after` (the operator or `(` just consumed).
+    fn expect_clause_after(&self, after: &Spanned) -> Result<(), QueryError> {
+        if self.at_clause_start() {
+            return Ok(());
+        }
+        Err(self.error_at(
+            self.here(),
+            format!("expected {CLAUSE} after {}", describe(self.src, after)),
+        ))
+    }
+
+    fn enter(&mut self) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error_at(
+                self.here(),
+                format!("query nests too deeply (more than {MAX_DEPTH} levels)"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn or(&mut self, field: Option<&str>) -> Result<Ast, QueryError> {
+        self.enter()?;
+        let (first, mut mixed) = self.and(field)?;
+        let mut items = vec![first];
+        let mut first_or = None;
+        loop {
+            let at = self.here();
+            match self.peek_tok() {
+                Some(Tok::Or) => {
+                    let op = self.next().expect("peeked");
+                    self.expect_clause_after(&op)?;
+                }
+                _ if self.opts.default_operator == DefaultOperator::Or
+                    && self.at_clause_start() => {}
+                _ => break,
+            }
+            first_or.get_or_insert(at);
+            let (item, joined) = self.and(field)?;
+            mixed |= joined;
+            items.push(item);
+        }
+        if let (true, Some(at)) = (mixed, first_or) {
+            // The house precedence (AND first) differs from Lucene's; make the reader choose.
+            self.warnings.push(Warning {
+                column: column_of(self.src, at),
+                message: "AND and OR mixed without parentheses: AND binds tighter \
+                          (`a OR b AND c` means `a OR (b AND c)`); add parentheses to be explicit"
+                    .to_string(),
+            });
+        }
+        self.depth -= 1;
+        Ok(collapse(items, Ast::Or))
+    }
+
+    /// An AND chain, and whether it joined more than one clause.
+    fn and(&mut self, field: Option<&str>) -> Result<(Ast, bool), QueryError> {
+        let mut items = vec![self.unary(field)?];
+        loop {
+            match self.peek_tok() {
+                Some(Tok::And) => {
+                    let op = self.next().expect("peeked");
+                    self.expect_clause_after(&op)?;
+                }
+                // An implicit operator before NOT always means AND (see the module docs).
+                Some(Tok::Not) => {}
+                _ if self.opts.default_operator == DefaultOperator::And
+                    && self.at_clause_start() => {}
+                _ => break,
+            }
+            items.push(self.unary(field)?);
+        }
+        let joined = items.len() > 1;
+        Ok((collapse(items, Ast::And), joined))
+    }
+
+    fn unary(&mut self, field: Option<&str>) -> Result<Ast, QueryError> {
+        if self.peek_tok() == Some(&Tok::Not) {
+            let op = self.next().expect("peeked");
+            self.expect_clause_after(&op)?;
+            self.enter()?;
+            let inner = self.unary(field)?;
+            self.depth -= 1;
+            return Ok(Ast::Not(Box::new(inner)));
+        }
+        self.primary(field)
+    }
+
+    fn primary(&mut self, field: Option<&str>) -> Result<Ast, QueryError> {
+        let Some(t) = self.next() else {
+            return Err(self.error_at(self.src.len(), format!("expected {CLAUSE}")));
+        };
+        match &t.tok {
+            Tok::LParen => self.group(&t, field),
+            Tok::Word(name) if self.colon_follows(&t) => {
+                self.pos += 1; // the colon
+                let name = name.clone();
+                self.value(&name)
+            }
+            Tok::Word(text) => self.leaf(&t, field, text, false),
+            Tok::Phrase(text) => self.leaf(&t, field, text, true),
+            Tok::Colon => Err(self.error_at(
+                t.start,
+                "unexpected `:`: a field name must come right before it \
+                 (escape it as `\\:` to search for a colon)",
+            )),
+            _ => Err(self.error_at(
+                t.start,
+                format!("expected {CLAUSE}, found {}", describe(self.src, &t)),
+            )),
+        }
+    }
+
+    /// `( or )`, after the `(` was consumed.
+    fn group(&mut self, open: &Spanned, field: Option<&str>) -> Result<Ast, QueryError> {
+        self.expect_clause_after(open)?;
+        let inner = self.or(field)?;
+        match self.peek_tok() {
+            Some(Tok::RParen) => {
+                self.pos += 1;
+                Ok(inner)
+            }
+            _ => Err(self.error_at(
+                self.here(),
+                format!(
+                    "unclosed `(` opened at column {}",
+                    column_of(self.src, open.start)
+                ),
+            )),
+        }
+    }
+
+    fn colon_follows(&self, word: &Spanned) -> bool {
+        matches!(self.peek(), Some(t) if t.tok == Tok::Colon && t.start == word.end)
+    }
+
+    /// What follows `field:`.
+    fn value(&mut self, field: &str) -> Result<Ast, QueryError> {
+        let expected = || format!("expected {CLAUSE} after `{}:`", field);
+        let Some(t) = self.next() else {
+            return Err(self.error_at(self.src.len(), expected()));
+        };
+        match &t.tok {
+            Tok::LParen => self.group(&t, Some(field)),
+            Tok::Word(text) => {
+                if self.colon_follows(&t) {
+                    let c = self.peek().expect("peeked").start;
+                    return Err(self.error_at(
+                        c,
+                        "unexpected second `:` (escape it as `\\:` to search for a colon)",
+                    ));
+                }
+                self.leaf(&t, Some(field), text, false)
+            }
+            Tok::Phrase(text) => self.leaf(&t, Some(field), text, true),
+            _ => Err(self.error_at(t.start, expected())),
+        }
+    }
+
+    fn leaf(
+        &self,
+        t: &Spanned,
+        field: Option<&str>,
+        text: &str,
+        phrase: bool,
+    ) -> Result<Ast, QueryError> {
+        // Such a clause could never match anything: almost certainly a mistake in a rule.
+        if tokens(text).next().is_none() {
+            let what = &self.src[t.start..t.end];
+            return Err(self.error_at(
+                t.start,
+                format!("`{what}` has no letters or digits to search for"),
+            ));
+        }
+        let field = field.map(str::to_string);
+        let text = text.to_string();
+        Ok(if phrase {
+            Ast::Phrase { field, text }
+        } else {
+            Ast::Term { field, text }
+        })
+    }
+}
+
+fn collapse(mut items: Vec<Ast>, make: fn(Vec<Ast>) -> Ast) -> Ast {
+    if items.len() == 1 {
+        items.pop().expect("one item")
+    } else {
+        make(items)
+    }
+}
+
+/// How a token is named in messages: keywords bare (`AND`), symbols quoted (`` `&&` ``).
+fn describe(src: &str, t: &Spanned) -> String {
+    let raw = &src[t.start..t.end];
+    match t.tok {
+        Tok::And | Tok::Or | Tok::Not if raw.chars().all(char::is_alphabetic) => raw.to_string(),
+        _ => format!("`{raw}`"),
+    }
+}

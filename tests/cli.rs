@@ -1,0 +1,272 @@
+//! End-to-end tests of the `klaxon` binary: real files, a real process killed with
+//! SIGKILL, the real SQLite state read back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use klaxon::store::SqliteStore;
+
+fn klaxon() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
+    cmd.env("KLAXON_LOG", "warn");
+    cmd
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A config with one `any` rule over plain lines, notifying the console.
+fn config_for(dir: &Path, rule_extra: &str) -> PathBuf {
+    let config = dir.join("klaxon.yaml");
+    write(
+        &config,
+        &format!(
+            "sources:\n  app:\n    type: file\n    include: [\"{}/logs/*.log\"]\n    poll_interval: 50ms\n\
+             channels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n",
+            dir.display()
+        ),
+    );
+    write(
+        &dir.join("rules/every-line.yaml"),
+        &format!("name: every-line\nsource: app\nquery: line\nnotify: [out]\n{rule_extra}"),
+    );
+    config
+}
+
+fn start(config: &Path) -> Child {
+    klaxon()
+        .args(["run", "-c"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn recorded_samples(state: &Path) -> Vec<String> {
+    match SqliteStore::open(state) {
+        Ok(store) => store
+            .alerts()
+            .map(|a| a.into_iter().map(|a| a.sample).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn run_killed_and_restarted_handles_every_line_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "realert: 0s\n");
+    let log = dir.path().join("logs/app.log");
+    write(&log, "");
+    let state = dir.path().join("state");
+    let total = 8000;
+    // The file grows steadily for ~4 s while Klaxon is killed and restarted under it.
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            for n in 1..=total {
+                std::io::Write::write_all(&mut f, format!("line {n}\n").as_bytes()).unwrap();
+                if n % 20 == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        })
+    };
+    // How many lines were handled at each kill: proof the kills landed mid-stream.
+    let mut handled_at_kill = Vec::new();
+    let mut child = start(&config);
+    for round in 0..6 {
+        std::thread::sleep(Duration::from_millis(300 + 70 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        handled_at_kill.push(recorded_samples(&state).len());
+        child = start(&config);
+    }
+    writer.join().unwrap();
+    let mid_stream = handled_at_kill
+        .iter()
+        .filter(|&&handled| 0 < handled && handled < total)
+        .count();
+    assert!(
+        mid_stream >= 3,
+        "kills did not interrupt reading: {handled_at_kill:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorded_samples(&state).len() < total && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Give a duplicate, if any were coming, the chance to show up.
+    std::thread::sleep(Duration::from_millis(500));
+    let samples = recorded_samples(&state);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut seen = vec![0u32; total + 1];
+    for s in &samples {
+        let n: usize = s.strip_prefix("line ").unwrap().parse().unwrap();
+        seen[n] += 1;
+    }
+    let missing: Vec<usize> = (1..=total).filter(|&n| seen[n] == 0).collect();
+    let twice: Vec<usize> = (1..=total).filter(|&n| seen[n] > 1).collect();
+    assert!(missing.is_empty(), "lines never handled: {missing:?}");
+    assert!(twice.is_empty(), "lines handled twice: {twice:?}");
+    assert_eq!(samples.len(), total);
+}
+
+#[test]
+fn check_names_file_line_and_column_of_a_misspelled_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "");
+    write(
+        &dir.path().join("rules/typo.yaml"),
+        "name: typo\nsource: app\nquery: ERROR\ntype: frequency\nthresold: 5\nwindow: 1m\nnotify: [out]\n",
+    );
+    let out = klaxon()
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("typo.yaml:5:1"), "{stderr}");
+    assert!(stderr.contains("thresold"), "{stderr}");
+    assert!(
+        stderr.contains("threshold"),
+        "names the expected key: {stderr}"
+    );
+}
+
+#[test]
+fn check_accepts_a_good_config_and_reports_query_errors_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "");
+    let ok = klaxon()
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (1 rules"));
+    write(
+        &dir.path().join("rules/bad-query.yaml"),
+        "name: bad-query\nsource: app\nquery: 'ERROR AND (timeout'\nnotify: [out]\n",
+    );
+    let out = klaxon()
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bad-query.yaml:3:"), "{stderr}");
+}
+
+/// Runs `klaxon test RULE --input LOG --json` and parses the output lines.
+fn offline(dir: &Path, rule: &str, log: &str) -> Vec<serde_json::Value> {
+    write(&dir.join("rule.yaml"), rule);
+    write(&dir.join("input.log"), log);
+    let out = klaxon()
+        .arg("test")
+        .arg(dir.join("rule.yaml"))
+        .arg("--input")
+        .arg(dir.join("input.log"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn json_lines(lines: &[(u32, &str, &str)]) -> String {
+    lines
+        .iter()
+        .map(|(sec, sku, msg)| {
+            format!(
+                "{{\"ts\":\"2026-06-08T03:00:{sec:02}Z\",\"sku\":\"{sku}\",\"message\":\"{msg}\"}}\n"
+            )
+        })
+        .collect()
+}
+
+const FREQUENCY_RULE: &str = "name: order-errors\nsource: orders\n\
+    query: '\"ERROR\" AND (order_timeout OR inventory_rollback)'\n\
+    type: frequency\nthreshold: 3\nwindow: 1m\ngroup_by: [sku]\nrealert: 0s\nnotify: [ops]\n";
+
+#[test]
+fn frequency_fires_at_exactly_the_threshold_and_not_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let below = json_lines(&[
+        (1, "A", "ERROR order_timeout o=1"),
+        (2, "A", "ERROR inventory_rollback o=2"),
+        (3, "B", "ERROR order_timeout o=3"),
+        (4, "A", "INFO order_timeout recovered"),
+        (5, "A", "WARN order_timeout o=4"),
+    ]);
+    assert!(offline(dir.path(), FREQUENCY_RULE, &below).is_empty());
+    let at = format!(
+        "{below}{}",
+        json_lines(&[(9, "A", "ERROR order_timeout o=5")])
+    );
+    let alerts = offline(dir.path(), FREQUENCY_RULE, &at);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["rule"], "order-errors");
+    assert_eq!(a["key"], serde_json::json!({"sku": "A"}));
+    assert_eq!(a["count"], 3);
+    assert_eq!(a["first_seen"], "2026-06-08T03:00:01.000Z");
+    assert_eq!(a["last_seen"], "2026-06-08T03:00:09.000Z");
+    assert!(a["sample"]
+        .as_str()
+        .unwrap()
+        .contains("ERROR order_timeout o=1"));
+}
+
+#[test]
+fn realert_holds_back_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule =
+        "name: ghost\nsource: orders\nquery: payment_callback\nrealert: 10s\nnotify: [ops]\n";
+    let log = json_lines(&[
+        (0, "A", "payment_callback timeout 1"),
+        (2, "A", "payment_callback timeout 2"),
+        (5, "A", "payment_callback timeout 3"),
+        (9, "A", "payment_callback timeout 4"),
+        (10, "A", "payment_callback timeout 5"),
+        (12, "A", "payment_callback timeout 6"),
+        (25, "A", "payment_callback timeout 7"),
+    ]);
+    let alerts = offline(dir.path(), rule, &log);
+    let summary: Vec<(String, u64)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["last_seen"].as_str().unwrap().to_string(),
+                a["held_back"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("2026-06-08T03:00:00.000Z".to_string(), 0),
+            ("2026-06-08T03:00:10.000Z".to_string(), 3),
+            ("2026-06-08T03:00:25.000Z".to_string(), 1),
+        ]
+    );
+}

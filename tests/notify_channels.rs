@@ -1,0 +1,223 @@
+//! Channel configuration, `build`, the webhook and console channels, against real listeners.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use klaxon::clock::ManualClock;
+use klaxon::notify::{build, ChannelConfig, ConsoleChannel, DeliveryError, NotifyError};
+use serde_json::json;
+use support::http::{closed_port, Recorder};
+use support::{channel_config, sample_alert, t0};
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(t0()))
+}
+
+fn webhook_yaml(url: &str) -> String {
+    format!(
+        "type: webhook\nurl: '{url}'\nheaders:\n  Authorization: Bearer hdr-SECRET-42\n  X-Team: ops\ntimeout: 2s\n"
+    )
+}
+
+#[tokio::test]
+async fn webhook_posts_the_alert_as_exact_json_with_headers() {
+    let server = Recorder::start("").await;
+    let config = channel_config(&webhook_yaml(&server.url("/hook?token=url-SECRET-7")));
+    let channel = build("ops-hook", &config, clock()).unwrap();
+    assert_eq!(channel.name(), "ops-hook");
+    let mut alert = sample_alert();
+    alert.held_back = 2;
+    alert.kibana_url = Some("http://kibana:5601/app/discover#/".into());
+
+    channel.send(&alert).await.unwrap();
+
+    let req = server.only_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path_and_query, "/hook?token=url-SECRET-7");
+    assert_eq!(req.header("authorization"), Some("Bearer hdr-SECRET-42"));
+    assert_eq!(req.header("x-team"), Some("ops"));
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        json!({
+            "rule": "order-errors",
+            "description": "Order errors",
+            "severity": "critical",
+            "source": "order-logs",
+            "query": "\"ERROR\" AND (order_timeout OR inventory_rollback)",
+            "key": {"sku": "A-1"},
+            "count": 5,
+            "first_seen": "2026-06-08T03:00:00Z",
+            "last_seen": "2026-06-08T03:00:30Z",
+            "sample": "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1",
+            "held_back": 2,
+            "fired_at": "2026-06-08T03:00:31Z",
+            "kibana_url": "http://kibana:5601/app/discover#/",
+        })
+    );
+}
+
+fn assert_no_secrets(err: &DeliveryError) {
+    let shown = format!("{err} {err:?}");
+    for secret in ["url-SECRET-7", "hdr-SECRET-42"] {
+        assert!(!shown.contains(secret), "secret leaked: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn webhook_classifies_failures_and_honours_retry_after() {
+    let server = Recorder::start("").await;
+    let config = channel_config(&webhook_yaml(&server.url("/hook?token=url-SECRET-7")));
+    let channel = build("ops-hook", &config, clock()).unwrap();
+
+    server.reply(500, &[], "boom");
+    let err = channel.send(&sample_alert()).await.unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Retryable { message, retry_after: None } if message.contains("500") && message.contains("boom")),
+        "{err:?}"
+    );
+
+    server.reply(503, &[("Retry-After", "3")], "");
+    let err = channel.send(&sample_alert()).await.unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Retryable {
+            message: "HTTP 503 Service Unavailable: (empty body)".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        }
+    );
+
+    // The server echoing our credentials back must not put them into the error.
+    server.reply(400, &[], "bad request: Bearer hdr-SECRET-42 url-SECRET-7");
+    let err = channel.send(&sample_alert()).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
+    assert!(err.to_string().contains("400"), "{err}");
+    assert_no_secrets(&err);
+
+    // Redirects are not followed: they could carry the secret headers elsewhere.
+    server.reply(302, &[("Location", "http://127.0.0.1:1/elsewhere")], "");
+    let err = channel.send(&sample_alert()).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn webhook_connection_failure_is_retryable_and_hides_the_url() {
+    let url = format!("http://127.0.0.1:{}/hook?token=url-SECRET-7", closed_port());
+    let channel = build("ops-hook", &channel_config(&webhook_yaml(&url)), clock()).unwrap();
+    let err = channel.send(&sample_alert()).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
+    assert!(err.to_string().contains("request failed"), "{err}");
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn every_channel_type_parses_and_builds() {
+    let configs = [
+        "type: console\n",
+        "type: webhook\nurl: https://example.com/hook\n",
+        "type: dingtalk\naccess_token: abc\nsecret: SECxyz\nat_mobiles: ['13800000000']\nat_all: false\nkeyword: klaxon\ntimeout: 5s\n",
+        "type: dingtalk\nurl: 'https://oapi.dingtalk.com/robot/send?access_token=abc'\n",
+        "type: slack\nwebhook_url: https://hooks.slack.com/services/T0/B0/XYZ\n",
+        "type: email\nsmtp: {host: smtp.example.com, port: 465, tls: tls, username: u, password: p}\nfrom: Klaxon <klaxon@example.com>\nto: [ops@example.com]\nsubject_prefix: '[klaxon]'\n",
+    ];
+    let mut types = Vec::new();
+    for yaml in configs {
+        let config = channel_config(yaml);
+        assert!(build("c", &config, clock()).is_ok(), "{yaml}");
+        types.push(config.type_name());
+    }
+    assert_eq!(
+        types,
+        ["console", "webhook", "dingtalk", "dingtalk", "slack", "email"]
+    );
+    assert!(
+        matches!(channel_config(configs[2]), ChannelConfig::DingTalk(c) if c.keyword.as_deref() == Some("klaxon"))
+    );
+}
+
+#[test]
+fn config_errors_point_at_the_field_and_never_show_secrets() {
+    let err =
+        serde_saphyr::from_str::<ChannelConfig>("type: slack\nwebhook_url: x\nchannel: '#ops'\n")
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("unknown field `channel`"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    let err = serde_saphyr::from_str::<ChannelConfig>("type: pager\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown variant `pager`"), "{err}");
+
+    let bad_url =
+        channel_config("type: slack\nwebhook_url: 'hooks.slack.com/services/T0/B0/tok-SECRET'\n");
+    let err = build("team", &bad_url, clock()).err().unwrap();
+    assert!(
+        matches!(
+            &err,
+            NotifyError::Invalid {
+                field: "webhook_url",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("tok-SECRET"), "{err}");
+
+    let bad_header = channel_config(
+        "type: webhook\nurl: https://x/\nheaders:\n  X-Key: \"line\\nbreak-SECRET\"\n",
+    );
+    let err = build("hook", &bad_header, clock()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "channel `hook`: invalid `headers`: bad value for header `X-Key`"
+    );
+
+    let debug = format!(
+        "{:?}",
+        channel_config(&webhook_yaml("https://x/?token=url-SECRET-7"))
+    );
+    assert!(!debug.contains("SECRET"), "{debug}");
+}
+
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn console_prints_a_readable_block() {
+    let buf = SharedBuf::default();
+    let channel = ConsoleChannel::with_writer("console", Box::new(buf.clone()));
+    let mut alert = sample_alert();
+    alert.held_back = 4;
+    klaxon::notify::Channel::send(&channel, &alert)
+        .await
+        .unwrap();
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text,
+        "[CRITICAL] order-errors (sku=A-1)\n\
+         Rule: order-errors\n\
+         Severity: critical\n\
+         Key: sku=A-1\n\
+         Count: 5\n\
+         First seen: 2026-06-08T03:00:00Z\n\
+         Last seen: 2026-06-08T03:00:30Z\n\
+         4 similar alerts held back since the last one\n\
+         Description: Order errors\n\
+         Sample:\n\
+         \x20 2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1\n\n"
+    );
+}

@@ -1,0 +1,366 @@
+//! Conformance table for the query language subset: (query, event, expected match), judged by
+//! what Elasticsearch's `query_string` over `standard`-analyzed text fields would return.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use klaxon::event::{Event, Origin};
+use klaxon::query::{parse, DefaultOperator, QueryError, QueryOptions};
+use serde_json::{Map, Value};
+
+/// An event as a test case writes it.
+#[derive(Clone, Copy)]
+enum Ev {
+    /// A plain line: only `message` exists.
+    P(&'static str),
+    /// A JSON line.
+    J(&'static str),
+}
+use Ev::{J, P};
+
+fn origin() -> Origin {
+    Origin {
+        source: Arc::from("conformance"),
+        path: Arc::from("app.log"),
+        fingerprint: Arc::from("fp"),
+        offset: 0,
+    }
+}
+
+fn event(ev: Ev) -> Event {
+    match ev {
+        P(line) => Event::plain(line, Utc::now(), origin()),
+        J(raw) => {
+            let fields: Map<String, Value> = serde_json::from_str(raw).expect("valid JSON");
+            Event {
+                time: Utc::now(),
+                raw: raw.to_string(),
+                fields: Some(fields),
+                origin: origin(),
+            }
+        }
+    }
+}
+
+fn and_opts() -> QueryOptions {
+    QueryOptions {
+        default_operator: DefaultOperator::And,
+        ..QueryOptions::default()
+    }
+}
+
+const RULE: &str = r#""ERROR" AND (order_timeout OR inventory_rollback)"#;
+
+/// (query, event, expected) with the default options (field `message`, operator OR).
+const CASES: &[(&str, Ev, bool)] = &[
+    // Case-insensitivity.
+    ("error", P("ERROR: boom"), true),
+    ("ERROR", P("an error occurred"), true),
+    ("Error", P("ERRORS happen"), false),
+    ("error", P("Error"), true),
+    ("ÉCHEC", P("échec total"), true),
+    ("échec", P("PAIEMENT ÉCHEC"), true),
+    ("σφάλμα", P("ΣΦΆΛΜΑ δικτύου"), true),
+    // Punctuation around words splits.
+    ("error", P("[error] x"), true),
+    ("error", P("(error)"), true),
+    ("error", P("error, again"), true),
+    ("timeout", P("status=timeout;"), true),
+    ("order", P("order-timeout"), true),
+    ("timeout", P("GET /api/timeout/x"), true),
+    ("error", P("error:order_timeout"), false),
+    // Underscore joins.
+    ("order", P("order_timeout"), false),
+    ("timeout", P("order_timeout"), false),
+    ("order_timeout", P("ERROR order_timeout"), true),
+    ("ORDER_TIMEOUT", P("order_timeout"), true),
+    // Dots, colons and apostrophes between letters join.
+    ("Foo", P("at com.example.Foo"), false),
+    ("example", P("at com.example.Foo"), false),
+    (
+        "com.example.Foo",
+        P("at com.example.Foo(Foo.java:42)"),
+        true,
+    ),
+    (r"level\:error", P("ts level:error msg"), true),
+    ("error", P("ts level:error msg"), false),
+    (r#""level:error""#, P("level:ERROR"), true),
+    ("don't", P("I don't know"), true),
+    ("don", P("I don't know"), false),
+    // Numbers keep `.` and `,` between digits.
+    ("5.0", P("version 5.0 released"), true),
+    ("5", P("version 5.0 released"), false),
+    ("1,000", P("cost 1,000 ms"), true),
+    ("1", P("cost 1,000 ms"), false),
+    ("000", P("cost 1,000 ms"), false),
+    ("3.14", P("pi=3.14."), true),
+    ("8080", P("host:8080"), true),
+    // CJK: one token per ideograph; a bare CJK word behaves like a phrase.
+    ("支", P("支付失败"), true),
+    (r#""支付""#, P("支付失败"), true),
+    (r#""付支""#, P("支付失败"), false),
+    ("支付", P("支付失败"), true),
+    ("支付", P("付款支出"), false),
+    (r#""支付失败""#, P("订单支付失败了"), true),
+    ("失败", P("ERROR 支付 失败"), true),
+    ("支付 AND 超时", P("支付超时"), true),
+    // Phrases match consecutive tokens, across punctuation.
+    (r#""order timeout""#, P("order-timeout"), true),
+    (r#""order timeout""#, P("order_timeout"), false),
+    (r#""order timeout""#, P("ORDER: timeout!"), true),
+    (r#""order timeout""#, P("timeout order"), false),
+    (r#""order timeout""#, P("order x timeout"), false),
+    ("order-timeout", P("order timeout"), true),
+    ("order-timeout", P("timeout, order"), false),
+    (r#""a a b""#, P("a a a b"), true),
+    // field:value on JSON strings, numbers, booleans, nested and dotted keys, arrays.
+    ("level:error", J(r#"{"level":"ERROR"}"#), true),
+    (
+        "level:error",
+        J(r#"{"level":"warn","message":"error"}"#),
+        false,
+    ),
+    ("status:503", J(r#"{"status":503}"#), true),
+    ("status:503", J(r#"{"status":"503"}"#), true),
+    ("status:50", J(r#"{"status":503}"#), false),
+    ("latency:1.5", J(r#"{"latency":1.5}"#), true),
+    ("ok:true", J(r#"{"ok":true}"#), true),
+    ("ok:false", J(r#"{"ok":true}"#), false),
+    ("http.status:503", J(r#"{"http":{"status":503}}"#), true),
+    ("http.method:GET", J(r#"{"http":{"method":"get"}}"#), true),
+    ("http.status:503", J(r#"{"http":"503"}"#), false),
+    (
+        r#"user.name:"John Smith""#,
+        J(r#"{"user":{"name":"john smith"}}"#),
+        true,
+    ),
+    (
+        r#"user.name:"Smith John""#,
+        J(r#"{"user":{"name":"john smith"}}"#),
+        false,
+    ),
+    ("a.b:lit", J(r#"{"a.b":"lit"}"#), true),
+    ("tags:prod", J(r#"{"tags":["prod","eu"]}"#), true),
+    ("tags:us", J(r#"{"tags":["prod","eu"]}"#), false),
+    ("level:(warn OR error)", J(r#"{"level":"error"}"#), true),
+    (
+        "level:(warn OR error)",
+        J(r#"{"level":"info","message":"error"}"#),
+        false,
+    ),
+    // Bare terms search `message`.
+    ("message:error", P("ERROR x"), true),
+    ("error", J(r#"{"message":"ERROR x"}"#), true),
+    ("error", J(r#"{"msg":"ERROR x"}"#), false),
+    // Missing fields: never match a positive clause; NOT of them matches.
+    ("level:error", P("level error"), false),
+    ("NOT level:error", P("x"), true),
+    ("NOT level:error", J(r#"{"msg":"x"}"#), true),
+    ("NOT level:error", J(r#"{"level":"error"}"#), false),
+    ("level:x", J(r#"{"level":null}"#), false),
+    ("NOT level:x", J(r#"{"level":null}"#), true),
+    ("x AND NOT trace_id:abc", J(r#"{"message":"x"}"#), true),
+    // Precedence NOT > AND > OR.
+    ("a OR b AND c", P("a"), true),
+    ("a OR b AND c", P("b"), false),
+    ("a OR b AND c", P("b c"), true),
+    ("NOT a AND b", P("b"), true),
+    ("NOT a AND b", P("a b"), false),
+    ("!a", P("b"), true),
+    ("!a", P("a"), false),
+    ("a && !b || c", P("a"), true),
+    ("a && !b || c", P("a b"), false),
+    ("a && !b || c", P("a b c"), true),
+    ("a && !b || c", P("c"), true),
+    ("(a OR b) AND c", P("a"), false),
+    ("(a OR b) AND c", P("a c"), true),
+    ("NOT (a OR b)", P("c"), true),
+    ("NOT (a OR b)", P("b"), false),
+    ("NOT NOT a", P("a"), true),
+    // Default operator OR; an implicit NOT still excludes.
+    ("a b", P("a"), true),
+    ("a b", P("c"), false),
+    ("error NOT healthcheck", P("error in healthcheck"), false),
+    ("error NOT healthcheck", P("error in payment"), true),
+    // Lowercase operators are plain terms.
+    ("a and b", P("rock and roll"), true),
+    ("x not y", P("not"), true),
+    // Escapes.
+    (r"a\:b", P("a:b"), true),
+    (r"a\:b", P("a b"), false),
+    (r"\(x\)", P("(x)"), true),
+    (r"\AND", P("this and that"), true),
+    (r"c\ d", P("c d"), true),
+    (r"c\ d", P("d c"), false),
+    (r"\-x", P("-x"), true),
+    (r#""say \"hi\"""#, P("say hi"), true),
+    // The article's rule against realistic lines.
+    (
+        RULE,
+        P("2024-05-01 10:00:00 ERROR [order-svc] order_timeout id=42"),
+        true,
+    ),
+    (
+        RULE,
+        P("2024-05-01 10:00:00 INFO [order-svc] order_timeout id=42"),
+        false,
+    ),
+    (
+        RULE,
+        P("2024-05-01 10:00:01 ERROR inventory_rollback failed sku=9"),
+        true,
+    ),
+    (RULE, P("2024-05-01 10:00:02 ERROR order timeout"), false),
+    (
+        RULE,
+        P("2024-05-01 10:00:03 error: Order_Timeout after 30s"),
+        true,
+    ),
+    (RULE, P("2024-05-01 10:00:04 ERROR payment_timeout"), false),
+    (
+        RULE,
+        J(r#"{"level":"ERROR","message":"ERROR order_timeout after 30s"}"#),
+        true,
+    ),
+    // The bare "ERROR" searches `message` only, not `level`.
+    (
+        RULE,
+        J(r#"{"level":"ERROR","message":"inventory_rollback done"}"#),
+        false,
+    ),
+    (
+        "level:ERROR AND (order_timeout OR inventory_rollback)",
+        J(r#"{"level":"ERROR","message":"inventory_rollback done"}"#),
+        true,
+    ),
+];
+
+#[test]
+fn conformance_table() {
+    assert!(CASES.len() >= 80, "only {} cases", CASES.len());
+    let opts = QueryOptions::default();
+    let mut failures = Vec::new();
+    for &(q, ev, expected) in CASES {
+        let query = parse(q, &opts).unwrap_or_else(|e| panic!("{q}:\n{e}"));
+        let event = event(ev);
+        if query.matches(&event) != expected {
+            failures.push(format!("{q:?} on {:?}: expected {expected}", event.raw));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn default_operator_and() {
+    let opts = and_opts();
+    let cases: &[(&str, Ev, bool)] = &[
+        ("a b", P("a"), false),
+        ("a b", P("b a"), true),
+        ("a b OR c", P("c"), true),
+        ("a b OR c", P("a c"), true),
+        ("a b OR c", P("b"), false),
+        ("error NOT healthcheck", P("error healthcheck"), false),
+        (
+            "level:error timeout",
+            J(r#"{"level":"error","message":"timeout"}"#),
+            true,
+        ),
+        (
+            "level:error timeout",
+            J(r#"{"level":"error","message":"ok"}"#),
+            false,
+        ),
+    ];
+    for &(q, ev, expected) in cases {
+        let query = parse(q, &opts).unwrap_or_else(|e| panic!("{q}:\n{e}"));
+        assert_eq!(query.matches(&event(ev)), expected, "{q}");
+    }
+}
+
+#[test]
+fn custom_default_field() {
+    let opts = QueryOptions {
+        default_field: "msg".to_string(),
+        ..QueryOptions::default()
+    };
+    let query = parse("timeout", &opts).expect("valid");
+    assert!(query.matches(&event(J(r#"{"msg":"Timeout!"}"#))));
+    assert!(!query.matches(&event(J(r#"{"message":"timeout"}"#))));
+    // Plain lines only have `message`, so a bare term on another default field never matches.
+    assert!(!query.matches(&event(P("timeout"))));
+}
+
+/// (invalid query, 1-based character column the error points at).
+const INVALID: &[(&str, usize)] = &[
+    ("", 1),
+    ("   ", 1),
+    ("a AND", 6),
+    ("a OR", 5),
+    ("AND a", 1),
+    ("a AND OR b", 7),
+    ("NOT", 4),
+    ("!", 2),
+    ("(a", 3),
+    ("x AND (a OR b", 14),
+    ("a)", 2),
+    ("()", 2),
+    ("a AND (b OR )", 13),
+    ("a && || b", 6),
+    ("\"abc", 1),
+    ("a \"b", 3),
+    ("abc\\", 4),
+    ("level:", 7),
+    ("level: AND x", 8),
+    (":a", 1),
+    ("a:b:c", 4),
+    ("\"\"", 1),
+    ("a ... b", 3),
+    ("支付 AND", 7),
+    ("支付 AND (", 9),
+];
+
+/// Valid Lucene that is not implemented yet: rejected, never matched as plain text.
+const UNSUPPORTED: &[(&str, usize)] = &[
+    ("foo*", 4),
+    ("fo?o", 3),
+    ("-x", 1),
+    ("a +b", 3),
+    ("status:>500", 8),
+    ("status:[500 TO 599]", 8),
+    ("/jo.n/", 1),
+    ("roam~1", 5),
+    ("a^2", 2),
+];
+
+#[test]
+fn invalid_queries_point_at_the_problem() {
+    let opts = QueryOptions::default();
+    for &(q, column) in INVALID {
+        match parse(q, &opts) {
+            Ok(query) => panic!("{q:?} parsed as {}", query.ast()),
+            Err(e @ QueryError::Syntax { .. }) => assert_eq!(e.column(), column, "{q:?}:\n{e}"),
+            Err(e) => panic!("{q:?}: expected a syntax error, got {e:?}"),
+        }
+    }
+    for &(q, column) in UNSUPPORTED {
+        match parse(q, &opts) {
+            Ok(query) => panic!("{q:?} parsed as {}", query.ast()),
+            Err(e @ QueryError::Unsupported { .. }) => {
+                assert_eq!(e.column(), column, "{q:?}:\n{e}");
+                assert!(e.message().contains("not supported yet"), "{e}");
+            }
+            Err(e) => panic!("{q:?}: expected an unsupported error, got {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn error_display_points_with_a_caret() {
+    let e = parse("level:error AND (a OR", &QueryOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "level:error AND (a OR\n                     ^\nexpected a term, phrase or `(` after OR"
+    );
+    let e = parse("x AND (a OR b", &QueryOptions::default()).unwrap_err();
+    assert_eq!(e.message(), "unclosed `(` opened at column 7");
+}
