@@ -12,8 +12,7 @@ use serde_json::json;
 
 use crate::alert::Alert;
 use crate::clock::ManualClock;
-use crate::decode::{DecodeConfig, Decoder, Format, TimeFormat};
-use crate::event::Origin;
+use crate::decode::{DecodeConfig, Format, TimeFormat};
 use crate::pipeline::{CompiledRule, Engine};
 use crate::query::QueryOptions;
 
@@ -56,13 +55,11 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let text = std::fs::read(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let text = String::from_utf8_lossy(&text);
-    let decode = decode_config(args, text.lines().find(|l| !l.trim().is_empty()))?;
-    let decoder = Decoder::new(&decode).context("bad --format/--time-field/--time-format")?;
-
+    let first_line = first_line(&args.input)?;
+    let decode = decode_config(args, first_line.as_deref())?;
     let source = rule.config.source.clone();
+    let events = crate::source::read_file_events(&args.input, &source, &decode)
+        .context("bad --format/--time-field/--time-format")?;
     let compiled = match CompiledRule::compile(rule.config.clone(), &QueryOptions::default()) {
         Ok(c) => c,
         Err(e) => {
@@ -71,47 +68,41 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    // Lines without a readable time get the file's modification time; offline, "now" is
-    // the time of the event being handled, so the output is reproducible.
-    let start: DateTime<Utc> = std::fs::metadata(&args.input)
-        .and_then(|m| m.modified())
-        .map(DateTime::from)
-        .unwrap_or_else(|_| Utc::now());
-    let clock = Arc::new(ManualClock::new(start));
+    // Offline, "now" is the time of the event being handled, so the output is reproducible.
+    let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
     let mut engine = Engine::new(vec![compiled], Vec::new(), None, clock.clone());
-    let origin = Origin {
-        source: Arc::from(source.as_str()),
-        path: Arc::from(args.input.display().to_string().as_str()),
-        fingerprint: Arc::from("offline"),
-        offset: 0,
-    };
     let mut raised = Vec::new();
-    let mut offset = 0u64;
     let mut fired = 0usize;
-    for line in text.lines() {
-        offset += line.len() as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = decoder.decode(
-            line.to_string(),
-            Origin {
-                offset,
-                ..origin.clone()
-            },
-            start,
-        );
+    for event in &events {
         clock.set(event.time);
-        engine.process(&event, &mut raised);
+        engine.process(event, &mut raised);
         for r in raised.drain(..) {
             fired += 1;
             print_alert(&r.alert, args.json);
         }
     }
     if !args.json {
-        eprintln!("{fired} alert(s) from {}", args.input.display());
+        eprintln!(
+            "{fired} alert(s) from {} event(s) in {}",
+            events.len(),
+            args.input.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first non-blank line, to guess the format and the time field from.
+fn first_line(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = String::from_utf8_lossy(&line?).trim().to_string();
+        if !line.is_empty() {
+            return Ok(Some(line));
+        }
+    }
+    Ok(None)
 }
 
 fn decode_config(args: &TestArgs, first_line: Option<&str>) -> anyhow::Result<DecodeConfig> {

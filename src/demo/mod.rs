@@ -60,6 +60,7 @@ channels:
     type: console
   oncall-email:
     type: console
+    format: line
 rules: rules
 state_dir: state
 kibana:
@@ -101,7 +102,7 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("  alerts print below as they fire (channels ops-chat and oncall-email go to the console)\n");
+    println!("  alerts print below as they fire (ops-chat in full, oncall-email as one line: both go to the console here)\n");
 
     let rt = crate::cli::runtime()?;
     let stats = rt.block_on(async move {

@@ -11,11 +11,26 @@ use crate::alert::Alert;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ConsoleConfig {}
+pub struct ConsoleConfig {
+    #[serde(default)]
+    pub format: ConsoleFormat,
+}
+
+/// How much of an alert the console shows.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleFormat {
+    /// Every detail, as a chat message would carry it.
+    #[default]
+    Block,
+    /// One line: time, title, count, channel.
+    Line,
+}
 
 /// Writes alerts to a writer (stdout unless injected).
 pub struct ConsoleChannel {
     name: String,
+    format: ConsoleFormat,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -28,8 +43,14 @@ impl ConsoleChannel {
     pub fn with_writer(name: &str, out: Box<dyn Write + Send>) -> Self {
         ConsoleChannel {
             name: name.to_string(),
+            format: ConsoleFormat::Block,
             out: Mutex::new(out),
         }
+    }
+
+    pub fn with_format(mut self, format: ConsoleFormat) -> Self {
+        self.format = format;
+        self
     }
 }
 
@@ -41,7 +62,17 @@ impl Channel for ConsoleChannel {
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         // `Rendered` already replaced control characters, so a log line cannot drive the terminal.
-        let block = format!("{}\n", Rendered::new(alert).plain_text());
+        let rendered = Rendered::new(alert);
+        let block = match self.format {
+            ConsoleFormat::Block => format!("── {} ──\n{}\n", self.name, rendered.plain_text()),
+            ConsoleFormat::Line => format!(
+                "{} {} count={} → {}\n",
+                alert.fired_at.format("%H:%M:%S"),
+                rendered.title,
+                alert.count,
+                self.name
+            ),
+        };
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.write_all(block.as_bytes())
             .and_then(|()| out.flush())

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub use channel::{Channel, DeliveryError};
-pub use console::{ConsoleChannel, ConsoleConfig};
+pub use console::{ConsoleChannel, ConsoleConfig, ConsoleFormat};
 pub use dingtalk::{sign as sign_dingtalk, DingTalkChannel, DingTalkConfig};
 pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
 pub use render::{Field, Rendered};
@@ -114,7 +114,7 @@ pub fn build(
     clock: Arc<dyn Clock>,
 ) -> Result<Box<dyn Channel>, NotifyError> {
     Ok(match config {
-        ChannelConfig::Console(_) => Box::new(ConsoleChannel::new(name)),
+        ChannelConfig::Console(c) => Box::new(ConsoleChannel::new(name).with_format(c.format)),
         ChannelConfig::Webhook(c) => Box::new(WebhookChannel::new(name, c, clock)?),
         ChannelConfig::DingTalk(c) => Box::new(DingTalkChannel::new(name, c, clock)?),
         ChannelConfig::Slack(c) => Box::new(SlackChannel::new(name, c, clock)?),

@@ -1,6 +1,6 @@
 //! The query language: Lucene/Kibana syntax, parsed once, matched against every event.
 //!
-//! Pipeline: [`lexer`] (nom) → [`parser`] → [`Ast`] → compiled [`matcher`] tree. Supported
+//! Pipeline: `lexer` (nom) → `parser` → [`Ast`] → compiled `matcher` tree. Supported
 //! today: bare terms, `"phrases"`, `field:value`, `field:"phrase"`, `field:(a OR b)`,
 //! `AND`/`OR`/`NOT`, `&&`/`||`/`!`, parentheses and `\` escapes; precedence NOT > AND > OR.
 //! Other Lucene syntax (wildcards, ranges, regex, fuzzy, boosts, `+`/`-`) is rejected with
@@ -8,7 +8,9 @@
 //!
 //! Matching mirrors Elasticsearch's standard analyzer (see [`tokens`]): a term matches a field
 //! holding the same token case-insensitively; a phrase, or a term that analyzes to several
-//! tokens, matches consecutive tokens.
+//! tokens, matches consecutive tokens. A JSON array field matches when any element does; a
+//! missing or null field never matches a positive clause. [`Query::warnings`] flags AND and OR
+//! mixed without parentheses.
 
 mod analyze;
 mod ast;
