@@ -315,3 +315,26 @@ fn single_rule_file_loads_without_cross_checks() {
         "{err}"
     );
 }
+
+#[test]
+fn source_globs_resolve_against_the_config_directory_and_are_validated() {
+    let global = GLOBAL.replace("\"/var/log/orders/*.log\"", "\"logs/*.log\"");
+    let (dir, path) = setup(&global, &[("a.yaml", ORDER_ERRORS)]);
+    let loaded = load_with_env(&path, &no_env()).unwrap();
+    let klaxon::source::SourceConfig::File(file) = &loaded.global.sources["order-logs"];
+    assert_eq!(
+        file.include,
+        vec![dir.path().join("logs/*.log").to_string_lossy().into_owned()]
+    );
+
+    let bad = GLOBAL.replace("\"/var/log/orders/*.log\"", "\"/var/log/[orders.log\"");
+    let (_dir, path) = setup(&bad, &[("a.yaml", ORDER_ERRORS)]);
+    let diags = errors(&path, &no_env());
+    let d = diags.errors().next().expect("an invalid glob is an error");
+    assert_eq!((d.line, d.column), (3, 5), "{d}");
+    assert!(
+        d.message
+            .contains("source `order-logs`: invalid glob pattern"),
+        "{d}"
+    );
+}

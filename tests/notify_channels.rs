@@ -208,7 +208,8 @@ async fn console_prints_a_readable_block() {
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
         text,
-        "[CRITICAL] order-errors (sku=A-1)\n\
+        "── console ──\n\
+         [CRITICAL] order-errors (sku=A-1)\n\
          Rule: order-errors\n\
          Severity: critical\n\
          Key: sku=A-1\n\
@@ -219,5 +220,24 @@ async fn console_prints_a_readable_block() {
          Description: Order errors\n\
          Sample:\n\
          \x20 2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1\n\n"
+    );
+}
+
+#[tokio::test]
+async fn console_line_format_prints_one_line_naming_the_channel() {
+    let buf = SharedBuf::default();
+    let channel = ConsoleChannel::with_writer("oncall-email", Box::new(buf.clone()))
+        .with_format(klaxon::notify::ConsoleFormat::Line);
+    let mut alert = sample_alert();
+    alert.key.insert("sku".into(), "A-1\u{1b}[2J".into());
+    klaxon::notify::Channel::send(&channel, &alert)
+        .await
+        .unwrap();
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert!(text.ends_with("count=5 → oncall-email\n"), "{text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "terminal escapes are neutralised: {text:?}"
     );
 }

@@ -8,16 +8,17 @@ pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
     let loaded = match crate::config::load(config) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            super::print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
     };
-    if !loaded.warnings.is_empty() {
-        eprint!("{}", loaded.warnings);
-    }
-    if let Err(diagnostics) = compile_rules(&loaded) {
-        eprint!("{diagnostics}");
-        return Ok(ExitCode::FAILURE);
+    super::print_diagnostics(&loaded.warnings);
+    match compile_rules(&loaded) {
+        Ok((_, warnings)) => super::print_diagnostics(&warnings),
+        Err(diagnostics) => {
+            super::print_diagnostics(&diagnostics);
+            return Ok(ExitCode::FAILURE);
+        }
     }
     println!(
         "{}: ok ({} rules, {} sources, {} channels)",

@@ -103,3 +103,11 @@ fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
     });
     rx
 }
+
+/// Diagnostics on stderr, each ending its line.
+fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
+    for d in diagnostics.iter() {
+        let text = d.to_string();
+        eprintln!("{}", text.trim_end());
+    }
+}

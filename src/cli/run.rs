@@ -9,13 +9,11 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let loaded = match crate::config::load(config) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            super::print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
     };
-    if !loaded.warnings.is_empty() {
-        eprint!("{}", loaded.warnings);
-    }
+    super::print_diagnostics(&loaded.warnings);
     let rt = super::runtime()?;
     rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();

@@ -51,7 +51,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let rule = match crate::config::load_rule_file(&args.rule) {
         Ok(rule) => rule,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            super::print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
     };

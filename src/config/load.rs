@@ -18,6 +18,7 @@ use super::rule::RuleConfig;
 use super::source::SourceFile;
 use super::validate::{check_rule, unknown, Problem, RuleSpans};
 use super::GlobalConfig;
+use crate::source::SourceConfig;
 
 /// klaxon.yaml and its rules, validated together.
 #[derive(Debug, Clone)]
@@ -76,6 +77,21 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
     };
     global.rules = base.join(&global.rules).to_string_lossy().into_owned();
     global.state_dir = base.join(&global.state_dir);
+    for (name, source) in global.sources.iter_mut() {
+        let problem = match source {
+            SourceConfig::File(file_source) => {
+                file_source.resolve_relative_to(&base);
+                file_source.validate().err()
+            }
+        };
+        if let Some(message) = problem {
+            let message = format!("source `{name}`: {message}");
+            diags.push(match spans.sources.as_ref().and_then(|s| s.get(name)) {
+                Some(span) => file.at(Level::Error, span, message),
+                None => file.diag(Level::Error, 1, 1, message),
+            });
+        }
+    }
 
     let mut rules = Vec::new();
     // Rule name → where it was first defined, for the uniqueness check.
@@ -129,6 +145,8 @@ pub fn load_rule_file_with_env(
 #[derive(Debug, Default, Deserialize)]
 struct GlobalSpans {
     rules: Option<Spanned<String>>,
+    /// Where each source's settings start, for problems found by its own `validate`.
+    sources: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
     #[allow(dead_code)] // only parsed so a bad `state_dir` is not a second error here
     state_dir: Option<Spanned<IgnoredAny>>,
 }

@@ -1,23 +1,33 @@
-//! From loaded configuration to runnable rules, with query errors placed at the
+//! From loaded configuration to runnable rules, with query problems placed at the
 //! file, line and column of the query inside its rule file.
 
-use crate::config::{at_query, Diagnostics, LoadedConfig};
+use crate::config::{at_query, Diagnostics, Level, LoadedConfig};
 
 use super::CompiledRule;
 
-/// Compile every rule's query; all errors are collected, none is fatal on its own.
-pub fn compile_rules(loaded: &LoadedConfig) -> Result<Vec<CompiledRule>, Diagnostics> {
+/// Runnable rules plus the query warnings worth showing (e.g. AND/OR mixed without
+/// parentheses). Every query error is collected; any error refuses the whole set.
+pub fn compile_rules(
+    loaded: &LoadedConfig,
+) -> Result<(Vec<CompiledRule>, Diagnostics), Diagnostics> {
     let mut rules = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems = Diagnostics::new();
     for rule in &loaded.rules {
         match CompiledRule::compile(rule.config.clone(), &loaded.global.query) {
-            Ok(compiled) => rules.push(compiled),
+            Ok(compiled) => {
+                for w in compiled.query.warnings() {
+                    let mut d = at_query(rule, w.column, w.message.clone());
+                    d.severity = Level::Warning;
+                    problems.push(d);
+                }
+                rules.push(compiled);
+            }
             Err(e) => problems.push(at_query(rule, e.column(), e.message().to_string())),
         }
     }
-    if problems.is_empty() {
-        Ok(rules)
+    if problems.has_errors() {
+        Err(problems)
     } else {
-        Err(Diagnostics::from(problems))
+        Ok((rules, problems))
     }
 }

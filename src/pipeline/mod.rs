@@ -49,7 +49,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunStats, PipelineError> {
-    let rules = compile_rules(&loaded).map_err(PipelineError::Config)?;
+    let (rules, _warnings) = compile_rules(&loaded).map_err(PipelineError::Config)?;
     let global = &loaded.global;
     let store = SqliteStore::open(&global.state_dir)?;
 
