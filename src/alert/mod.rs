@@ -91,26 +91,33 @@ pub fn key_id(key: &BTreeMap<String, String>) -> String {
     serde_json::to_string(key).expect("string maps always serialize")
 }
 
-#[cfg(test)]
-#[allow(dead_code)] // used by the notify tests
-pub(crate) fn sample_alert() -> Alert {
-    use chrono::TimeZone;
-    let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap();
-    Alert {
-        rule: "order-errors".into(),
-        description: Some("Order errors".into()),
-        severity: Severity::Critical,
-        source: "order-logs".into(),
-        query: r#""ERROR" AND (order_timeout OR inventory_rollback)"#.into(),
-        key: BTreeMap::from([("sku".to_string(), "A-1".to_string())]),
-        count: 5,
-        first_seen: t,
-        last_seen: t + chrono::Duration::seconds(30),
-        sample: "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1".into(),
-        held_back: 0,
-        fired_at: t + chrono::Duration::seconds(31),
-        kibana_url: None,
+impl Alert {
+    /// The alert used in docs and tests: the ops article's order-errors rule firing for
+    /// one SKU at 2026-06-08T03:00:30Z.
+    pub fn example() -> Alert {
+        use chrono::TimeZone;
+        let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap();
+        Alert {
+            rule: "order-errors".into(),
+            description: Some("Order errors".into()),
+            severity: Severity::Critical,
+            source: "order-logs".into(),
+            query: r#""ERROR" AND (order_timeout OR inventory_rollback)"#.into(),
+            key: BTreeMap::from([("sku".to_string(), "A-1".to_string())]),
+            count: 5,
+            first_seen: t,
+            last_seen: t + chrono::Duration::seconds(30),
+            sample: "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1".into(),
+            held_back: 0,
+            fired_at: t + chrono::Duration::seconds(31),
+            kibana_url: None,
+        }
     }
+}
+
+#[cfg(test)]
+pub(crate) fn sample_alert() -> Alert {
+    Alert::example()
 }
 
 #[cfg(test)]

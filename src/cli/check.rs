@@ -5,14 +5,9 @@ use crate::pipeline::compile_rules;
 
 /// Print every problem in the configuration and its rules; exit 1 if any is an error.
 pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
-    let loaded = match crate::config::load(config) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
-            super::print_diagnostics(&diagnostics);
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(loaded) = super::load_config(config) else {
+        return Ok(ExitCode::FAILURE);
     };
-    super::print_diagnostics(&loaded.warnings);
     match compile_rules(&loaded) {
         Ok((_, warnings)) => super::print_diagnostics(&warnings),
         Err(diagnostics) => {

@@ -111,3 +111,17 @@ fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
         eprintln!("{}", text.trim_end());
     }
 }
+
+/// Load the configuration, printing every problem; `None` when it has errors.
+fn load_config(path: &std::path::Path) -> Option<crate::config::LoadedConfig> {
+    match crate::config::load(path) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.warnings);
+            Some(loaded)
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            None
+        }
+    }
+}

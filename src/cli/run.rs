@@ -6,14 +6,9 @@ use crate::clock::SystemClock;
 use crate::pipeline;
 
 pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
-    let loaded = match crate::config::load(config) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
-            super::print_diagnostics(&diagnostics);
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(loaded) = super::load_config(config) else {
+        return Ok(ExitCode::FAILURE);
     };
-    super::print_diagnostics(&loaded.warnings);
     let rt = super::runtime()?;
     rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();
