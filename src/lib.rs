@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod event;
+pub mod filter;
 pub mod notify;
 pub mod pipeline;
 pub mod query;
