@@ -36,14 +36,32 @@ fn config_for(dir: &Path, rule_extra: &str) -> PathBuf {
     config
 }
 
-fn start(config: &Path) -> Child {
-    klaxon()
-        .args(["run", "-c"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A running `klaxon run`, killed (SIGKILL) when dropped, so a failing test leaves no orphan.
+struct Running(Child);
+
+impl Running {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn start(config: &Path) -> Running {
+    Running(
+        klaxon()
+            .args(["run", "-c"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn recorded_samples(state: &Path) -> Vec<String> {
@@ -82,8 +100,7 @@ fn run_killed_and_restarted_handles_every_line_exactly_once() {
     let mut child = start(&config);
     for round in 0..6 {
         std::thread::sleep(Duration::from_millis(300 + 70 * round));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill(); // SIGKILL
         handled_at_kill.push(recorded_samples(&state).len());
         child = start(&config);
     }
@@ -103,8 +120,7 @@ fn run_killed_and_restarted_handles_every_line_exactly_once() {
     // Give a duplicate, if any were coming, the chance to show up.
     std::thread::sleep(Duration::from_millis(500));
     let samples = recorded_samples(&state);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let mut seen = vec![0u32; total + 1];
     for s in &samples {
         let n: usize = s.strip_prefix("line ").unwrap().parse().unwrap();

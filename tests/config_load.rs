@@ -214,7 +214,10 @@ fn rule_type_requirements() {
     let (_dir, path) = setup(GLOBAL, &[("a.yaml", &any_with_threshold)]);
     let d = single_error(&path);
     assert_eq!((d.line, d.column), (6, 12), "{d}");
-    assert_eq!(d.message, "`threshold` only applies to `type: frequency`");
+    assert_eq!(
+        d.message,
+        "`threshold` only applies to `type: frequency` and `type: flatline`"
+    );
 
     let zero = ORDER_ERRORS
         .replace("threshold: 5", "threshold: 0")

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use klaxon::clock::SystemClock;
 use klaxon::config::HumanDuration;
-use klaxon::decode::{Format, TimeFormat};
+use klaxon::decode::{LineFormat, TimeFormat, TimeZone};
 use klaxon::event::Event;
 use klaxon::source::{
     build, Batch, FileSource, FileSourceConfig, ReadFrom, Source, SourceConfig, SourceError,
@@ -364,7 +364,7 @@ async fn json_lines_decode_with_their_time_field() {
         "{\"ts\":\"2026-06-08T03:00:00.5Z\",\"level\":\"error\",\"http\":{\"status\":503}}\nnot json\n",
     );
     let mut cfg = config(&dir, "*.json");
-    cfg.format = Format::Json;
+    cfg.format = LineFormat::Json;
     cfg.time_field = Some("ts".into());
     cfg.time_format = Some(TimeFormat::Rfc3339);
     let before = Utc::now();
@@ -391,11 +391,13 @@ async fn plain_lines_take_a_leading_timestamp() {
     );
     let mut cfg = config(&dir, "app.log");
     cfg.time_format = Some("%Y-%m-%d %H:%M:%S%.f".parse().unwrap());
+    // China ops write local times; the zone says which instant they mean.
+    cfg.timezone = "Asia/Shanghai".parse::<TimeZone>().unwrap();
     let mut src = start(cfg, vec![]);
     let ev = src.events(1).await;
     assert_eq!(
         ev[0].time,
-        "2026-06-08T03:00:00.123Z".parse::<DateTime<Utc>>().unwrap()
+        "2026-06-07T19:00:00.123Z".parse::<DateTime<Utc>>().unwrap()
     );
     src.stop().await;
 }
@@ -433,6 +435,7 @@ async fn crlf_long_lines_invalid_utf8_and_nul_bytes() {
     );
     assert_eq!(stats.truncated_lines(), 1);
     assert_eq!(stats.lines(), 5);
+    assert_eq!((stats.invalid_utf8_lines(), stats.nul_lines()), (1, 1));
     src.stop().await;
 }
 

@@ -57,6 +57,10 @@ pub struct Alert {
     pub last_seen: DateTime<Utc>,
     /// The first matching raw line.
     pub sample: String,
+    /// What the rule found, in words (`state: paid → created`, `nothing followed within
+    /// 5m`); rule types that say nothing more than the count leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Alerts for this key held back by `realert` since the previous one was sent.
     pub held_back: u64,
     /// When the alert was raised (wall clock).
@@ -108,6 +112,7 @@ impl Alert {
             first_seen: t,
             last_seen: t + chrono::Duration::seconds(30),
             sample: "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1".into(),
+            detail: None,
             held_back: 0,
             fired_at: t + chrono::Duration::seconds(31),
             kibana_url: None,

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::alert::Alert;
 use crate::clock::ManualClock;
 use crate::decode::{DecodeConfig, Format, TimeFormat};
-use crate::pipeline::{CompiledRule, Engine};
+use crate::pipeline::{compile_loaded, Engine};
 use crate::query::QueryOptions;
 
 #[derive(Debug, Args)]
@@ -60,26 +60,33 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let source = rule.config.source.clone();
     let events = crate::source::read_file_events(&args.input, &source, &decode)
         .context("bad --format/--time-field/--time-format")?;
-    let compiled = match CompiledRule::compile(rule.config.clone(), &QueryOptions::default()) {
+    let compiled = match compile_loaded(&rule, &QueryOptions::default()) {
         Ok(c) => c,
-        Err(e) => {
-            let d = crate::config::at_query(&rule, e.column(), e.message().to_string());
-            eprintln!("{d}");
+        Err(diagnostics) => {
+            super::print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
     };
-    // Offline, "now" is the time of the event being handled, so the output is reproducible.
+    // Offline, "now" is the time of the event being handled, so the output is
+    // reproducible; only events move the rule's clock, and at the end of input every
+    // deadline that passed by the last event fires (absence, flatline).
     let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
-    let mut engine = Engine::new(vec![compiled], Vec::new(), None, clock.clone());
+    let mut engine = Engine::replay(vec![compiled], clock.clone());
     let mut raised = Vec::new();
     let mut fired = 0usize;
     for event in &events {
         clock.set(event.time);
         engine.process(event, &mut raised);
+        engine.advance(&mut raised);
         for r in raised.drain(..) {
             fired += 1;
             print_alert(&r.alert, args.json);
         }
+    }
+    engine.finish(&mut raised);
+    for r in raised.drain(..) {
+        fired += 1;
+        print_alert(&r.alert, args.json);
     }
     if !args.json {
         eprintln!(
@@ -157,6 +164,7 @@ fn print_alert(alert: &Alert, as_json: bool) {
             "last_seen": rfc3339(alert.last_seen),
             "held_back": alert.held_back,
             "sample": alert.sample,
+            "detail": alert.detail,
         });
         println!("{obj}");
     } else {
@@ -165,14 +173,20 @@ fn print_alert(alert: &Alert, as_json: bool) {
         } else {
             String::new()
         };
+        let detail = alert
+            .detail
+            .as_deref()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default();
         println!(
-            "{} {} count={}{} first={} last={}\n    {}",
+            "{} {} count={}{} first={} last={}{}\n    {}",
             rfc3339(alert.last_seen),
             alert.title(),
             alert.count,
             held,
             rfc3339(alert.first_seen),
             rfc3339(alert.last_seen),
+            detail,
             alert.sample
         );
     }

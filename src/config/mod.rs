@@ -53,6 +53,10 @@ pub struct GlobalConfig {
     /// Defaults for every rule's query.
     #[serde(default)]
     pub query: QueryOptions,
+    /// Field types mirroring the index mapping (`status: keyword`, `latency_ms: number`,
+    /// `ts: date`, `client_ip: ip`); undeclared fields are text.
+    #[serde(default)]
+    pub fields: BTreeMap<String, crate::query::FieldType>,
 }
 
 fn default_state_dir() -> PathBuf {

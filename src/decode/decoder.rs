@@ -5,14 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::pattern::Pattern;
 use super::time::{TimeFormat, TimeParser};
-use super::{DecodeConfig, DecodeError, Format};
-use crate::event::{Event, Origin};
+use super::{logfmt, DecodeConfig, DecodeError, DecodeOptions, LineFormat};
+use crate::event::{Event, Origin, MESSAGE_FIELD};
 
 /// Decodes lines of one source. Counters are atomics so a shared `&Decoder` can count.
 #[derive(Debug)]
 pub struct Decoder {
-    format: Format,
+    format: LineFormat,
+    pattern: Option<Pattern>,
     time_field: Option<String>,
     time: Option<TimeParser>,
     invalid_lines: AtomicU64,
@@ -20,58 +22,80 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A plain or JSON decoder (`klaxon test`); zone-less times are local.
     pub fn new(config: &DecodeConfig) -> Result<Decoder, DecodeError> {
-        let format = match (config.format, &config.time_field, &config.time_format) {
-            (Format::Plain, Some(field), _) => {
-                return Err(DecodeError::TimeFieldNeedsJson(field.clone()))
-            }
-            (Format::Json, None, Some(_)) => return Err(DecodeError::TimeFormatNeedsField),
-            (Format::Json, Some(_), None) => Some(TimeFormat::Rfc3339),
+        Decoder::with_options(&DecodeOptions::from(config))
+    }
+
+    pub fn with_options(options: &DecodeOptions) -> Result<Decoder, DecodeError> {
+        let fielded = options.format.has_fields();
+        let time_format = match (fielded, &options.time_field, &options.time_format) {
+            (false, Some(field), _) => return Err(DecodeError::TimeFieldNeedsJson(field.clone())),
+            (true, None, Some(_)) => return Err(DecodeError::TimeFormatNeedsField),
+            (true, Some(_), None) => Some(TimeFormat::Rfc3339),
             (_, _, format) => format.clone(),
         };
+        let pattern = match (options.format, &options.pattern) {
+            (LineFormat::Regex, Some(p)) => Some(Pattern::new(p)?),
+            (LineFormat::Regex, None) => return Err(DecodeError::RegexNeedsPattern),
+            (_, Some(_)) => return Err(DecodeError::PatternNeedsRegex),
+            (_, None) => None,
+        };
         Ok(Decoder {
-            format: config.format,
-            time_field: config.time_field.clone(),
-            time: format.as_ref().map(TimeParser::new).transpose()?,
+            format: options.format,
+            pattern,
+            time_field: options.time_field.clone(),
+            time: time_format
+                .as_ref()
+                .map(|f| TimeParser::new(f, options.timezone))
+                .transpose()?,
             invalid_lines: AtomicU64::new(0),
             time_fallbacks: AtomicU64::new(0),
         })
     }
 
-    /// Decodes one line. Never fails: a line that does not decode is kept as a plain event
-    /// (and counted), because dropping it could hide the very error an alert is for.
+    /// Decodes one line (or one multiline event). Never fails: a line that does not
+    /// decode is kept as a plain event (and counted), because dropping it could hide the
+    /// very error an alert is for.
     pub fn decode(&self, raw: String, origin: Origin, arrival: DateTime<Utc>) -> Event {
-        match self.format {
-            Format::Plain => {
+        let fields = match self.format {
+            LineFormat::Plain => {
                 let time = match &self.time {
                     Some(parser) => self.or_arrival(parser.parse_prefix(&raw), arrival),
                     None => arrival,
                 };
+                return Event::plain(raw, time, origin);
+            }
+            LineFormat::Json => serde_json::from_str::<Map<String, Value>>(&raw).ok(),
+            LineFormat::Logfmt => logfmt::parse(&raw).map(|f| with_message(f, &raw)),
+            LineFormat::Regex => self
+                .pattern
+                .as_ref()
+                .and_then(|p| p.fields(&raw))
+                .map(|f| with_message(f, &raw)),
+        };
+        match fields {
+            Some(fields) => {
+                let mut event = Event {
+                    time: arrival,
+                    raw,
+                    fields: Some(fields),
+                    origin,
+                };
+                if let (Some(field), Some(parser)) = (&self.time_field, &self.time) {
+                    let found = event.value(field).and_then(|v| parser.parse_value(v));
+                    event.time = self.or_arrival(found, arrival);
+                }
+                event
+            }
+            None => {
+                self.invalid_lines.fetch_add(1, Ordering::Relaxed);
+                let time = match self.time {
+                    Some(_) => self.or_arrival(None, arrival),
+                    None => arrival,
+                };
                 Event::plain(raw, time, origin)
             }
-            Format::Json => match serde_json::from_str::<Map<String, Value>>(&raw) {
-                Ok(fields) => {
-                    let mut event = Event {
-                        time: arrival,
-                        raw,
-                        fields: Some(fields),
-                        origin,
-                    };
-                    if let (Some(field), Some(parser)) = (&self.time_field, &self.time) {
-                        let found = event.value(field).and_then(|v| parser.parse_value(v));
-                        event.time = self.or_arrival(found, arrival);
-                    }
-                    event
-                }
-                Err(_) => {
-                    self.invalid_lines.fetch_add(1, Ordering::Relaxed);
-                    let time = match self.time {
-                        Some(_) => self.or_arrival(None, arrival),
-                        None => arrival,
-                    };
-                    Event::plain(raw, time, origin)
-                }
-            },
         }
     }
 
@@ -82,7 +106,8 @@ impl Decoder {
         })
     }
 
-    /// Lines of a `json` source that were not a JSON object (kept as plain events).
+    /// Lines that did not decode in the source's format (not a JSON object, no logfmt
+    /// pair, no regex match), kept as plain events.
     pub fn invalid_lines(&self) -> u64 {
         self.invalid_lines.load(Ordering::Relaxed)
     }
@@ -93,20 +118,32 @@ impl Decoder {
     }
 }
 
+/// logfmt and regex fields rarely include the whole line; keeping it as `message` lets
+/// free-text queries (which search `message`) still see every word of the line.
+fn with_message(mut fields: Map<String, Value>, raw: &str) -> Map<String, Value> {
+    if !fields.contains_key(MESSAGE_FIELD) {
+        fields.insert(MESSAGE_FIELD.to_string(), Value::String(raw.to_string()));
+    }
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{Format, TimeZone};
     use crate::event::test_origin;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn decoder(format: Format, field: Option<&str>, time: Option<&str>) -> Decoder {
-        Decoder::new(&DecodeConfig {
+    fn decoder(format: LineFormat, field: Option<&str>, time: Option<&str>) -> Decoder {
+        Decoder::with_options(&DecodeOptions {
             format,
             time_field: field.map(String::from),
             time_format: time.map(|t| t.parse().unwrap()),
+            timezone: TimeZone::Utc,
+            ..DecodeOptions::default()
         })
         .unwrap()
     }
@@ -115,7 +152,7 @@ mod tests {
 
     #[test]
     fn plain_lines_have_no_fields_and_arrival_time() {
-        let d = decoder(Format::Plain, None, None);
+        let d = decoder(LineFormat::Plain, None, None);
         let ev = d.decode("ERROR boom".into(), test_origin(), at(ARRIVAL));
         assert!(ev.fields.is_none());
         assert_eq!(ev.text("message").as_deref(), Some("ERROR boom"));
@@ -124,7 +161,7 @@ mod tests {
 
     #[test]
     fn plain_lines_take_a_leading_timestamp() {
-        let d = decoder(Format::Plain, None, Some("%Y-%m-%d %H:%M:%S%.f"));
+        let d = decoder(LineFormat::Plain, None, Some("%Y-%m-%d %H:%M:%S%.f"));
         let ev = d.decode(
             "2026-06-08 03:00:00.123 ERROR boom".into(),
             test_origin(),
@@ -139,7 +176,7 @@ mod tests {
 
     #[test]
     fn json_fields_and_nested_time_field() {
-        let d = decoder(Format::Json, Some("log.ts"), None);
+        let d = decoder(LineFormat::Json, Some("log.ts"), None);
         let line = r#"{"level":"error","log":{"ts":"2026-06-08T03:00:00Z"}}"#;
         let ev = d.decode(line.into(), test_origin(), at(ARRIVAL));
         assert_eq!(ev.text("level").as_deref(), Some("error"));
@@ -150,14 +187,14 @@ mod tests {
 
     #[test]
     fn json_epoch_ms_time_field() {
-        let d = decoder(Format::Json, Some("ts"), Some("epoch_ms"));
+        let d = decoder(LineFormat::Json, Some("ts"), Some("epoch_ms"));
         let ev = d.decode(r#"{"ts":1780887600500}"#.into(), test_origin(), at(ARRIVAL));
         assert_eq!(ev.time, at("2026-06-08T03:00:00.5Z"));
     }
 
     #[test]
     fn json_missing_or_unparseable_time_falls_back_to_arrival() {
-        let d = decoder(Format::Json, Some("ts"), None);
+        let d = decoder(LineFormat::Json, Some("ts"), None);
         let ev = d.decode(r#"{"msg":"x"}"#.into(), test_origin(), at(ARRIVAL));
         assert_eq!(ev.time, at(ARRIVAL));
         let ev = d.decode(r#"{"ts":"noon"}"#.into(), test_origin(), at(ARRIVAL));
@@ -168,7 +205,7 @@ mod tests {
 
     #[test]
     fn invalid_json_and_non_objects_are_kept_as_plain_and_counted() {
-        let d = decoder(Format::Json, None, None);
+        let d = decoder(LineFormat::Json, None, None);
         for line in ["not json {", "[1,2]", "42", ""] {
             let ev = d.decode(line.into(), test_origin(), at(ARRIVAL));
             assert!(ev.fields.is_none(), "{line}");

@@ -1,14 +1,20 @@
 //! Turning a raw line into an `Event`: fields and event time.
 
 mod decoder;
+mod logfmt;
+mod pattern;
 mod time;
+mod zone;
 
 use serde::Deserialize;
 
 pub use decoder::Decoder;
+pub use pattern::preset_names;
 pub use time::TimeFormat;
+pub use zone::TimeZone;
 
-/// How a source's lines are decoded.
+/// How `klaxon test` decodes a replayed file: plain or JSON. Sources use the richer
+/// [`DecodeOptions`]; this converts into it.
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DecodeConfig {
@@ -34,12 +40,74 @@ pub enum Format {
     Json,
 }
 
+/// Everything a source says about decoding its lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub format: LineFormat,
+    /// For `format: regex`: a regex with named groups, or a preset name
+    /// (`nginx_combined`, `apache_combined`, `apache_common`).
+    pub pattern: Option<String>,
+    /// Field holding the event time (formats with fields only); dotted paths reach into
+    /// JSON objects.
+    pub time_field: Option<String>,
+    /// How the time is written (default `rfc3339`); for plain lines, the format of a
+    /// leading timestamp.
+    pub time_format: Option<TimeFormat>,
+    /// The zone of timestamps written without an offset.
+    pub timezone: TimeZone,
+}
+
+impl From<&DecodeConfig> for DecodeOptions {
+    fn from(config: &DecodeConfig) -> Self {
+        DecodeOptions {
+            format: match config.format {
+                Format::Plain => LineFormat::Plain,
+                Format::Json => LineFormat::Json,
+            },
+            pattern: None,
+            time_field: config.time_field.clone(),
+            time_format: config.time_format.clone(),
+            timezone: TimeZone::default(),
+        }
+    }
+}
+
+/// The `format:` of a source.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LineFormat {
+    /// The whole line is the `message`.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+    /// `key=value key2="quoted value"` pairs.
+    Logfmt,
+    /// The named groups of `pattern`.
+    Regex,
+}
+
+impl LineFormat {
+    /// Lines of this format carry fields (so `time_field` can name one).
+    pub fn has_fields(self) -> bool {
+        self != LineFormat::Plain
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("invalid time_format `{format}`: {reason}")]
     InvalidTimeFormat { format: String, reason: String },
-    #[error("time_field `{0}` needs `format: json` (plain lines have no fields; set time_format to read a leading timestamp)")]
+    #[error("time_field `{0}` needs a format with fields (json, logfmt or regex): plain lines have none; set time_format to read a leading timestamp")]
     TimeFieldNeedsJson(String),
-    #[error("time_format is set but time_field is not: name the JSON field that holds the time")]
+    #[error("time_format is set but time_field is not: name the field that holds the time")]
     TimeFormatNeedsField,
+    #[error("unknown timezone `{0}`: expected local, UTC, an IANA name such as Asia/Shanghai, or an offset such as +08:00")]
+    UnknownTimeZone(String),
+    #[error("invalid pattern `{pattern}`: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
+    #[error("format: regex needs `pattern` (a regex with named groups, or one of: nginx_combined, apache_combined, apache_common)")]
+    RegexNeedsPattern,
+    #[error("`pattern` is only used with format: regex")]
+    PatternNeedsRegex,
 }

@@ -1,8 +1,8 @@
 //! Event time: the formats a timestamp may be written in, and reading one from a JSON
 //! value or from the start of a plain line.
 //!
-//! Times without a zone (`2026-06-08 03:00:00.123`) are taken as UTC; a per-source
-//! `timezone` option is planned work.
+//! Times without a zone (`2026-06-08 03:00:00.123`) are read in the source's `timezone`
+//! (default: the local zone); times with an offset or epochs need none.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::zone::TimeZone;
 use super::DecodeError;
 
 /// How a timestamp is written, as configured by `time_format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeFormat {
-    /// `2026-06-08T03:00:00.123Z`; also `2026-06-08 03:00:00.123` without a zone (UTC).
+    /// `2026-06-08T03:00:00.123Z`; also `2026-06-08 03:00:00.123` without a zone.
     Rfc3339,
     /// Seconds since the Unix epoch, integer or fractional, as a number or a string.
     EpochSeconds,
@@ -76,7 +77,8 @@ fn compile_pattern(pattern: &str) -> Result<Vec<Item<'static>>, DecodeError> {
         })
 }
 
-/// Near-RFC 3339 forms the default `rfc3339` format also accepts (zone-less = UTC), in order.
+/// Near-RFC 3339 forms the default `rfc3339` format also accepts (zone-less ones are read
+/// in the source's time zone), in order.
 const FALLBACK_PATTERNS: [&str; 3] = [
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",
@@ -85,7 +87,14 @@ const FALLBACK_PATTERNS: [&str; 3] = [
 
 /// A [`TimeFormat`] compiled once, so the hot path never re-parses the pattern.
 #[derive(Debug)]
-pub(crate) enum TimeParser {
+pub(crate) struct TimeParser {
+    kind: ParserKind,
+    /// For times written without an offset.
+    zone: TimeZone,
+}
+
+#[derive(Debug)]
+enum ParserKind {
     Rfc3339 { naive: Vec<Vec<Item<'static>>> },
     EpochSeconds,
     EpochMillis,
@@ -93,29 +102,30 @@ pub(crate) enum TimeParser {
 }
 
 impl TimeParser {
-    pub(crate) fn new(format: &TimeFormat) -> Result<Self, DecodeError> {
-        Ok(match format {
-            TimeFormat::Rfc3339 => TimeParser::Rfc3339 {
+    pub(crate) fn new(format: &TimeFormat, zone: TimeZone) -> Result<Self, DecodeError> {
+        let kind = match format {
+            TimeFormat::Rfc3339 => ParserKind::Rfc3339 {
                 naive: FALLBACK_PATTERNS
                     .iter()
                     .map(|p| compile_pattern(p))
                     .collect::<Result<_, _>>()?,
             },
-            TimeFormat::EpochSeconds => TimeParser::EpochSeconds,
-            TimeFormat::EpochMillis => TimeParser::EpochMillis,
-            TimeFormat::Strftime(p) => TimeParser::Pattern(compile_pattern(p)?),
-        })
+            TimeFormat::EpochSeconds => ParserKind::EpochSeconds,
+            TimeFormat::EpochMillis => ParserKind::EpochMillis,
+            TimeFormat::Strftime(p) => ParserKind::Pattern(compile_pattern(p)?),
+        };
+        Ok(TimeParser { kind, zone })
     }
 
     /// The time a JSON field holds: a string in this format, or a number for epochs.
     pub(crate) fn parse_value(&self, value: &Value) -> Option<DateTime<Utc>> {
-        match (self, value) {
+        match (&self.kind, value) {
             (_, Value::String(s)) => self.parse_str(s.trim()),
-            (TimeParser::EpochSeconds, Value::Number(n)) => match n.as_i64() {
+            (ParserKind::EpochSeconds, Value::Number(n)) => match n.as_i64() {
                 Some(secs) => DateTime::from_timestamp(secs, 0),
                 None => from_fractional_seconds(n.as_f64()?),
             },
-            (TimeParser::EpochMillis, Value::Number(n)) => match n.as_i64() {
+            (ParserKind::EpochMillis, Value::Number(n)) => match n.as_i64() {
                 Some(ms) => DateTime::from_timestamp_millis(ms),
                 None => from_fractional_seconds(n.as_f64()? / 1000.0),
             },
@@ -125,62 +135,60 @@ impl TimeParser {
 
     /// The time a whole string holds.
     pub(crate) fn parse_str(&self, s: &str) -> Option<DateTime<Utc>> {
-        match self {
-            TimeParser::Rfc3339 { naive } => DateTime::parse_from_rfc3339(s)
+        match &self.kind {
+            ParserKind::Rfc3339 { naive } => DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
                 .or_else(|| {
                     naive.iter().find_map(|items| {
                         let mut parsed = Parsed::new();
                         format::parse(&mut parsed, s, items.iter()).ok()?;
-                        resolve(&parsed)
+                        self.resolve(&parsed)
                     })
                 }),
-            TimeParser::EpochSeconds => parse_epoch(s, 1.0),
-            TimeParser::EpochMillis => parse_epoch(s, 1000.0),
-            TimeParser::Pattern(items) => {
+            ParserKind::EpochSeconds => parse_epoch(s, 1.0),
+            ParserKind::EpochMillis => parse_epoch(s, 1000.0),
+            ParserKind::Pattern(items) => {
                 let mut parsed = Parsed::new();
                 format::parse(&mut parsed, s, items.iter()).ok()?;
-                resolve(&parsed)
+                self.resolve(&parsed)
             }
         }
     }
 
     /// The time at the very start of a plain line (`2026-06-08 03:00:00.123 ERROR ...`).
     pub(crate) fn parse_prefix(&self, line: &str) -> Option<DateTime<Utc>> {
-        match self {
-            TimeParser::Rfc3339 { naive } => {
+        match &self.kind {
+            ParserKind::Rfc3339 { naive } => {
                 let rfc = [Item::Fixed(Fixed::RFC3339)];
                 std::iter::once(&rfc[..])
                     .chain(naive.iter().map(Vec::as_slice))
-                    .find_map(|items| prefix_with(items, line))
+                    .find_map(|items| self.prefix_with(items, line))
             }
-            TimeParser::EpochSeconds | TimeParser::EpochMillis => {
+            ParserKind::EpochSeconds | ParserKind::EpochMillis => {
                 let end = line
                     .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                     .unwrap_or(line.len());
                 self.parse_str(&line[..end])
             }
-            TimeParser::Pattern(items) => prefix_with(items, line),
+            ParserKind::Pattern(items) => self.prefix_with(items, line),
         }
     }
-}
 
-fn prefix_with(items: &[Item<'_>], line: &str) -> Option<DateTime<Utc>> {
-    let mut parsed = Parsed::new();
-    format::parse_and_remainder(&mut parsed, line, items.iter()).ok()?;
-    resolve(&parsed)
-}
+    fn prefix_with(&self, items: &[Item<'_>], line: &str) -> Option<DateTime<Utc>> {
+        let mut parsed = Parsed::new();
+        format::parse_and_remainder(&mut parsed, line, items.iter()).ok()?;
+        self.resolve(&parsed)
+    }
 
-/// A parsed time in UTC; without an offset in the input the time is taken as UTC.
-fn resolve(parsed: &Parsed) -> Option<DateTime<Utc>> {
-    if parsed.offset().is_some() {
-        parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc))
-    } else {
-        parsed
-            .to_naive_datetime_with_offset(0)
-            .ok()
-            .map(|t| t.and_utc())
+    /// A parsed time in UTC: by its own offset, else in the configured zone.
+    fn resolve(&self, parsed: &Parsed) -> Option<DateTime<Utc>> {
+        if parsed.offset().is_some() {
+            parsed.to_datetime().ok().map(|t| t.with_timezone(&Utc))
+        } else {
+            let naive = parsed.to_naive_datetime_with_offset(0).ok()?;
+            self.zone.resolve(&naive)
+        }
     }
 }
 
@@ -221,7 +229,7 @@ mod tests {
     }
 
     fn parser(format: &str) -> TimeParser {
-        TimeParser::new(&format.parse().unwrap()).unwrap()
+        TimeParser::new(&format.parse().unwrap(), TimeZone::Utc).unwrap()
     }
 
     #[test]

@@ -67,6 +67,13 @@ impl Rendered {
                 value: rfc3339(alert.last_seen),
             },
         ]);
+        if let Some(detail) = alert.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+            // Built from log values (e.g. "state: picked → paid"): untrusted like the key.
+            fields.push(Field {
+                label: "Detail",
+                value: escape::sanitize(detail),
+            });
+        }
         let held_back = match alert.held_back {
             0 => None,
             1 => Some("1 similar alert held back since the last one".to_string()),
@@ -114,6 +121,18 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use crate::alert::sample_alert;
+
+    #[test]
+    fn detail_is_a_sanitized_field_after_the_times() {
+        let mut alert = sample_alert();
+        alert.detail = Some("state: picked \u{1b}[2J→ paid".into());
+        let r = Rendered::new(&alert);
+        let labels: Vec<&str> = r.fields.iter().map(|f| f.label).collect();
+        assert_eq!(labels.last(), Some(&"Detail"));
+        assert_eq!(r.fields.last().unwrap().value, "state: picked \u{FFFD}[2J→ paid");
+        alert.detail = None;
+        assert!(Rendered::new(&alert).fields.iter().all(|f| f.label != "Detail"));
+    }
 
     #[test]
     fn renders_every_part_in_order() {

@@ -71,7 +71,7 @@ pub fn message(r: &Rendered) -> Value {
     let fields: Vec<Value> = r
         .fields
         .iter()
-        // Slack allows at most 10 fields per section; we have at most 6.
+        // Slack allows at most 10 fields per section; we have at most 7.
         .take(10)
         .map(|f| {
             let label = format!("*{}*\n", f.label);

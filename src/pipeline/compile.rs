@@ -2,6 +2,7 @@
 //! file, line and column of the query inside its rule file.
 
 use crate::config::{at_query, Diagnostics, Level, LoadedConfig};
+use crate::query::QueryOptions;
 
 use super::CompiledRule;
 
@@ -12,8 +13,9 @@ pub fn compile_rules(
 ) -> Result<(Vec<CompiledRule>, Diagnostics), Diagnostics> {
     let mut rules = Vec::new();
     let mut problems = Diagnostics::new();
+    let options = query_options(loaded);
     for rule in &loaded.rules {
-        match CompiledRule::compile(rule.config.clone(), &loaded.global.query) {
+        match CompiledRule::compile(rule.config.clone(), &options) {
             Ok(compiled) => {
                 for w in compiled.query.warnings() {
                     let mut d = at_query(rule, w.column, w.message.clone());
@@ -30,4 +32,11 @@ pub fn compile_rules(
     } else {
         Ok((rules, problems))
     }
+}
+
+/// The options every rule's query is read with: `query:` defaults plus the declared `fields:`.
+pub fn query_options(loaded: &LoadedConfig) -> QueryOptions {
+    let mut options = loaded.global.query.clone();
+    options.fields = loaded.global.fields.clone();
+    options
 }

@@ -1,37 +1,39 @@
 //! The synchronous heart of the pipeline: event → query → rule type → realert → alert.
 //! No I/O here, so `klaxon run`, `klaxon test` and unit tests all drive the same code.
+//!
+//! Besides events, the engine is driven by time: [`Engine::advance`] moves every rule's
+//! watermark (its source's clock minus `allowed_lateness`) so clock-fired rules fire, and
+//! [`Engine::finish`] ends an offline replay. Every change to rule state, realert state and
+//! the source clocks is handed out by [`Engine::fill_commit`] to be stored with the batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::alert::{key_id, Admission, Alert, Realert};
+use chrono::{DateTime, Utc};
+
+use super::compiled::CompiledRule;
+use super::watermark::SourceClocks;
+use crate::alert::{Admission, Alert, Realert};
 use crate::clock::Clock;
 use crate::config::{KibanaConfig, RuleConfig};
 use crate::event::Event;
-use crate::query::{self, Query, QueryError, QueryOptions};
-use crate::rule::{self, RuleType};
-use crate::store::{RaisedAlert, RealertState};
+use crate::query;
+use crate::rule::{KeyedMatch, Match, StateChange};
+use crate::store::{
+    Commit, RaisedAlert, RealertState, RuleReset, RuleStateChange, StateStore, StoreError,
+};
 
-/// Shown as the value of a `group_by` field an event does not have.
-pub const MISSING_VALUE: &str = "(missing)";
+pub use super::compiled::MISSING_VALUE;
 
-/// A rule ready to run: its config, its compiled query and its counting state.
-pub struct CompiledRule {
-    pub config: RuleConfig,
-    pub query: Query,
-    kind: Box<dyn RuleType>,
-}
-
-impl CompiledRule {
-    pub fn compile(config: RuleConfig, options: &QueryOptions) -> Result<Self, QueryError> {
-        let query = query::parse(&config.query, options)?;
-        let kind = rule::build(&config);
-        Ok(CompiledRule {
-            config,
-            query,
-            kind,
-        })
-    }
+/// One rule's counters, for logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleReport {
+    pub rule: String,
+    pub keys: u64,
+    /// Keys evicted to stay within `max_keys`.
+    pub evicted: u64,
+    /// Events dropped for arriving later than `allowed_lateness`.
+    pub late: u64,
 }
 
 pub struct Engine {
@@ -41,28 +43,65 @@ pub struct Engine {
     realert: Realert,
     kibana: Option<KibanaConfig>,
     clock: Arc<dyn Clock>,
+    clocks: SourceClocks,
+    /// Wall time as of the last `advance` (when events were read, to batch precision).
+    wall: DateTime<Utc>,
+    /// Rule state resets to store with the next commit.
+    resets: Vec<RuleReset>,
+    /// Reused for each event's key text.
+    key_buf: Vec<u8>,
+    changes: Vec<StateChange>,
+    fired: Vec<KeyedMatch>,
 }
 
 impl Engine {
+    /// An engine for `klaxon run`: source clocks follow wall time when a source is idle.
     pub fn new(
         rules: Vec<CompiledRule>,
         realert: Vec<RealertState>,
         kibana: Option<KibanaConfig>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let mut by_source: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, r) in rules.iter().enumerate() {
-            by_source
-                .entry(r.config.source.clone())
-                .or_default()
-                .push(i);
-        }
-        Engine {
+        Self::build(rules, realert, kibana, clock, true)
+    }
+
+    /// An engine for offline replay (`klaxon test`): only events move time.
+    pub fn replay(rules: Vec<CompiledRule>, clock: Arc<dyn Clock>) -> Self {
+        Self::build(rules, Vec::new(), None, clock, false)
+    }
+
+    fn build(
+        rules: Vec<CompiledRule>,
+        realert: Vec<RealertState>,
+        kibana: Option<KibanaConfig>,
+        clock: Arc<dyn Clock>,
+        follow_wall: bool,
+    ) -> Self {
+        let wall = clock.now();
+        let sources: Vec<String> = rules.iter().flat_map(|r| r.sources().to_vec()).collect();
+        let mut engine = Engine {
             rules,
-            by_source,
+            by_source: HashMap::new(),
             realert: Realert::restore(realert),
             kibana,
             clock,
+            clocks: SourceClocks::new(sources.iter().map(String::as_str), wall, follow_wall),
+            wall,
+            resets: Vec::new(),
+            key_buf: Vec::new(),
+            changes: Vec::new(),
+            fired: Vec::new(),
+        };
+        engine.index();
+        engine
+    }
+
+    fn index(&mut self) {
+        self.by_source.clear();
+        for (i, r) in self.rules.iter().enumerate() {
+            for s in r.sources() {
+                self.by_source.entry(s.clone()).or_default().push(i);
+            }
         }
     }
 
@@ -70,69 +109,243 @@ impl Engine {
         self.rules.iter().map(|r| &r.config)
     }
 
-    /// Run one event through every enabled rule of its source; alerts to send go to `out`.
-    pub fn process(&mut self, event: &Event, out: &mut Vec<RaisedAlert>) {
-        let Some(indexes) = self.by_source.get(&*event.origin.source) else {
-            return;
-        };
-        for &i in indexes {
-            let rule = &mut self.rules[i];
-            if !rule.config.enabled || !rule.query.matches(event) {
+    /// Puts back every rule's stored state — for rules whose meaning is unchanged; the
+    /// others start empty and their old state is dropped with the next commit — and the
+    /// source clocks.
+    pub fn restore(&mut self, store: &dyn StateStore) -> Result<(), StoreError> {
+        let stored: HashMap<String, String> = store.rule_meanings()?.into_iter().collect();
+        for rule in &mut self.rules {
+            let name = &rule.config.name;
+            if stored.get(name).map(String::as_str) != Some(rule.meaning()) {
+                self.resets.push(RuleReset {
+                    rule: name.clone(),
+                    meaning: Some(rule.meaning().to_string()),
+                });
                 continue;
             }
-            let key = group_key(&rule.config.group_by, event);
-            let id = key_id(&key);
-            let Some(m) = rule.kind.observe(&id, event) else {
-                continue;
-            };
-            let realert = rule.config.realert.as_chrono();
-            let Admission::Send { held_back } =
-                self.realert
-                    .admit(&rule.config.name, &id, m.last_seen, realert)
-            else {
-                continue;
-            };
-            let kibana_url = self
-                .kibana
-                .as_ref()
-                .map(|k| kibana_link(k, &rule.config.query, &key, m.first_seen, m.last_seen));
-            let alert = Alert {
-                rule: rule.config.name.clone(),
-                description: rule.config.description.clone(),
-                severity: rule.config.severity,
-                source: rule.config.source.clone(),
-                query: rule.config.query.clone(),
-                key,
-                count: m.count,
-                first_seen: m.first_seen,
-                last_seen: m.last_seen,
-                sample: m.sample,
-                held_back,
-                fired_at: self.clock.now(),
-                kibana_url,
-            };
-            out.push(RaisedAlert {
-                alert,
-                channels: rule.config.notify.clone(),
-            });
+            for (key, state) in store.rule_states(name)? {
+                rule.kind
+                    .restore(&key, &state)
+                    .map_err(|e| StoreError::CorruptRuleState {
+                        rule: name.clone(),
+                        message: e.to_string(),
+                    })?;
+            }
         }
+        for gone in stored.keys() {
+            if !self.rules.iter().any(|r| &r.config.name == gone) {
+                self.resets.push(RuleReset {
+                    rule: gone.clone(),
+                    meaning: None,
+                });
+            }
+        }
+        self.clocks
+            .restore(store.source_clocks()?, self.clock.now());
+        for rule in &mut self.rules {
+            let now = self.clocks.event_max(&rule.config.source);
+            rule.watermark = now.map(|t| t - rule.config.allowed_lateness());
+        }
+        Ok(())
+    }
+
+    /// Run one event through every enabled rule of its source; alerts to send go to `out`.
+    pub fn process(&mut self, event: &Event, out: &mut Vec<RaisedAlert>) {
+        // Taken out (no allocation) so rules can be driven while it is read.
+        let by_source = std::mem::take(&mut self.by_source);
+        if let Some(indexes) = by_source.get(&*event.origin.source) {
+            self.clocks.saw(&event.origin.source, event.time, self.wall);
+            self.process_rules(indexes, event, out);
+        }
+        self.by_source = by_source;
+    }
+
+    fn process_rules(&mut self, indexes: &[usize], event: &Event, out: &mut Vec<RaisedAlert>) {
+        for &i in indexes {
+            let rule = &mut self.rules[i];
+            if !rule.config.enabled || !Self::matches(rule, event) {
+                continue;
+            }
+            if rule.kind.fires_on_clock() && rule.watermark.is_some_and(|w| event.time < w) {
+                rule.late += 1;
+                continue;
+            }
+            rule.write_key(event, &mut self.key_buf);
+            let key = std::str::from_utf8(&self.key_buf).expect("JSON text is UTF-8");
+            let Some(found) = rule.kind.observe(key, event) else {
+                continue;
+            };
+            let key = key.to_string();
+            self.raise(i, &key, found, out);
+        }
+    }
+
+    /// The matching step: whether `rule` sees `event` at all. One place, so a prefilter
+    /// or another matcher can be put in front of the queries.
+    fn matches(rule: &CompiledRule, event: &Event) -> bool {
+        rule.query.matches(event)
+    }
+
+    /// Moves every rule's watermark to its source's clock now (minus `allowed_lateness`)
+    /// and raises what clock-fired rules found.
+    pub fn advance(&mut self, out: &mut Vec<RaisedAlert>) {
+        let wall = self.clock.now();
+        self.wall = wall;
+        let mut now = BTreeMap::new();
+        for rule in &self.rules {
+            let source = &rule.config.source;
+            if !now.contains_key(source) {
+                now.insert(source.clone(), self.clocks.now(source, wall));
+            }
+        }
+        for i in 0..self.rules.len() {
+            let rule = &self.rules[i];
+            let Some(Some(t)) = now.get(&rule.config.source) else {
+                continue;
+            };
+            let wm = *t - rule.config.allowed_lateness();
+            self.advance_rule(i, wm, out);
+        }
+    }
+
+    /// End of input (offline replay): every rule's watermark goes to the newest event time
+    /// of its source, so deadlines that passed by then fire.
+    pub fn finish(&mut self, out: &mut Vec<RaisedAlert>) {
+        for i in 0..self.rules.len() {
+            if let Some(end) = self.clocks.event_max(&self.rules[i].config.source) {
+                self.advance_rule(i, end, out);
+            }
+        }
+    }
+
+    fn advance_rule(&mut self, i: usize, wm: DateTime<Utc>, out: &mut Vec<RaisedAlert>) {
+        let rule = &mut self.rules[i];
+        if rule.watermark.is_some_and(|w| wm <= w) || !rule.config.enabled {
+            return;
+        }
+        rule.watermark = Some(wm);
+        if !rule.kind.fires_on_clock() {
+            return;
+        }
+        let mut fired = std::mem::take(&mut self.fired);
+        rule.kind.advance(wm, &mut fired);
+        for m in fired.drain(..) {
+            self.raise(i, &m.key, m.found, out);
+        }
+        self.fired = fired;
+    }
+
+    /// Realert, then the alert for rule `i` and `key` (canonical text).
+    fn raise(&mut self, i: usize, key: &str, m: Match, out: &mut Vec<RaisedAlert>) {
+        let config = &self.rules[i].config;
+        let realert = config.realert.as_chrono();
+        let Admission::Send { held_back } =
+            self.realert.admit(&config.name, key, m.last_seen, realert)
+        else {
+            return;
+        };
+        let key: BTreeMap<String, String> = serde_json::from_str(key).unwrap_or_default();
+        let kibana_url = self
+            .kibana
+            .as_ref()
+            .map(|k| kibana_link(k, &config.query, &key, m.first_seen, m.last_seen));
+        let alert = Alert {
+            rule: config.name.clone(),
+            description: config.description.clone(),
+            severity: config.severity,
+            source: config.source.clone(),
+            query: config.query.clone(),
+            key,
+            count: m.count,
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+            sample: m.sample,
+            detail: m.detail,
+            held_back,
+            fired_at: self.clock.now(),
+            kibana_url,
+        };
+        out.push(RaisedAlert {
+            alert,
+            channels: config.notify.clone(),
+        });
     }
 
     /// Realert state changed since the last call, to commit with the batch.
     pub fn take_realert_changes(&mut self) -> Vec<RealertState> {
         self.realert.take_changes()
     }
-}
 
-/// The event's values of the `group_by` fields.
-pub fn group_key(fields: &[String], event: &Event) -> BTreeMap<String, String> {
-    fields
-        .iter()
-        .map(|f| {
-            let v = event.text(f).map(|v| v.into_owned());
-            (f.clone(), v.unwrap_or_else(|| MISSING_VALUE.to_string()))
-        })
-        .collect()
+    /// Adds everything the engine changed since the last call to `commit`: realert state,
+    /// rule state resets and changed keys, moved source clocks.
+    pub fn fill_commit(&mut self, commit: &mut Commit) {
+        commit.realert.extend(self.realert.take_changes());
+        commit.rule_resets.append(&mut self.resets);
+        for rule in &mut self.rules {
+            rule.kind.take_changes(&mut self.changes);
+            let name = &rule.config.name;
+            commit
+                .rule_state
+                .extend(self.changes.drain(..).map(|c| RuleStateChange {
+                    rule: name.clone(),
+                    key: c.key,
+                    state: c.state,
+                }));
+        }
+        commit.clocks.extend(self.clocks.take_changes());
+    }
+
+    /// Swaps in a new set of rules (a reload). A rule with the same name and meaning as a
+    /// running one keeps its state (and takes the new delivery settings); any other starts
+    /// empty, and the state of changed or removed rules is dropped with the next commit.
+    pub fn replace_rules(&mut self, rules: Vec<CompiledRule>) {
+        let mut old: HashMap<String, CompiledRule> = self
+            .rules
+            .drain(..)
+            .map(|r| (r.config.name.clone(), r))
+            .collect();
+        let wall = self.clock.now();
+        for mut rule in rules {
+            match old.remove(&rule.config.name) {
+                Some(prev) if prev.meaning() == rule.meaning() => {
+                    rule.kind = prev.kind;
+                    rule.watermark = prev.watermark;
+                    rule.late = prev.late;
+                }
+                _ => self.resets.push(RuleReset {
+                    rule: rule.config.name.clone(),
+                    meaning: Some(rule.meaning().to_string()),
+                }),
+            }
+            for s in rule.sources() {
+                self.clocks.add(s, wall);
+            }
+            self.rules.push(rule);
+        }
+        for gone in old.into_keys() {
+            self.resets.push(RuleReset {
+                rule: gone,
+                meaning: None,
+            });
+        }
+        self.index();
+    }
+
+    /// Counters of every rule.
+    pub fn reports(&self) -> Vec<RuleReport> {
+        self.rules
+            .iter()
+            .map(|r| {
+                let s = r.stats();
+                RuleReport {
+                    rule: r.config.name.clone(),
+                    keys: s.keys,
+                    evicted: s.evicted,
+                    late: r.late_events(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// A Discover link showing the rule's query, narrowed to the alert's key, around the matches.
@@ -172,6 +385,8 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::config::{HumanDuration, RuleKind};
     use crate::event::Origin;
+    use crate::pipeline::{group_key, CompiledRule};
+    use crate::query::QueryOptions;
     use chrono::{TimeZone, Utc};
     use std::time::Duration;
 
@@ -185,10 +400,8 @@ mod tests {
             window: Some(HumanDuration(Duration::from_secs(60))),
             group_by: group_by.iter().map(|s| s.to_string()).collect(),
             realert: HumanDuration(Duration::from_secs(600)),
-            severity: Default::default(),
             notify: vec!["ops".into()],
-            description: None,
-            enabled: true,
+            ..RuleConfig::default()
         }
     }
 

@@ -1,11 +1,18 @@
 //! Wiring the stages for `klaxon run`: sources feed batches through a bounded channel
 //! (backpressure) to the processor, which runs the engine and commits each batch's
-//! checkpoints, realert state and alerts in one transaction; the dispatcher then
-//! delivers the outbox. Delivery is at-least-once; handling of lines is exactly-once.
+//! checkpoints, realert state, rule state, source clocks and alerts in one transaction;
+//! the dispatcher then delivers the outbox. Delivery is at-least-once; handling of lines
+//! is exactly-once. Between batches, a tick advances the clocks (so clock-fired rules fire
+//! on a quiet system) and a poll picks up edited rule files.
 
 mod compile;
+mod compiled;
 mod dispatch;
 mod engine;
+#[cfg(test)]
+mod engine_state_tests;
+mod reload;
+mod watermark;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,11 +25,17 @@ use crate::source::{self, Batch};
 use crate::store::{Commit, SqliteStore, StateStore};
 
 pub use compile::compile_rules;
+pub use compiled::{compile_loaded, group_key, CompiledRule, MISSING_VALUE};
 pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
-pub use engine::{group_key, CompiledRule, Engine, MISSING_VALUE};
+pub use engine::{Engine, RuleReport};
+pub use reload::{ReloadOutcome, RuleWatcher};
+pub use watermark::{SourceClocks, IDLE_GRACE};
 
 /// Batches in flight between the sources and the processor.
 const BATCH_QUEUE: usize = 8;
+
+/// How often the clocks advance without a batch, and rule files are looked at.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -49,7 +62,8 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunStats, PipelineError> {
-    let (rules, _warnings) = compile_rules(&loaded).map_err(PipelineError::Config)?;
+    let mut watcher = RuleWatcher::new(&loaded);
+    let rules = watcher.compile_all().map_err(PipelineError::Config)?;
     let global = &loaded.global;
     let store = SqliteStore::open(&global.state_dir)?;
 
@@ -69,13 +83,23 @@ pub async fn run(
         global.kibana.clone(),
         clock.clone(),
     );
+    engine.restore(&store)?;
     let (tx, mut rx) = mpsc::channel::<Batch>(BATCH_QUEUE);
     let mut used_sources: Vec<&str> = engine.rules().map(|r| r.source.as_str()).collect();
+    used_sources.extend(
+        engine
+            .rules()
+            .flat_map(|r| [&r.left, &r.right])
+            .flatten()
+            .filter_map(|side| side.source.as_deref()),
+    );
     used_sources.sort();
     used_sources.dedup();
     let mut source_tasks = Vec::new();
     for name in used_sources {
-        let cfg = &global.sources[name];
+        let Some(cfg) = global.sources.get(name) else {
+            continue;
+        };
         let src = source::build(name, cfg, store.checkpoints(name)?, clock.clone())?;
         source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
     }
@@ -92,18 +116,36 @@ pub async fn run(
 
     let mut stats = RunStats::default();
     let mut raised = Vec::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut evicted = EvictionLog::default();
     // Ends when every source has stopped (on shutdown) and the queue is drained.
-    while let Some(batch) = rx.recv().await {
-        for event in &batch.events {
-            engine.process(event, &mut raised);
+    loop {
+        let mut commit = Commit::default();
+        tokio::select! {
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                for event in &batch.events {
+                    engine.process(event, &mut raised);
+                }
+                stats.events += batch.events.len() as u64;
+                commit.checkpoints = batch.checkpoints;
+            }
+            _ = tick.tick() => {
+                let (rules, _) = watcher.poll();
+                if let Some(rules) = rules {
+                    engine.replace_rules(rules);
+                }
+                evicted.report(&engine);
+            }
         }
-        stats.events += batch.events.len() as u64;
+        engine.advance(&mut raised);
         stats.alerts += raised.len() as u64;
-        let commit = Commit {
-            checkpoints: batch.checkpoints,
-            realert: engine.take_realert_changes(),
-            alerts: std::mem::take(&mut raised),
-        };
+        commit.alerts = std::mem::take(&mut raised);
+        engine.fill_commit(&mut commit);
+        if commit.is_empty() {
+            continue;
+        }
         let has_alerts = !commit.alerts.is_empty();
         lock(&store).commit(&commit)?;
         if has_alerts {
@@ -121,4 +163,26 @@ pub async fn run(
         tracing::error!("dispatcher failed: {e}");
     }
     Ok(stats)
+}
+
+/// Warns when a rule starts evicting keys (its `max_keys` is too small for its traffic).
+#[derive(Default)]
+struct EvictionLog {
+    last: HashMap<String, u64>,
+}
+
+impl EvictionLog {
+    fn report(&mut self, engine: &Engine) {
+        for r in engine.reports() {
+            let before = self.last.insert(r.rule.clone(), r.evicted).unwrap_or(0);
+            if r.evicted > before {
+                tracing::warn!(
+                    rule = %r.rule,
+                    evicted = r.evicted,
+                    keys = r.keys,
+                    "rule is at max_keys: least recently seen keys evicted (their state is lost)"
+                );
+            }
+        }
+    }
 }

@@ -38,6 +38,30 @@ pub(crate) fn eq_lower(token: &str, lower: &str) -> bool {
     }
 }
 
+/// False only when `text` cannot hold a token equal to `lower` (a lowercased word): both are
+/// ASCII and `lower` is not even a case-insensitive substring. Lets matching skip tokenizing
+/// most text; ASCII text cannot spell an ASCII word any other way.
+#[inline]
+pub(crate) fn may_contain(text: &str, lower: &str) -> bool {
+    let (hay, needle) = (text.as_bytes(), lower.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if !lower.is_ascii() || !text.is_ascii() {
+        return true;
+    }
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[from..]) {
+        let at = from + i + 1;
+        match hay.get(at..at + rest.len()) {
+            Some(tail) if tail.eq_ignore_ascii_case(rest) => return true,
+            Some(_) => from = at,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// The lowercased tokens of a query term or phrase.
 pub(crate) fn analyze(text: &str) -> Vec<Box<str>> {
     tokens(text)
@@ -89,6 +113,17 @@ mod tests {
         // The Kelvin sign lowercases to ASCII `k`: the non-ASCII path must handle it.
         assert!(eq_lower("\u{212A}b", "kb"));
         assert!(!eq_lower("kb", "\u{212A}b"));
+    }
+
+    #[test]
+    fn substring_precheck_only_rules_out_impossible_text() {
+        assert!(may_contain("x ORDER_Timeout y", "order_timeout"));
+        assert!(!may_contain("x order timeout", "order_timeout"));
+        assert!(!may_contain("ab", "abc"));
+        assert!(may_contain("", ""));
+        // Non-ASCII text may spell an ASCII word differently (Kelvin sign): no verdict.
+        assert!(may_contain("\u{212A}B", "kb"));
+        assert!(may_contain("plain", "é"));
     }
 
     #[test]

@@ -10,13 +10,29 @@ use nom::combinator::value;
 use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 
+use super::ast::Bound;
+
 /// A lexical token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Tok {
     /// A bare word, escapes resolved.
     Word(String),
+    /// A bare word with unescaped `*` or `?`, as an [`super::Ast::Wildcard`] pattern.
+    Wild(String),
     /// The inside of `"..."`, escapes resolved.
     Phrase(String),
+    /// The inside of `/.../`, `\/` resolved.
+    Regex(String),
+    /// `[a TO b]`, `{a TO b}` or mixed.
+    Range {
+        lower: Bound,
+        upper: Bound,
+    },
+    /// `>v`, `>=v`, `<v`, `<=v`, as the range it means.
+    Cmp {
+        lower: Bound,
+        upper: Bound,
+    },
     Colon,
     LParen,
     RParen,
@@ -26,6 +42,10 @@ pub(crate) enum Tok {
     Or,
     /// `NOT` or `!`.
     Not,
+    /// `+` before a clause: required.
+    Plus,
+    /// `-` before a clause: prohibited.
+    Minus,
 }
 
 /// A token and where it sits in the query (byte offsets).
@@ -41,7 +61,7 @@ pub(crate) struct Spanned {
 pub(crate) struct LexError {
     pub at: usize,
     pub message: String,
-    /// Valid Lucene the lexer does not implement yet (vs. invalid text).
+    /// Valid Lucene the lexer does not implement (vs. invalid text).
     pub unsupported: bool,
 }
 
@@ -132,36 +152,31 @@ fn token(i: &str) -> LResult<'_, Tok> {
         value(Tok::LParen, char('(')),
         value(Tok::RParen, char(')')),
         value(Tok::Colon, char(':')),
-        phrase,
+        value(Tok::Plus, char('+')),
+        value(Tok::Minus, char('-')),
+        quoted,
+        regex,
+        range,
+        comparison,
+        stray_close,
         word,
     ))
     .parse(i)
 }
 
-/// `"..."` with `\` escaping any character.
-fn phrase(i: &str) -> LResult<'_, Tok> {
+/// `"..."` with `\` escaping any character; the returned text has escapes resolved.
+fn phrase_text(i: &str) -> LResult<'_, String> {
     let (mut rest, _) = char('"').parse(i)?;
     let mut text = String::new();
+    let unterminated = || Fail::at(i, "unterminated phrase: missing closing `\"`", false);
     loop {
         let mut chars = rest.chars();
         match chars.next() {
-            None => {
-                return Err(Fail::at(
-                    i,
-                    "unterminated phrase: missing closing `\"`",
-                    false,
-                ))
-            }
-            Some('"') => return Ok((chars.as_str(), Tok::Phrase(text))),
+            None => return Err(unterminated()),
+            Some('"') => return Ok((chars.as_str(), text)),
             Some('\\') => match chars.next() {
                 Some(c) => text.push(c),
-                None => {
-                    return Err(Fail::at(
-                        i,
-                        "unterminated phrase: missing closing `\"`",
-                        false,
-                    ))
-                }
+                None => return Err(unterminated()),
             },
             Some(c) => text.push(c),
         }
@@ -169,41 +184,130 @@ fn phrase(i: &str) -> LResult<'_, Tok> {
     }
 }
 
-/// Characters that end a word: whitespace and the syntax this lexer gives meaning to.
-fn ends_word(c: char, rest: &str) -> bool {
-    c.is_whitespace()
-        || matches!(c, '(' | ')' | '"' | ':' | '!')
-        || rest.starts_with("&&")
-        || rest.starts_with("||")
+/// A phrase token; proximity (`"a b"~2`) and boosts (`^2`) are refused, not ignored.
+fn quoted(i: &str) -> LResult<'_, Tok> {
+    let (rest, text) = phrase_text(i)?;
+    if let Some(c @ ('~' | '^')) = rest.chars().next() {
+        return Err(Fail::at(
+            rest,
+            unsupported_char(c).unwrap_or_default(),
+            true,
+        ));
+    }
+    Ok((rest, Tok::Phrase(text)))
 }
 
-/// Lucene syntax not implemented yet: rejected so it never silently matches as plain text.
-fn unsupported_char(c: char) -> Option<&'static str> {
-    Some(match c {
-        '*' | '?' => "wildcards (`*`, `?`) are not supported yet",
-        '~' => "fuzzy and proximity searches (`~`) are not supported yet",
-        '^' => "boosts (`^`) are not supported yet",
-        '[' | ']' | '{' | '}' => "ranges (`[a TO b]`, `{a TO b}`) are not supported yet",
-        '/' => "regular expressions (`/.../`) are not supported yet",
-        _ => return None,
-    })
+/// `/pattern/`: escapes stay for the regex engine except `\/`.
+fn regex(i: &str) -> LResult<'_, Tok> {
+    let (mut rest, _) = char('/').parse(i)?;
+    let mut pattern = String::new();
+    loop {
+        let mut chars = rest.chars();
+        match chars.next() {
+            None => {
+                return Err(Fail::at(
+                    i,
+                    "unterminated regular expression: missing closing `/` \
+                     (escape a literal slash as `\\/`)",
+                    false,
+                ))
+            }
+            Some('/') => return Ok((chars.as_str(), Tok::Regex(pattern))),
+            Some('\\') => match chars.next() {
+                Some('/') => pattern.push('/'),
+                Some(c) => {
+                    pattern.push('\\');
+                    pattern.push(c);
+                }
+                None => pattern.push('\\'),
+            },
+            Some(c) => pattern.push(c),
+        }
+        rest = chars.as_str();
+    }
 }
 
-/// Lucene syntax only special at the start of a word.
-fn unsupported_start(c: char) -> Option<&'static str> {
-    Some(match c {
-        '+' | '-' => "required/prohibited markers (`+`, `-`) are not supported yet; use AND / NOT",
-        '<' | '>' => "comparisons (`>`, `<`) are not supported yet",
-        _ => return None,
-    })
+/// `[a TO b]`, `{a TO b}`, `[a TO b}`, `{a TO b]`; `*` is an open end.
+fn range(i: &str) -> LResult<'_, Tok> {
+    let open = match i.chars().next() {
+        Some(c @ ('[' | '{')) => c,
+        _ => return Err(nom::Err::Error(Fail::from_error_kind(i, ErrorKind::Char))),
+    };
+    let (rest, _) = whitespace(&i[1..])?;
+    let (rest, lower) = bound(rest, open == '{', "the lower end of the range")?;
+    let (after, gap) = whitespace(rest)?;
+    let Some(rest) = after.strip_prefix("TO").filter(|_| !gap.is_empty()) else {
+        return Err(Fail::at(
+            after,
+            "expected ` TO ` between the ends of the range (`[a TO b]`)",
+            false,
+        ));
+    };
+    let (rest, gap) = whitespace(rest)?;
+    if gap.is_empty() {
+        return Err(Fail::at(rest, "expected a space after `TO`", false));
+    }
+    let exclusive_upper = bound_close(rest)?;
+    let (rest, upper) = bound(rest, exclusive_upper, "the upper end of the range")?;
+    let (rest, _) = whitespace(rest)?;
+    match rest.chars().next() {
+        Some(']' | '}') => Ok((&rest[1..], Tok::Range { lower, upper })),
+        _ => Err(Fail::at(
+            rest,
+            format!("unclosed range: expected `]` or `}}` (opened with `{open}`)"),
+            false,
+        )),
+    }
 }
 
-/// A bare word; `\` escapes any character. `AND`, `OR`, `NOT` written unescaped are operators.
-fn word(i: &str) -> LResult<'_, Tok> {
+/// Whether the range closing after the upper bound starting at `i` is `}` (exclusive).
+fn bound_close(i: &str) -> Result<bool, nom::Err<Fail>> {
+    // Skip the bound itself (quoted or bare), then look at the first non-space character.
+    let after = match phrase_text(i) {
+        Ok((rest, _)) => rest,
+        Err(nom::Err::Error(_)) => {
+            let (rest, _) = bare_value(i, &[']', '}'])?;
+            rest
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(after.trim_start().starts_with('}'))
+}
+
+/// One end of a range: `"quoted"`, `*`, or a bare value up to a space, `]` or `}`.
+fn bound<'a>(i: &'a str, exclusive: bool, what: &str) -> LResult<'a, Bound> {
+    let make = |v: String| {
+        if exclusive {
+            Bound::Excluded(v)
+        } else {
+            Bound::Included(v)
+        }
+    };
+    if i.starts_with('"') {
+        let (rest, text) = phrase_text(i)?;
+        return Ok((rest, make(text)));
+    }
+    let (rest, text) = bare_value(i, &[']', '}'])?;
+    let raw = &i[..i.len() - rest.len()];
+    if raw.is_empty() {
+        return Err(Fail::at(
+            i,
+            format!("expected a value or `*` for {what}"),
+            false,
+        ));
+    }
+    if raw == "*" {
+        return Ok((rest, Bound::Unbounded));
+    }
+    Ok((rest, make(text)))
+}
+
+/// A value up to whitespace or one of `stops`; `\` escapes any character.
+fn bare_value<'a>(i: &'a str, stops: &[char]) -> LResult<'a, String> {
     let mut text = String::new();
     let mut rest = i;
     while let Some(c) = rest.chars().next() {
-        if ends_word(c, rest) {
+        if c.is_whitespace() || stops.contains(&c) {
             break;
         }
         let after = &rest[c.len_utf8()..];
@@ -215,18 +319,122 @@ fn word(i: &str) -> LResult<'_, Tok> {
             rest = &after[escaped.len_utf8()..];
             continue;
         }
-        let unsupported = unsupported_char(c).or_else(|| {
-            if rest.len() == i.len() {
-                unsupported_start(c)
-            } else {
-                None
+        text.push(c);
+        rest = after;
+    }
+    Ok((rest, text))
+}
+
+/// `>v`, `>=v`, `<v`, `<=v`. The value runs to a space or `)`, so times need no escaping
+/// (`ts:>=2024-05-01T10:00:00Z`).
+fn comparison(i: &str) -> LResult<'_, Tok> {
+    let (op, rest) = if let Some(r) = i.strip_prefix(">=") {
+        (">=", r)
+    } else if let Some(r) = i.strip_prefix("<=") {
+        ("<=", r)
+    } else if let Some(r) = i.strip_prefix('>') {
+        (">", r)
+    } else if let Some(r) = i.strip_prefix('<') {
+        ("<", r)
+    } else {
+        return Err(nom::Err::Error(Fail::from_error_kind(i, ErrorKind::Char)));
+    };
+    let (rest, value) = if rest.starts_with('"') {
+        phrase_text(rest)?
+    } else {
+        let (after, value) = bare_value(rest, &[')'])?;
+        if after.len() == rest.len() {
+            return Err(Fail::at(
+                rest,
+                format!("expected a value after `{op}`"),
+                false,
+            ));
+        }
+        (after, value)
+    };
+    let (lower, upper) = match op {
+        ">" => (Bound::Excluded(value), Bound::Unbounded),
+        ">=" => (Bound::Included(value), Bound::Unbounded),
+        "<" => (Bound::Unbounded, Bound::Excluded(value)),
+        _ => (Bound::Unbounded, Bound::Included(value)),
+    };
+    Ok((rest, Tok::Cmp { lower, upper }))
+}
+
+/// A `]` or `}` with no range open.
+fn stray_close(i: &str) -> LResult<'_, Tok> {
+    match i.chars().next() {
+        Some(c @ (']' | '}')) => Err(Fail::at(
+            i,
+            format!("unmatched `{c}`: no range opened before it (escape it as `\\{c}`)"),
+            false,
+        )),
+        _ => Err(nom::Err::Error(Fail::from_error_kind(i, ErrorKind::Char))),
+    }
+}
+
+/// Characters that end a word: whitespace and the syntax this lexer gives meaning to.
+fn ends_word(c: char, rest: &str) -> bool {
+    c.is_whitespace()
+        || matches!(c, '(' | ')' | '"' | ':' | '!')
+        || rest.starts_with("&&")
+        || rest.starts_with("||")
+}
+
+/// Lucene syntax Klaxon refuses rather than matching it differently from Elasticsearch.
+fn unsupported_char(c: char) -> Option<&'static str> {
+    Some(match c {
+        '~' => "fuzzy and proximity searches (`~`) are not supported",
+        '^' => "boosts (`^`) are not supported (they change scores, never matches)",
+        _ => return None,
+    })
+}
+
+/// A bare word; `\` escapes any character. `AND`, `OR`, `NOT` written unescaped are operators;
+/// unescaped `*` and `?` make it a wildcard pattern.
+fn word(i: &str) -> LResult<'_, Tok> {
+    let mut text = String::new();
+    // The wildcard pattern: like `text`, but escaped `*`, `?` and `\` stay escaped.
+    let mut pattern = String::new();
+    let mut wild = false;
+    let mut rest = i;
+    while let Some(c) = rest.chars().next() {
+        if ends_word(c, rest) {
+            break;
+        }
+        let after = &rest[c.len_utf8()..];
+        match c {
+            '\\' => {
+                let Some(escaped) = after.chars().next() else {
+                    return Err(Fail::at(rest, "`\\` at the end escapes nothing", false));
+                };
+                text.push(escaped);
+                if matches!(escaped, '*' | '?' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(escaped);
+                rest = &after[escaped.len_utf8()..];
+                continue;
             }
-        });
-        if let Some(what) = unsupported {
+            '*' | '?' => wild = true,
+            '/' | '[' | ']' | '{' | '}' => {
+                return Err(Fail::at(
+                    rest,
+                    format!(
+                        "`{c}` inside a word starts Lucene syntax: escape it as `\\{c}` \
+                         or quote the phrase"
+                    ),
+                    false,
+                ))
+            }
+            _ => {}
+        }
+        if let Some(what) = unsupported_char(c) {
             let hint = format!("{what} (escape it as `\\{c}` to search for it literally)");
             return Err(Fail::at(rest, hint, true));
         }
         text.push(c);
+        pattern.push(c);
         rest = after;
     }
     if rest.len() == i.len() {
@@ -237,6 +445,7 @@ fn word(i: &str) -> LResult<'_, Tok> {
         "AND" => Tok::And,
         "OR" => Tok::Or,
         "NOT" => Tok::Not,
+        _ if wild => Tok::Wild(pattern),
         _ => Tok::Word(text),
     };
     Ok((rest, tok))
@@ -295,6 +504,67 @@ mod tests {
     }
 
     #[test]
+    fn lexes_wildcards_regexes_ranges_and_prefixes() {
+        let inc = |s: &str| Bound::Included(s.to_string());
+        let exc = |s: &str| Bound::Excluded(s.to_string());
+        assert_eq!(
+            toks(r"ord*r a\*b? /x\/y\d/ -n +m"),
+            vec![
+                Tok::Wild("ord*r".to_string()),
+                Tok::Wild(r"a\*b?".to_string()),
+                Tok::Regex(r"x/y\d".to_string()),
+                Tok::Minus,
+                w("n"),
+                Tok::Plus,
+                w("m"),
+            ]
+        );
+        assert_eq!(
+            toks(r#"[1 TO *} {"a b" TO 2024-05-01T10:00:00Z] [ \* TO "*" ]"#),
+            vec![
+                Tok::Range {
+                    lower: inc("1"),
+                    upper: Bound::Unbounded
+                },
+                Tok::Range {
+                    lower: exc("a b"),
+                    upper: inc("2024-05-01T10:00:00Z")
+                },
+                Tok::Range {
+                    lower: inc("*"),
+                    upper: inc("*")
+                },
+            ]
+        );
+        assert_eq!(
+            toks("x:>=10 (<now-5m) >\\x"),
+            vec![
+                w("x"),
+                Tok::Colon,
+                Tok::Cmp {
+                    lower: inc("10"),
+                    upper: Bound::Unbounded
+                },
+                Tok::LParen,
+                Tok::Cmp {
+                    lower: Bound::Unbounded,
+                    upper: exc("now-5m")
+                },
+                Tok::RParen,
+                Tok::Cmp {
+                    lower: exc("x"),
+                    upper: Bound::Unbounded
+                },
+            ]
+        );
+        // Mid-word `-`, `+`, `<`, `=` are plain text.
+        assert_eq!(
+            toks("a-b c+d e<f =g"),
+            vec![w("a-b"), w("c+d"), w("e<f"), w("=g")]
+        );
+    }
+
+    #[test]
     fn spans_are_byte_offsets() {
         let t = lex("支付 OR x").unwrap();
         assert_eq!((t[0].start, t[0].end), (0, 6));
@@ -308,10 +578,22 @@ mod tests {
         assert!(e.message.contains("unterminated phrase"), "{}", e.message);
         let e = lex(r"abc\").unwrap_err();
         assert_eq!(e.at, 3);
-        let e = lex("foo*").unwrap_err();
+        let e = lex("foo~").unwrap_err();
         assert_eq!((e.at, e.unsupported), (3, true));
-        assert!(e.message.contains("wildcards"), "{}", e.message);
-        let e = lex("x -y").unwrap_err();
-        assert_eq!((e.at, e.unsupported), (2, true));
+        assert!(e.message.contains("fuzzy"), "{}", e.message);
+        let e = lex(r#""a b"^2"#).unwrap_err();
+        assert_eq!((e.at, e.unsupported), (5, true));
+        let e = lex("a/b").unwrap_err();
+        assert_eq!((e.at, e.unsupported), (1, false));
+        let e = lex("[1 TO 5").unwrap_err();
+        assert!(e.message.contains("unclosed range"), "{}", e.message);
+        let e = lex("[1 5]").unwrap_err();
+        assert!(e.message.contains("TO"), "{}", e.message);
+        let e = lex("x]").unwrap_err();
+        assert_eq!(e.at, 1);
+        let e = lex("/ab").unwrap_err();
+        assert!(e.message.contains("unterminated regular"), "{}", e.message);
+        let e = lex("> 5").unwrap_err();
+        assert!(e.message.contains("after `>`"), "{}", e.message);
     }
 }

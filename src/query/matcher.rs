@@ -1,12 +1,16 @@
-//! The compiled form of a query: a flattened boolean tree over pre-analyzed, lowercased words,
-//! evaluated against an event without allocating (except for rare object-valued fields).
+//! The compiled form of a query: a flattened boolean tree over pre-analyzed, lowercased words
+//! and typed leaves, evaluated against an event without allocating (except for rare
+//! object-valued fields and wildcard tests on uppercase tokens).
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::analyze::{analyze, eq_lower, tokens};
+use super::analyze::{analyze, eq_lower, may_contain, tokens};
 use super::ast::Ast;
+use super::fields::FieldType;
+use super::leaf::{self, Scalar, Test};
+use super::QueryOptions;
 use crate::event::Event;
 
 /// A compiled query node.
@@ -15,12 +19,19 @@ pub(crate) enum Node {
     All(Box<[Node]>),
     Any(Box<[Node]>),
     Not(Box<Node>),
-    /// One word or consecutive words (a phrase) in a field.
+    /// One word or consecutive words (a phrase) in a text field.
     Words(Words),
-    /// Any of several single words in one field: `a OR b OR c` scans the field once.
+    /// Any of several single words in one text field: `a OR b OR c` scans the field once.
     AnyWord {
         field: Box<str>,
         words: Box<[Box<str>]>,
+    },
+    /// Any other clause on one field.
+    Leaf {
+        field: Box<str>,
+        test: Test,
+        /// A string every matching value contains (ASCII case aside), for the prefilter.
+        literal: Option<Box<str>>,
     },
 }
 
@@ -53,8 +64,17 @@ impl Words {
         }
     }
 
+    /// The lowercased words, in order.
+    pub(crate) fn words(&self) -> &[Box<str>] {
+        &self.words
+    }
+
     /// Whether `text` holds the words consecutively.
     fn found_in(&self, text: &str) -> bool {
+        // Cheap substring checks first: most text lacks the words, and tokenizing is slower.
+        if !self.words.iter().all(|w| may_contain(text, w)) {
+            return false;
+        }
         match &*self.words {
             // The parser rejects clauses without words; an empty one matches nothing.
             [] => return false,
@@ -77,21 +97,17 @@ impl Words {
     }
 }
 
-/// Compiles an AST; bare terms search `default_field`.
-pub(crate) fn compile(ast: &Ast, default_field: &str) -> Node {
-    match ast {
-        Ast::Term { field, text } | Ast::Phrase { field, text } => Node::Words(Words::new(
-            field.as_deref().unwrap_or(default_field),
-            analyze(text),
-        )),
-        Ast::Not(inner) => match compile(inner, default_field) {
+/// Compiles a validated AST (see `parser`); bare terms search the default field.
+pub(crate) fn compile(ast: &Ast, opts: &QueryOptions) -> Result<Node, String> {
+    Ok(match ast {
+        Ast::Not(inner) => match compile(inner, opts)? {
             Node::Not(double) => *double,
             other => Node::Not(Box::new(other)),
         },
         Ast::And(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                match compile(item, default_field) {
+                match compile(item, opts)? {
                     Node::All(nested) => out.extend(nested.into_vec()),
                     other => out.push(other),
                 }
@@ -101,14 +117,78 @@ pub(crate) fn compile(ast: &Ast, default_field: &str) -> Node {
         Ast::Or(items) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                match compile(item, default_field) {
+                match compile(item, opts)? {
                     Node::Any(nested) => out.extend(nested.into_vec()),
                     other => out.push(other),
                 }
             }
             merge_words(out)
         }
+        leaf => compile_leaf(leaf, opts)?,
+    })
+}
+
+/// The field a leaf searches and its declared type.
+pub(crate) fn leaf_field<'a>(ast: &'a Ast, opts: &'a QueryOptions) -> (&'a str, FieldType) {
+    let field = match ast {
+        Ast::Term { field, .. }
+        | Ast::Phrase { field, .. }
+        | Ast::Wildcard { field, .. }
+        | Ast::Regex { field, .. }
+        | Ast::Range { field, .. } => field.as_deref().unwrap_or(&opts.default_field),
+        Ast::Exists { field } => field,
+        Ast::Not(_) | Ast::And(_) | Ast::Or(_) => &opts.default_field,
+    };
+    (field, opts.field_type(field))
+}
+
+/// Compiles one leaf clause.
+pub(crate) fn compile_leaf(ast: &Ast, opts: &QueryOptions) -> Result<Node, String> {
+    let (field, ty) = leaf_field(ast, opts);
+    if let (Ast::Term { text, .. } | Ast::Phrase { text, .. }, FieldType::Text) = (ast, ty) {
+        let words = analyze(text);
+        if words.is_empty() {
+            return Err(format!("`{text}` has no letters or digits to search for"));
+        }
+        return Ok(Node::Words(Words::new(field, words)));
     }
+    let test = leaf::compile(ast, ty, field)?;
+    let literal = match (ast, &test) {
+        (Ast::Wildcard { pattern, .. }, Test::TokenPattern(_)) => {
+            longest_literal_run(&super::analyze::lowercase(pattern))
+        }
+        (Ast::Wildcard { pattern, .. }, Test::KeywordPattern(_)) => longest_literal_run(pattern),
+        (_, Test::KeywordEq(v)) => Some(v.clone()),
+        _ => None,
+    };
+    Ok(Node::Leaf {
+        field: field.into(),
+        test,
+        literal,
+    })
+}
+
+/// The longest run of a wildcard pattern with no wildcard in it (escapes resolved).
+fn longest_literal_run(pattern: &str) -> Option<Box<str>> {
+    let mut best = String::new();
+    let mut cur = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+            }
+            '\\' => cur.extend(chars.next()),
+            c => cur.push(c),
+        }
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    (!best.is_empty()).then(|| best.into())
 }
 
 /// Folds the single-word alternatives of an OR that share a field into one `AnyWord` scan.
@@ -152,41 +232,49 @@ impl Node {
             Node::All(items) => items.iter().all(|n| n.matches(event)),
             Node::Any(items) => items.iter().any(|n| n.matches(event)),
             Node::Not(inner) => !inner.matches(event),
-            Node::Words(w) => field_matches(event, &w.field, |text| w.found_in(text)),
-            Node::AnyWord { field, words } => field_matches(event, field, |text| {
-                tokens(text).any(|t| words.iter().any(|w| eq_lower(t, w)))
+            Node::Words(w) => field_matches(event, &w.field, |s| {
+                leaf::with_text(s, |text| w.found_in(text))
             }),
+            Node::AnyWord { field, words } => field_matches(event, field, |s| {
+                leaf::with_text(s, |text| {
+                    words.iter().any(|w| may_contain(text, w))
+                        && tokens(text).any(|t| words.iter().any(|w| eq_lower(t, w)))
+                })
+            }),
+            Node::Leaf { field, test, .. } => field_matches(event, field, |s| test.test(s)),
         }
     }
 }
 
-/// Runs `test` on the text of `field`; false when the field is missing or null. An array
-/// matches when any element does, as in Elasticsearch.
-fn field_matches(event: &Event, field: &str, mut test: impl FnMut(&str) -> bool) -> bool {
+/// Runs `test` on each scalar of `field`; false when the field is missing or null. An array
+/// matches when any element does, as in Elasticsearch. Plain lines have only `message`.
+fn field_matches(event: &Event, field: &str, mut test: impl FnMut(Scalar<'_>) -> bool) -> bool {
     if event.fields.is_none() {
-        return event.text(field).is_some_and(|text| test(&text));
+        return field == crate::event::MESSAGE_FIELD && test(Scalar::Str(&event.raw));
     }
     event
         .value(field)
         .is_some_and(|value| value_matches(value, &mut test))
 }
 
-fn value_matches(value: &Value, test: &mut impl FnMut(&str) -> bool) -> bool {
+fn value_matches(value: &Value, test: &mut impl FnMut(Scalar<'_>) -> bool) -> bool {
     match value {
-        Value::String(s) => test(s),
-        Value::Bool(b) => test(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            // Formats like `Event::text` (serde_json's Display) into a stack buffer.
-            let mut buf = NumBuf::default();
-            if write!(buf, "{n}").is_ok() {
-                test(buf.as_str())
-            } else {
-                test(&n.to_string())
-            }
-        }
+        Value::String(s) => test(Scalar::Str(s)),
+        Value::Bool(b) => test(Scalar::Bool(*b)),
+        Value::Number(n) => test(Scalar::Num(n)),
         Value::Null => false,
         Value::Array(items) => items.iter().any(|v| value_matches(v, test)),
-        Value::Object(_) => test(&value.to_string()),
+        Value::Object(_) => test(Scalar::Object(value)),
+    }
+}
+
+/// Runs `test` on a number formatted like `Event::text` (serde_json's Display), on the stack.
+pub(crate) fn with_number_text(n: &serde_json::Number, test: impl FnOnce(&str) -> bool) -> bool {
+    let mut buf = NumBuf::default();
+    if write!(buf, "{n}").is_ok() {
+        test(buf.as_str())
+    } else {
+        test(&n.to_string())
     }
 }
 

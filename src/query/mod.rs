@@ -1,33 +1,41 @@
 //! The query language: Lucene/Kibana syntax, parsed once, matched against every event.
 //!
-//! Pipeline: `lexer` (nom) → `parser` → [`Ast`] → compiled `matcher` tree. Supported
-//! today: bare terms, `"phrases"`, `field:value`, `field:"phrase"`, `field:(a OR b)`,
-//! `AND`/`OR`/`NOT`, `&&`/`||`/`!`, parentheses and `\` escapes; precedence NOT > AND > OR.
-//! Other Lucene syntax (wildcards, ranges, regex, fuzzy, boosts, `+`/`-`) is rejected with
-//! [`QueryError::Unsupported`] rather than matched as plain text.
+//! Pipeline: `lexer` (nom) → `parser` → [`Ast`] → compiled `matcher` tree (typed `leaf`s) →
+//! one [`Prefilter`] per source. The whole Lucene/Kibana syntax is read (terms, phrases, fields,
+//! groups, `_exists_`, wildcards, `/regex/`, ranges and comparisons, booleans, `+`/`-`,
+//! escapes); fuzzy `~` and boosts `^` are rejected with [`QueryError::Unsupported`] rather than
+//! matched differently. Precedence NOT > AND > OR. docs/QUERY.md is the user's reference.
 //!
-//! Matching mirrors Elasticsearch's standard analyzer (see [`tokens`]): a term matches a field
-//! holding the same token case-insensitively; a phrase, or a term that analyzes to several
-//! tokens, matches consecutive tokens. A JSON array field matches when any element does; a
-//! missing or null field never matches a positive clause. [`Query::warnings`] flags AND and OR
-//! mixed without parentheses.
+//! Matching mirrors Elasticsearch: text fields by the standard analyzer (see [`tokens`]),
+//! keyword, number, date and ip fields as declared in [`QueryOptions::fields`]. A JSON array
+//! field matches when any element does; a missing or null field never matches a positive
+//! clause. [`Query::warnings`] flags ambiguous or useless queries.
 
 mod analyze;
 mod ast;
+mod elastic;
 mod error;
+mod fields;
 pub mod kibana;
+mod leaf;
 mod lexer;
+mod lint;
 mod matcher;
 mod parser;
+mod prefilter;
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 pub use analyze::tokens;
-pub use ast::Ast;
+pub use ast::{Ast, Bound};
 pub use error::QueryError;
+pub use fields::FieldType;
 pub use parser::Warning;
+pub use prefilter::{Prefilter, RuleSet};
 
 use crate::event::Event;
 
@@ -43,17 +51,20 @@ pub struct Query {
     ast: Ast,
     warnings: Vec<Warning>,
     root: matcher::Node,
+    opts: QueryOptions,
 }
 
 /// Parses and compiles `text`.
 pub fn parse(text: &str, opts: &QueryOptions) -> Result<Query, QueryError> {
     let (ast, warnings) = parser::parse_ast(text, opts)?;
-    let root = matcher::compile(&ast, &opts.default_field);
+    // The parser compiled every leaf once to place its errors; nothing is left to fail here.
+    let root = matcher::compile(&ast, opts).map_err(|m| QueryError::syntax(text, 0, m))?;
     Ok(Query {
         text: text.to_string(),
         ast,
         warnings,
         root,
+        opts: opts.clone(),
     })
 }
 
@@ -78,6 +89,23 @@ impl Query {
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
     }
+
+    /// An Elasticsearch query body (the `"query"` of a search) meaning what Klaxon matches:
+    /// a `bool` tree over native leaf queries.
+    pub fn to_elasticsearch(&self) -> serde_json::Value {
+        elastic::to_elasticsearch(&self.ast, &self.opts)
+    }
+
+    /// The same meaning as a `query_string` query (default field and operator included).
+    pub fn to_query_string(&self) -> serde_json::Value {
+        elastic::to_query_string(&self.ast, &self.opts)
+    }
+
+    /// Lucene text that Elasticsearch and Kibana (`language:lucene`) read as Klaxon does;
+    /// the query to put in a Discover link.
+    pub fn to_lucene(&self) -> String {
+        elastic::to_lucene(&self.ast, &self.opts)
+    }
 }
 
 impl Matcher for Query {
@@ -94,6 +122,9 @@ pub struct QueryOptions {
     pub default_field: String,
     #[serde(default)]
     pub default_operator: DefaultOperator,
+    /// Declared field types (`fields:` at the top of klaxon.yaml); undeclared fields are text.
+    #[serde(skip)]
+    pub fields: BTreeMap<String, FieldType>,
 }
 
 impl Default for QueryOptions {
@@ -101,7 +132,15 @@ impl Default for QueryOptions {
         QueryOptions {
             default_field: default_field(),
             default_operator: DefaultOperator::default(),
+            fields: BTreeMap::new(),
         }
+    }
+}
+
+impl QueryOptions {
+    /// The declared type of `field` (text when undeclared).
+    pub fn field_type(&self, field: &str) -> FieldType {
+        self.fields.get(field).copied().unwrap_or_default()
     }
 }
 

@@ -4,25 +4,38 @@
 //! query   = or EOF
 //! or      = and ( ("OR" | "||" | implicit if default OR) and )*
 //! and     = unary ( ("AND" | "&&" | implicit if default AND) unary )*
-//! unary   = ("NOT" | "!") unary | primary
-//! primary = "(" or ")" | WORD ":" value | WORD | PHRASE
-//! value   = WORD | PHRASE | "(" or ")"        (the field applies to every term inside)
+//! unary   = ("NOT" | "!" | "-" | "+") unary | primary
+//! primary = "(" or ")" | WORD ":" value | value
+//! value   = WORD | WILDCARD | PHRASE | REGEX | RANGE | CMP | "(" or ")"
+//!                                        (a field applies to every clause inside a group)
 //! ```
+//!
+//! `+` and `-` follow Lucene inside an OR sequence (`+a -b c`): the `+` clauses are required,
+//! the `-` clauses prohibited, and the plain ones matter only when there is no `+` clause
+//! (then at least one must match). Elsewhere `-x` is `NOT x` and `+x` is `x`.
 //!
 //! One deliberate exception to the default operator: with no operator written, `NOT` joins the
 //! previous clause with AND, so `error NOT healthcheck` means `error AND NOT healthcheck` as in
 //! Kibana/Lucene, never `error OR NOT healthcheck` (which would match nearly every line).
 
-use super::analyze::tokens;
 use super::ast::Ast;
 use super::error::{column_of, QueryError};
 use super::lexer::{lex, Spanned, Tok};
+use super::matcher::compile_leaf;
 use super::{DefaultOperator, QueryOptions};
 
 /// Deeper nesting is refused so hostile input cannot overflow the stack (here or when compiling).
 const MAX_DEPTH: usize = 128;
 
 const CLAUSE: &str = "a term, phrase or `(`";
+
+/// How an OR-sequence item was prefixed, for Lucene's `+`/`-` semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    None,
+    Must,
+    MustNot,
+}
 
 /// A valid query that probably does not mean what its author thinks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +81,11 @@ pub(crate) fn parse_ast(
     };
     let ast = p.or(None)?;
     match p.peek() {
-        None => Ok((ast, p.warnings)),
+        None => {
+            let mut warnings = p.warnings;
+            warnings.extend(super::lint::lint(&ast, opts));
+            Ok((ast, warnings))
+        }
         Some(t) if t.tok == Tok::RParen => {
             Err(p.error_at(t.start, "unmatched `)`: no `(` opened before it"))
         }
@@ -114,7 +131,19 @@ impl Parser<'_> {
     fn at_clause_start(&self) -> bool {
         matches!(
             self.peek_tok(),
-            Some(Tok::Word(_) | Tok::Phrase(_) | Tok::LParen | Tok::Not | Tok::Colon)
+            Some(
+                Tok::Word(_)
+                    | Tok::Wild(_)
+                    | Tok::Phrase(_)
+                    | Tok::Regex(_)
+                    | Tok::Range { .. }
+                    | Tok::Cmp { .. }
+                    | Tok::LParen
+                    | Tok::Not
+                    | Tok::Plus
+                    | Tok::Minus
+                    | Tok::Colon
+            )
         )
     }
 
@@ -142,8 +171,8 @@ impl Parser<'_> {
 
     fn or(&mut self, field: Option<&str>) -> Result<Ast, QueryError> {
         self.enter()?;
-        let (first, mut mixed) = self.and(field)?;
-        let mut items = vec![first];
+        let (first, mut mixed, prefix) = self.and(field)?;
+        let mut items = vec![(first, prefix)];
         let mut first_or = None;
         loop {
             let at = self.here();
@@ -157,9 +186,9 @@ impl Parser<'_> {
                 _ => break,
             }
             first_or.get_or_insert(at);
-            let (item, joined) = self.and(field)?;
+            let (item, joined, prefix) = self.and(field)?;
             mixed |= joined;
-            items.push(item);
+            items.push((item, prefix));
         }
         if let (true, Some(at)) = (mixed, first_or) {
             // The house precedence (AND first) differs from Lucene's; make the reader choose.
@@ -171,11 +200,46 @@ impl Parser<'_> {
             });
         }
         self.depth -= 1;
-        Ok(collapse(items, Ast::Or))
+        if items.iter().all(|(_, p)| *p == Prefix::None) {
+            return Ok(collapse(
+                items.into_iter().map(|(a, _)| a).collect(),
+                Ast::Or,
+            ));
+        }
+        Ok(self.lucene_bool(items, first_or))
     }
 
-    /// An AND chain, and whether it joined more than one clause.
-    fn and(&mut self, field: Option<&str>) -> Result<(Ast, bool), QueryError> {
+    /// `+a -b c`: all `+` clauses, no `-` clause, and (without `+` clauses) one plain clause.
+    fn lucene_bool(&mut self, items: Vec<(Ast, Prefix)>, at: Option<usize>) -> Ast {
+        let has_must = items.iter().any(|(_, p)| *p == Prefix::Must);
+        let mut required = Vec::new();
+        let mut optional = Vec::new();
+        for (ast, prefix) in items {
+            match prefix {
+                Prefix::Must | Prefix::MustNot => required.push(ast),
+                Prefix::None => optional.push(ast),
+            }
+        }
+        if has_must && !optional.is_empty() {
+            self.warnings.push(Warning {
+                column: column_of(self.src, at.unwrap_or(0)),
+                message: "clauses without `+` beside `+` clauses only change scores in \
+                          Lucene: they are ignored for matching (add `+` or AND to require them)"
+                    .to_string(),
+            });
+        } else if !optional.is_empty() {
+            required.push(collapse(optional, Ast::Or));
+        }
+        collapse(required, Ast::And)
+    }
+
+    /// An AND chain, whether it joined more than one clause, and the prefix of a lone clause.
+    fn and(&mut self, field: Option<&str>) -> Result<(Ast, bool, Prefix), QueryError> {
+        let prefix = match self.peek_tok() {
+            Some(Tok::Plus) => Prefix::Must,
+            Some(Tok::Minus) => Prefix::MustNot,
+            _ => Prefix::None,
+        };
         let mut items = vec![self.unary(field)?];
         loop {
             match self.peek_tok() {
@@ -192,17 +256,21 @@ impl Parser<'_> {
             items.push(self.unary(field)?);
         }
         let joined = items.len() > 1;
-        Ok((collapse(items, Ast::And), joined))
+        let prefix = if joined { Prefix::None } else { prefix };
+        Ok((collapse(items, Ast::And), joined, prefix))
     }
 
     fn unary(&mut self, field: Option<&str>) -> Result<Ast, QueryError> {
-        if self.peek_tok() == Some(&Tok::Not) {
+        if let Some(Tok::Not | Tok::Minus | Tok::Plus) = self.peek_tok() {
             let op = self.next().expect("peeked");
             self.expect_clause_after(&op)?;
             self.enter()?;
             let inner = self.unary(field)?;
             self.depth -= 1;
-            return Ok(Ast::Not(Box::new(inner)));
+            return Ok(match op.tok {
+                Tok::Plus => inner,
+                _ => Ast::Not(Box::new(inner)),
+            });
         }
         self.primary(field)
     }
@@ -216,10 +284,23 @@ impl Parser<'_> {
             Tok::Word(name) if self.colon_follows(&t) => {
                 self.pos += 1; // the colon
                 let name = name.clone();
+                self.note_field(&t, &name);
+                if name == "_exists_" {
+                    return self.exists();
+                }
                 self.value(&name)
             }
-            Tok::Word(text) => self.leaf(&t, field, text, false),
-            Tok::Phrase(text) => self.leaf(&t, field, text, true),
+            Tok::Wild(_) if self.colon_follows(&t) => Err(QueryError::unsupported(
+                self.src,
+                t.start,
+                "wildcards in field names are not supported: name the field",
+            )),
+            Tok::Word(_)
+            | Tok::Wild(_)
+            | Tok::Phrase(_)
+            | Tok::Regex(_)
+            | Tok::Range { .. }
+            | Tok::Cmp { .. } => self.leaf(&t, field),
             Tok::Colon => Err(self.error_at(
                 t.start,
                 "unexpected `:`: a field name must come right before it \
@@ -263,43 +344,85 @@ impl Parser<'_> {
         };
         match &t.tok {
             Tok::LParen => self.group(&t, Some(field)),
-            Tok::Word(text) => {
-                if self.colon_follows(&t) {
-                    let c = self.peek().expect("peeked").start;
-                    return Err(self.error_at(
-                        c,
-                        "unexpected second `:` (escape it as `\\:` to search for a colon)",
-                    ));
-                }
-                self.leaf(&t, Some(field), text, false)
+            Tok::Word(_) | Tok::Wild(_) if self.colon_follows(&t) => {
+                let c = self.peek().expect("peeked").start;
+                Err(self.error_at(
+                    c,
+                    "unexpected second `:` (escape it as `\\:` to search for a colon)",
+                ))
             }
-            Tok::Phrase(text) => self.leaf(&t, Some(field), text, true),
+            Tok::Word(_)
+            | Tok::Wild(_)
+            | Tok::Phrase(_)
+            | Tok::Regex(_)
+            | Tok::Range { .. }
+            | Tok::Cmp { .. } => self.leaf(&t, Some(field)),
             _ => Err(self.error_at(t.start, expected())),
         }
     }
 
-    fn leaf(
-        &self,
-        t: &Spanned,
-        field: Option<&str>,
-        text: &str,
-        phrase: bool,
-    ) -> Result<Ast, QueryError> {
-        // Such a clause could never match anything: almost certainly a mistake in a rule.
-        if tokens(text).next().is_none() {
-            let what = &self.src[t.start..t.end];
-            return Err(self.error_at(
-                t.start,
-                format!("`{what}` has no letters or digits to search for"),
-            ));
+    /// `_exists_:field`, after the colon.
+    fn exists(&mut self) -> Result<Ast, QueryError> {
+        match self.next() {
+            Some(Spanned {
+                tok: Tok::Word(name) | Tok::Phrase(name),
+                ..
+            }) => Ok(Ast::Exists { field: name }),
+            t => Err(self.error_at(
+                t.map_or(self.src.len(), |t| t.start),
+                "expected a field name after `_exists_:`",
+            )),
         }
+    }
+
+    /// Warns once per field name that `fields:` does not declare (when it declares any).
+    fn note_field(&mut self, t: &Spanned, name: &str) {
+        let fields = &self.opts.fields;
+        if fields.is_empty() || fields.contains_key(name) || name == self.opts.default_field {
+            return;
+        }
+        if name == "_exists_" {
+            return;
+        }
+        let message = format!("field `{name}` is not declared in `fields:`; it is matched as text");
+        if !self.warnings.iter().any(|w| w.message == message) {
+            self.warnings.push(Warning {
+                column: column_of(self.src, t.start),
+                message,
+            });
+        }
+    }
+
+    /// A leaf clause from one token, compiled once here so a bad value (a regex that does not
+    /// compile, a number field given a word) is reported under the clause.
+    fn leaf(&mut self, t: &Spanned, field: Option<&str>) -> Result<Ast, QueryError> {
         let field = field.map(str::to_string);
-        let text = text.to_string();
-        Ok(if phrase {
-            Ast::Phrase { field, text }
-        } else {
-            Ast::Term { field, text }
-        })
+        let ast = match t.tok.clone() {
+            Tok::Word(text) => Ast::Term { field, text },
+            Tok::Phrase(text) => Ast::Phrase { field, text },
+            Tok::Wild(pattern) => {
+                if pattern.len() > 1 && pattern.starts_with(['*', '?']) {
+                    self.warnings.push(Warning {
+                        column: column_of(self.src, t.start),
+                        message: "leading wildcard: it cannot use an index in Elasticsearch \
+                                  and gives the prefilter less to look for"
+                            .to_string(),
+                    });
+                }
+                Ast::Wildcard { field, pattern }
+            }
+            Tok::Regex(pattern) => Ast::Regex { field, pattern },
+            Tok::Range { lower, upper } | Tok::Cmp { lower, upper } => Ast::Range {
+                field,
+                lower,
+                upper,
+            },
+            _ => return Err(self.error_at(t.start, format!("expected {CLAUSE}"))),
+        };
+        if let Err(message) = compile_leaf(&ast, self.opts) {
+            return Err(self.error_at(t.start, message));
+        }
+        Ok(ast)
     }
 }
 

@@ -169,9 +169,9 @@ fn errors_say_what_was_expected_and_where() {
         assert_eq!((e.column(), e.message()), (*column, *message), "{q}");
         assert!(matches!(e, QueryError::Syntax { .. }), "{q}");
     }
-    let e = err("status:>500");
+    let e = err("status:500~");
     assert!(matches!(e, QueryError::Unsupported { .. }), "{e:?}");
-    assert_eq!(e.column(), 8);
+    assert_eq!(e.column(), 11);
 }
 
 #[test]
@@ -304,4 +304,57 @@ fn random_queries_round_trip_or_fail_cleanly() {
     }
     // Guards against an alphabet that only ever produces errors.
     assert!(valid > 5_000, "only {valid} valid queries");
+}
+
+#[test]
+fn check_warns_on_wildcards_undeclared_fields_and_dead_queries() {
+    let messages = |q: &str, o: &QueryOptions| -> Vec<(usize, String)> {
+        let q = parse(q, o).unwrap_or_else(|e| panic!("{q}: {e}"));
+        q.warnings()
+            .iter()
+            .map(|w| (w.column, w.message.clone()))
+            .collect()
+    };
+    let w = messages("error AND *timeout", &opts());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].0, 11);
+    assert!(w[0].1.contains("leading wildcard"), "{w:?}");
+    assert!(messages("x:*", &opts()).is_empty());
+
+    let mut typed = opts();
+    typed.fields.insert("status".into(), FieldType::Keyword);
+    let w = messages("status:PAID AND levl:error AND levl:x AND message:y", &typed);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].0, 17);
+    assert!(w[0].1.contains("`levl` is not declared"), "{w:?}");
+    // Without `fields:` nothing is declared, so nothing is flagged.
+    assert!(messages("levl:error", &opts()).is_empty());
+
+    for dead in [
+        "status:[5 TO 1]",
+        "x:{5 TO 5}",
+        "error AND NOT error",
+        "a AND (x:[b TO a] OR y:{3 TO 3})",
+    ] {
+        let w = messages(dead, &opts());
+        assert!(w.iter().any(|(_, m)| m.contains("can never match")), "{dead}: {w:?}");
+    }
+    for alive in ["x:[1 TO 5]", "x:[5 TO 5]", "a OR NOT a", "x:[1 TO 5] OR y:[5 TO 1]"] {
+        assert!(messages(alive, &opts()).is_empty(), "{alive}");
+    }
+    let w = messages("+a b", &opts());
+    assert!(w[0].1.contains("ignored for matching"), "{w:?}");
+}
+
+#[test]
+fn plus_and_minus_desugar_like_lucene() {
+    let not = |a: Ast| Ast::Not(Box::new(a));
+    assert_eq!(ast("+a -b c"), Ast::And(vec![t("a"), not(t("b"))]));
+    assert_eq!(ast("-b c d"), Ast::And(vec![not(t("b")), Ast::Or(vec![t("c"), t("d")])]));
+    assert_eq!(ast("-b"), not(t("b")));
+    assert_eq!(ast("a AND -b"), Ast::And(vec![t("a"), not(t("b"))]));
+    assert_eq!(
+        parse("a -b", &and_opts()).unwrap().ast,
+        Ast::And(vec![t("a"), not(t("b"))])
+    );
 }

@@ -13,6 +13,7 @@ impl RuleType for AnyRule {
             first_seen: event.time,
             last_seen: event.time,
             sample: event.raw.clone(),
+            detail: None,
         })
     }
 }

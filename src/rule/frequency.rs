@@ -4,59 +4,101 @@
 //! (inclusive), so an event exactly `window` older than the newest still counts. After
 //! firing, the key's window starts empty again (as ElastAlert does), so a steady stream
 //! fires once per `threshold` matches, and `realert` decides how many of those are sent.
+//!
+//! The alert's sample is the window's first line. Only that one line is kept per key, not
+//! every line of the window: if it ages out of the window before the alert, the line of
+//! the event that pushed it out becomes the sample.
+//!
+//! Hot path: a hit on a known key is one hash lookup and a sorted insert of the event time
+//! into the key's (small, contiguous) window; a line is copied only when it becomes the
+//! sample (into the key's buffer; a new one only after an alert took the last).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
 
-use super::{Match, RuleType};
+use super::{
+    insert_sorted, micros, set_text, time_of, Keyed, Match, RuleError, RuleStats, RuleType,
+    StateChange,
+};
 use crate::event::Event;
 
-#[derive(Debug)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Window {
+    /// Event times (µs), ascending; never more than `threshold`.
+    times: VecDeque<i64>,
+    /// Time (µs) and raw line of the sample; empty line when the window is empty.
+    sample_at: i64,
+    sample: String,
+}
+
 pub struct FrequencyRule {
     threshold: u64,
-    window: Duration,
-    /// Per key: (event time, raw line) in time order; never longer than `threshold`.
-    windows: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
+    window: i64,
+    keys: Keyed<Window>,
 }
 
 impl FrequencyRule {
     pub fn new(threshold: u64, window: Duration) -> Self {
+        Self::with_cap(threshold, window, super::DEFAULT_MAX_KEYS)
+    }
+
+    pub fn with_cap(threshold: u64, window: Duration, max_keys: usize) -> Self {
         FrequencyRule {
-            threshold,
-            window,
-            windows: HashMap::new(),
+            threshold: threshold.max(1),
+            window: window.num_microseconds().unwrap_or(i64::MAX),
+            keys: Keyed::new(max_keys),
         }
     }
 }
 
 impl RuleType for FrequencyRule {
     fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
-        let window = match self.windows.get_mut(key) {
-            Some(w) => w,
-            None => self.windows.entry(key.to_string()).or_default(),
-        };
+        let t = micros(event.time);
+        let w = self.keys.touch(key, Window::default);
         // Keep time order even when events arrive a little out of order.
-        let at = window.partition_point(|(t, _)| *t <= event.time);
-        window.insert(at, (event.time, event.raw.clone()));
-        let newest = window.back().map(|(t, _)| *t).unwrap_or(event.time);
-        while window
-            .front()
-            .is_some_and(|(t, _)| *t < newest - self.window)
-        {
-            window.pop_front();
+        insert_sorted(&mut w.times, t);
+        let newest = *w.times.back().expect("just inserted");
+        let from = newest.saturating_sub(self.window);
+        while w.times.front().is_some_and(|&x| x < from) {
+            w.times.pop_front();
         }
-        if (window.len() as u64) < self.threshold {
+        // The first line of the window: this one if it is the oldest now, or if the old
+        // sample just aged out.
+        if w.times.len() == 1 || t < w.sample_at || w.sample_at < from {
+            set_text(&mut w.sample, &event.raw);
+            w.sample_at = t;
+        }
+        if (w.times.len() as u64) < self.threshold {
             return None;
         }
-        let fired = std::mem::take(window);
-        let (first_seen, sample) = fired.front().cloned().expect("threshold is at least 1");
+        let count = w.times.len() as u64;
+        let first_seen = time_of(*w.times.front().expect("threshold is at least 1"));
+        w.times.clear();
+        let sample = std::mem::take(&mut w.sample);
         Some(Match {
-            count: fired.len() as u64,
+            count,
             first_seen,
-            last_seen: newest,
+            last_seen: time_of(newest),
             sample,
+            detail: None,
         })
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<StateChange>) {
+        self.keys.take_changes(out);
+    }
+
+    fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
+        self.keys.restore(key, state)
+    }
+
+    fn stats(&self) -> RuleStats {
+        RuleStats {
+            keys: self.keys.len() as u64,
+            evicted: self.keys.evicted(),
+        }
     }
 }
 
@@ -118,5 +160,47 @@ mod tests {
         let m = rule.observe("k", &event_at(92, "earliest")).unwrap();
         assert_eq!(m.sample, "earliest");
         assert_eq!(m.last_seen, event_at(100, "").time);
+    }
+
+    #[test]
+    fn a_late_event_older_than_the_window_is_pruned_at_once() {
+        let mut rule = FrequencyRule::new(2, Duration::seconds(10));
+        assert!(rule.observe("k", &event_at(100, "now")).is_none());
+        // 80 is more than the window behind the newest: it never counts.
+        assert!(rule.observe("k", &event_at(80, "too old")).is_none());
+        assert_eq!(
+            rule.observe("k", &event_at(101, "x")).map(|m| m.count),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn state_round_trips_mid_window_and_keys_are_capped() {
+        let mut rule = FrequencyRule::with_cap(3, Duration::minutes(1), 2);
+        feed(&mut rule, "a", &[0, 1]);
+        let mut changes = Vec::new();
+        rule.take_changes(&mut changes);
+        let mut restored = FrequencyRule::with_cap(3, Duration::minutes(1), 2);
+        for c in &changes {
+            restored
+                .restore(&c.key, c.state.as_deref().unwrap())
+                .unwrap();
+        }
+        let m = restored
+            .observe("a", &event_at(2, "third"))
+            .expect("2 restored + 1");
+        assert_eq!((m.count, m.sample.as_str()), (3, "line at 0"));
+        // Keys that never come back are evicted once the cap is passed.
+        feed(&mut restored, "b", &[3]);
+        feed(&mut restored, "c", &[4]);
+        feed(&mut restored, "d", &[5]);
+        restored.take_changes(&mut changes); // a commit boundary settles the cap
+        assert_eq!(
+            restored.stats(),
+            RuleStats {
+                keys: 2,
+                evicted: 2
+            }
+        );
     }
 }

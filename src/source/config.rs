@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use serde::{Deserialize, Deserializer};
 
 use super::FileSourceConfig;
@@ -27,5 +29,19 @@ impl TaggedConfig for SourceConfig {
 impl<'de> Deserialize<'de> for SourceConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         deserialize_tagged(d)
+    }
+}
+
+impl SourceConfig {
+    /// What the config loader does for every source: relative paths become relative to
+    /// `base` (the config file's directory), then the options are checked. The message
+    /// names the offending option.
+    pub fn validate_and_resolve(&mut self, base: &Path) -> Result<(), String> {
+        match self {
+            SourceConfig::File(file) => {
+                file.resolve_relative_to(base);
+                file.validate()
+            }
+        }
     }
 }

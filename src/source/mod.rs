@@ -4,6 +4,8 @@
 
 mod config;
 pub mod file;
+pub(crate) mod multiline;
+mod stdin;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,10 +14,15 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::event::Event;
+use crate::filter::{AcceptAll, LineFilter};
 use crate::store::Checkpoint;
 
 pub use config::SourceConfig;
-pub use file::{read_file_events, FileSource, FileSourceConfig, FileSourceStats, ReadFrom};
+pub use file::{
+    read_file_events, FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom,
+};
+pub use multiline::{MultilineConfig, MultilineMode};
+pub use stdin::{StdinSource, StdinSourceConfig};
 
 /// Events read together, and where each file stands once they are handled.
 #[derive(Debug, Default)]
@@ -52,8 +59,23 @@ pub fn build(
     checkpoints: Vec<Checkpoint>,
     clock: Arc<dyn Clock>,
 ) -> Result<Box<dyn Source>, SourceError> {
+    build_with_filter(name, config, checkpoints, clock, Arc::new(AcceptAll))
+}
+
+/// Like [`build`], with a prefilter: lines `filter` rejects are never decoded (no event,
+/// no allocation), but their bytes still advance the checkpoints. Multiline sources
+/// bypass the filter (it judges lines, and a record's lines are only whole together).
+pub fn build_with_filter(
+    name: &str,
+    config: &SourceConfig,
+    checkpoints: Vec<Checkpoint>,
+    clock: Arc<dyn Clock>,
+    filter: Arc<dyn LineFilter>,
+) -> Result<Box<dyn Source>, SourceError> {
     match config {
-        SourceConfig::File(file) => Ok(Box::new(FileSource::new(name, file, checkpoints, clock)?)),
+        SourceConfig::File(file) => Ok(Box::new(
+            FileSource::new(name, file, checkpoints, clock)?.with_filter(filter),
+        )),
     }
 }
 
@@ -66,4 +88,14 @@ pub trait Source: Send {
         out: mpsc::Sender<Batch>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), SourceError>;
+}
+
+/// Resolves once shutdown is requested. A dropped sender means no request can come, so
+/// it never resolves then (the source still stops when `out` closes).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }

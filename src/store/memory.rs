@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Checkpoint, Commit, Delivery, RealertState, StateStore, StoreError};
+use super::{Checkpoint, Commit, Delivery, RealertState, SourceClockState, StateStore, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     checkpoints: BTreeMap<(String, String), Checkpoint>,
     realert: BTreeMap<(String, String), RealertState>,
     outbox: Vec<Outboxed>,
+    meanings: BTreeMap<String, String>,
+    rule_state: BTreeMap<(String, String), String>,
+    clocks: BTreeMap<String, SourceClockState>,
     /// Every alert ever committed, in order.
     pub alerts: Vec<crate::alert::Alert>,
 }
@@ -51,7 +54,45 @@ impl StateStore for MemoryStore {
         Ok(self.realert.values().cloned().collect())
     }
 
+    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .meanings
+            .iter()
+            .map(|(r, m)| (r.clone(), m.clone()))
+            .collect())
+    }
+
+    fn rule_states(&self, rule: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .rule_state
+            .iter()
+            .filter(|((r, _), _)| r == rule)
+            .map(|((_, k), s)| (k.clone(), s.clone()))
+            .collect())
+    }
+
+    fn source_clocks(&self) -> Result<Vec<SourceClockState>, StoreError> {
+        Ok(self.clocks.values().cloned().collect())
+    }
+
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
+        for reset in &commit.rule_resets {
+            self.rule_state.retain(|(r, _), _| *r != reset.rule);
+            match &reset.meaning {
+                Some(m) => self.meanings.insert(reset.rule.clone(), m.clone()),
+                None => self.meanings.remove(&reset.rule),
+            };
+        }
+        for c in &commit.rule_state {
+            let id = (c.rule.clone(), c.key.clone());
+            match &c.state {
+                Some(s) => self.rule_state.insert(id, s.clone()),
+                None => self.rule_state.remove(&id),
+            };
+        }
+        for c in &commit.clocks {
+            self.clocks.insert(c.source.clone(), c.clone());
+        }
         for c in &commit.checkpoints {
             self.checkpoints
                 .insert((c.source.clone(), c.fingerprint.clone()), c.clone());

@@ -1,8 +1,10 @@
 //! Persistence: the one module that owns Klaxon's state.
 //!
-//! Everything a handled batch changes — file checkpoints, realert state, the alerts it
-//! raised and their pending deliveries — is written by [`StateStore::commit`] in one
-//! transaction, so a crash can neither skip a line nor raise an alert twice.
+//! Everything a handled batch changes — file checkpoints, realert state, the rules' state
+//! (windows, last values, seen terms, pending absences, sketches: one row per changed key),
+//! the sources' clocks, the alerts it raised and their pending deliveries — is written by
+//! [`StateStore::commit`] in one transaction, so a crash can neither skip a line, count one
+//! twice, nor raise an alert twice.
 //! [`MemoryStore`] implements the same trait for tests and offline runs.
 
 mod memory;
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::alert::Alert;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, DB_FILE};
 
 /// Where reading of one file resumes: just past the last fully handled line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,17 +46,52 @@ pub struct RaisedAlert {
     pub channels: Vec<String>,
 }
 
+/// A rule whose stored state starts over: every row of it is dropped, and its meaning
+/// (see `RuleConfig::meaning`) recorded — or, with `meaning: None`, the rule is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleReset {
+    pub rule: String,
+    pub meaning: Option<String>,
+}
+
+/// One key of one rule's state changed; `state: None` deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleStateChange {
+    pub rule: String,
+    pub key: String,
+    pub state: Option<String>,
+}
+
+/// Where a source's event-time clock stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceClockState {
+    pub source: String,
+    /// Newest event time seen.
+    pub event_max: Option<DateTime<Utc>>,
+    /// The furthest the clock has been read (it never goes back).
+    pub reported: Option<DateTime<Utc>>,
+}
+
 /// Everything one handled batch changes.
 #[derive(Debug, Default)]
 pub struct Commit {
     pub checkpoints: Vec<Checkpoint>,
     pub realert: Vec<RealertState>,
     pub alerts: Vec<RaisedAlert>,
+    /// Applied before `rule_state`.
+    pub rule_resets: Vec<RuleReset>,
+    pub rule_state: Vec<RuleStateChange>,
+    pub clocks: Vec<SourceClockState>,
 }
 
 impl Commit {
     pub fn is_empty(&self) -> bool {
-        self.checkpoints.is_empty() && self.realert.is_empty() && self.alerts.is_empty()
+        self.checkpoints.is_empty()
+            && self.realert.is_empty()
+            && self.alerts.is_empty()
+            && self.rule_resets.is_empty()
+            && self.rule_state.is_empty()
+            && self.clocks.is_empty()
     }
 }
 
@@ -78,6 +115,8 @@ pub enum StoreError {
     },
     #[error("state store: corrupt alert record {id}: {source}")]
     Corrupt { id: i64, source: serde_json::Error },
+    #[error("state store: stored state of rule `{rule}` is unreadable: {message}")]
+    CorruptRuleState { rule: String, message: String },
 }
 
 pub trait StateStore: Send {
@@ -85,6 +124,11 @@ pub trait StateStore: Send {
     fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError>;
     /// All realert state, to restore on start.
     fn realert_states(&self) -> Result<Vec<RealertState>, StoreError>;
+    /// Every rule with stored state, and the meaning that state was built under.
+    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// One rule's stored state: (key, state) pairs.
+    fn rule_states(&self, rule: &str) -> Result<Vec<(String, String)>, StoreError>;
+    fn source_clocks(&self) -> Result<Vec<SourceClockState>, StoreError>;
     /// Apply one batch's changes atomically.
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError>;
     /// Deliveries not yet done whose next attempt is due at `now`, oldest first.

@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection};
 
-use super::{Checkpoint, Commit, Delivery, RealertState, StateStore, StoreError};
+use super::{Checkpoint, Commit, Delivery, RealertState, SourceClockState, StateStore, StoreError};
 use crate::alert::Alert;
 
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "klaxon.sqlite";
 
 /// Schema steps, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE checkpoints (
     source      TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -53,7 +54,25 @@ CREATE TABLE outbox (
     sent_at    TEXT
 );
 CREATE INDEX outbox_due ON outbox (status, next_at);
-"#];
+"#,
+    r#"
+CREATE TABLE rule_meta (
+    rule    TEXT PRIMARY KEY,
+    meaning TEXT NOT NULL
+);
+CREATE TABLE rule_state (
+    rule  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (rule, key)
+);
+CREATE TABLE source_clocks (
+    source    TEXT PRIMARY KEY,
+    event_max TEXT,
+    reported  TEXT
+);
+"#,
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -102,15 +121,17 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: usize = self
+        // The version is read inside a write transaction, so two processes opening a new
+        // store at once (klaxon and a tool reading it) never both apply a step.
+        let tx = self
             .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i + 1)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -174,6 +195,34 @@ impl StateStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT rule, meaning FROM rule_meta")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn rule_states(&self, rule: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, state FROM rule_state WHERE rule = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([rule], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn source_clocks(&self) -> Result<Vec<SourceClockState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, event_max, reported FROM source_clocks")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceClockState {
+                source: r.get(0)?,
+                event_max: r.get::<_, Option<String>>(1)?.map(|t| parse_ts(&t)),
+                reported: r.get::<_, Option<String>>(2)?.map(|t| parse_ts(&t)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
         if commit.is_empty() {
             return Ok(());
@@ -204,6 +253,7 @@ impl StateStore for SqliteStore {
             for r in &commit.realert {
                 re.execute(params![r.rule, r.key, ts(r.hold_until), r.held_back as i64])?;
             }
+            write_rule_state(&tx, commit)?;
             let mut al = tx.prepare_cached(
                 "INSERT INTO alerts (rule, key, severity, count, first_seen, last_seen, fired_at,
                                      held_back, sample, body)
@@ -303,6 +353,41 @@ impl StateStore for SqliteStore {
     }
 }
 
+/// Rule resets, then changed keys, then source clocks: the rule side of a commit.
+fn write_rule_state(tx: &rusqlite::Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
+    for reset in &commit.rule_resets {
+        tx.execute("DELETE FROM rule_state WHERE rule = ?1", [&reset.rule])?;
+        match &reset.meaning {
+            Some(m) => tx.execute(
+                "INSERT INTO rule_meta (rule, meaning) VALUES (?1, ?2)
+                 ON CONFLICT (rule) DO UPDATE SET meaning = excluded.meaning",
+                params![reset.rule, m],
+            )?,
+            None => tx.execute("DELETE FROM rule_meta WHERE rule = ?1", [&reset.rule])?,
+        };
+    }
+    let mut put = tx.prepare_cached(
+        "INSERT INTO rule_state (rule, key, state) VALUES (?1, ?2, ?3)
+         ON CONFLICT (rule, key) DO UPDATE SET state = excluded.state",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM rule_state WHERE rule = ?1 AND key = ?2")?;
+    for c in &commit.rule_state {
+        match &c.state {
+            Some(state) => put.execute(params![c.rule, c.key, state])?,
+            None => delete.execute(params![c.rule, c.key])?,
+        };
+    }
+    let mut clock = tx.prepare_cached(
+        "INSERT INTO source_clocks (source, event_max, reported) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source) DO UPDATE SET event_max = excluded.event_max,
+                                            reported = excluded.reported",
+    )?;
+    for c in &commit.clocks {
+        clock.execute(params![c.source, c.event_max.map(ts), c.reported.map(ts)])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +414,7 @@ mod tests {
                     alert,
                     channels: vec!["a".into(), "b".into()],
                 }],
+                ..Commit::default()
             })
             .unwrap();
     }
@@ -389,5 +475,64 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(store.outbox_counts().unwrap(), (0, 1, 1));
+    }
+
+    #[test]
+    fn rule_state_resets_changes_and_clocks_survive_reopening() {
+        use crate::store::{RuleReset, RuleStateChange};
+        let dir = tempfile::tempdir().unwrap();
+        let change = |key: &str, state: Option<&str>| RuleStateChange {
+            rule: "r".into(),
+            key: key.into(),
+            state: state.map(String::from),
+        };
+        let t = crate::alert::sample_alert().first_seen;
+        {
+            let mut store = SqliteStore::open(dir.path()).unwrap();
+            store
+                .commit(&Commit {
+                    rule_resets: vec![RuleReset {
+                        rule: "r".into(),
+                        meaning: Some("m1".into()),
+                    }],
+                    rule_state: vec![change("a", Some("1")), change("b", Some("2"))],
+                    clocks: vec![SourceClockState {
+                        source: "s".into(),
+                        event_max: Some(t),
+                        reported: None,
+                    }],
+                    ..Commit::default()
+                })
+                .unwrap();
+            store
+                .commit(&Commit {
+                    rule_state: vec![change("a", None), change("b", Some("3"))],
+                    ..Commit::default()
+                })
+                .unwrap();
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.rule_meanings().unwrap(),
+            vec![("r".into(), "m1".into())]
+        );
+        assert_eq!(
+            store.rule_states("r").unwrap(),
+            vec![("b".into(), "3".into())]
+        );
+        let clocks = store.source_clocks().unwrap();
+        assert_eq!((clocks[0].event_max, clocks[0].reported), (Some(t), None));
+        // A reset drops every key; a reset to no meaning forgets the rule.
+        store
+            .commit(&Commit {
+                rule_resets: vec![RuleReset {
+                    rule: "r".into(),
+                    meaning: None,
+                }],
+                ..Commit::default()
+            })
+            .unwrap();
+        assert!(store.rule_states("r").unwrap().is_empty());
+        assert!(store.rule_meanings().unwrap().is_empty());
     }
 }

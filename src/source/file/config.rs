@@ -4,7 +4,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::HumanDuration;
-use crate::decode::{DecodeConfig, Format, TimeFormat};
+use crate::decode::{DecodeConfig, DecodeOptions, Format, LineFormat, TimeFormat, TimeZone};
+use crate::source::multiline::MultilineConfig;
 
 /// `type: file`: tail every file matching `include`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -26,6 +27,9 @@ pub struct FileSourceConfig {
     /// Longer lines are cut to this many bytes (and counted).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// How a file is recognised after a rename: `checksum` (default) or `device_inode`.
+    #[serde(default)]
+    pub fingerprint: FingerprintStrategy,
     /// A file's identity is a checksum of its first line, or of this many bytes if the
     /// first line is longer. Files shorter than that with no newline yet wait.
     #[serde(default = "default_fingerprint_bytes")]
@@ -33,11 +37,33 @@ pub struct FileSourceConfig {
     /// How lines are decoded (serde's `flatten` cannot be combined with
     /// `deny_unknown_fields`, so decode options are plain fields here).
     #[serde(default)]
-    pub format: Format,
+    pub format: LineFormat,
+    /// For `format: regex`: a regex with named groups or a preset (`nginx_combined`).
+    #[serde(default)]
+    pub pattern: Option<String>,
     #[serde(default)]
     pub time_field: Option<String>,
     #[serde(default)]
     pub time_format: Option<TimeFormat>,
+    /// Zone of timestamps written without an offset (default: local).
+    #[serde(default)]
+    pub timezone: TimeZone,
+    /// Joins continuation lines (stack traces) into one event.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+}
+
+/// How files are identified across renames.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FingerprintStrategy {
+    /// A checksum of the first line (or first `fingerprint_bytes`): survives copies to
+    /// other filesystems, but files with identical first lines look alike.
+    #[default]
+    Checksum,
+    /// Device and inode numbers: tells identical-looking files apart and needs no first
+    /// line, but an inode number freed by a deleted file may be reused by a new one.
+    DeviceInode,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -69,18 +95,40 @@ impl FileSourceConfig {
             read_from: ReadFrom::default(),
             poll_interval: default_poll_interval(),
             max_line_bytes: default_max_line_bytes(),
+            fingerprint: FingerprintStrategy::default(),
             fingerprint_bytes: default_fingerprint_bytes(),
-            format: Format::default(),
+            format: LineFormat::default(),
+            pattern: None,
             time_field: None,
             time_format: None,
+            timezone: TimeZone::default(),
+            multiline: None,
         }
     }
 
+    /// The plain/JSON subset `klaxon test` understands (logfmt and regex read as plain);
+    /// the source itself decodes with [`FileSourceConfig::decode_options`].
     pub fn decode_config(&self) -> DecodeConfig {
         DecodeConfig {
+            format: match self.format {
+                LineFormat::Json => Format::Json,
+                _ => Format::Plain,
+            },
+            time_field: self
+                .time_field
+                .clone()
+                .filter(|_| self.format == LineFormat::Json),
+            time_format: self.time_format.clone(),
+        }
+    }
+
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions {
             format: self.format,
+            pattern: self.pattern.clone(),
             time_field: self.time_field.clone(),
             time_format: self.time_format.clone(),
+            timezone: self.timezone,
         }
     }
 
@@ -102,7 +150,10 @@ impl FileSourceConfig {
         if self.poll_interval.0.is_zero() {
             return Err("`poll_interval` must be greater than 0".into());
         }
-        crate::decode::Decoder::new(&self.decode_config()).map_err(|e| e.to_string())?;
+        crate::decode::Decoder::with_options(&self.decode_options()).map_err(|e| e.to_string())?;
+        if let Some(multiline) = &self.multiline {
+            multiline.validate()?;
+        }
         Ok(())
     }
 
@@ -148,7 +199,10 @@ mod tests {
         assert!(cfg.validate().unwrap_err().contains("invalid glob"));
         cfg.include = vec!["a.log".into()];
         cfg.time_field = Some("ts".into());
-        assert!(cfg.validate().unwrap_err().contains("format: json"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .contains("needs a format with fields"));
     }
 
     #[test]

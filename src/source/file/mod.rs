@@ -11,41 +11,56 @@ mod discover;
 mod files;
 mod fingerprint;
 mod offline;
+mod read;
 mod tailer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
 use self::discover::Discover;
-use self::files::FileSet;
-use super::{Batch, Source, SourceError};
+use self::files::{Check, FileSet};
+use self::read::{LineReader, Scratch};
+use super::multiline::Multiline;
+use super::{stopped, Batch, Source, SourceError};
 use crate::clock::Clock;
 use crate::decode::Decoder;
-use crate::event::Origin;
+use crate::filter::{AcceptAll, LineFilter};
 use crate::store::Checkpoint;
 
-pub use config::{FileSourceConfig, ReadFrom};
+pub use config::{FileSourceConfig, FingerprintStrategy, ReadFrom};
 pub use offline::read_file_events;
 
 /// Most events in one batch: bounds memory and latency while one file has a backlog.
 pub const BATCH_CAP: usize = 1024;
 
+/// Bytes read (mostly filtered out) after which a batch goes out even with few events,
+/// so a long backlog is checkpointed as it is read rather than only at its end.
+const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Counters of one file source (shared, so metrics can read them while it runs).
 #[derive(Debug, Default)]
 pub struct FileSourceStats {
-    lines: AtomicU64,
-    truncated_lines: AtomicU64,
+    pub(crate) lines: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) truncated_lines: AtomicU64,
     truncations: AtomicU64,
     read_errors: AtomicU64,
+    pub(crate) invalid_utf8_lines: AtomicU64,
+    pub(crate) nul_lines: AtomicU64,
 }
 
 impl FileSourceStats {
-    /// Lines read and sent on.
+    /// Lines (or multiline records) decoded and sent on.
     pub fn lines(&self) -> u64 {
         self.lines.load(Ordering::Relaxed)
+    }
+
+    /// Bytes read past, whether their lines became events or were filtered out.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Lines longer than `max_line_bytes`, cut.
@@ -61,6 +76,16 @@ impl FileSourceStats {
     pub fn read_errors(&self) -> u64 {
         self.read_errors.load(Ordering::Relaxed)
     }
+
+    /// Decoded lines that were not valid UTF-8 (kept with U+FFFD in place of bad bytes).
+    pub fn invalid_utf8_lines(&self) -> u64 {
+        self.invalid_utf8_lines.load(Ordering::Relaxed)
+    }
+
+    /// Decoded lines holding NUL bytes (kept as they are).
+    pub fn nul_lines(&self) -> u64 {
+        self.nul_lines.load(Ordering::Relaxed)
+    }
 }
 
 /// A running `type: file` source.
@@ -69,6 +94,8 @@ pub struct FileSource {
     poll_interval: Duration,
     files: FileSet,
     decoder: Arc<Decoder>,
+    filter: Arc<dyn LineFilter>,
+    multiline: Option<Multiline>,
     clock: Arc<dyn Clock>,
     stats: Arc<FileSourceStats>,
 }
@@ -88,25 +115,41 @@ impl FileSource {
         config.validate().map_err(invalid)?;
         let discover =
             Discover::new(&config.include, &config.exclude).map_err(|e| invalid(e.to_string()))?;
-        let decoder = Decoder::new(&config.decode_config()).map_err(|e| invalid(e.to_string()))?;
+        let decoder =
+            Decoder::with_options(&config.decode_options()).map_err(|e| invalid(e.to_string()))?;
+        let multiline = config
+            .multiline
+            .as_ref()
+            .map(|m| Multiline::new(m, config.max_line_bytes))
+            .transpose()
+            .map_err(invalid)?;
         let checkpoints = checkpoints
             .into_iter()
             .filter(|c| c.source == name)
-            .map(|c| (c.fingerprint, c.offset));
+            .map(|c| (c.fingerprint, c.path, c.offset));
         Ok(FileSource {
             name: Arc::from(name),
             poll_interval: config.poll_interval.0,
             files: FileSet::new(
                 discover,
                 config.read_from,
+                config.fingerprint,
                 config.fingerprint_bytes,
                 config.max_line_bytes,
                 checkpoints,
             ),
             decoder: Arc::new(decoder),
+            filter: Arc::new(AcceptAll),
+            multiline,
             clock,
             stats: Arc::default(),
         })
+    }
+
+    /// Only lines `filter` picks become events (see [`super::build_with_filter`]).
+    pub fn with_filter(mut self, filter: Arc<dyn LineFilter>) -> Self {
+        self.filter = filter;
+        self
     }
 
     pub fn stats(&self) -> Arc<FileSourceStats> {
@@ -123,84 +166,104 @@ impl FileSource {
         &mut self,
         out: &mpsc::Sender<Batch>,
         shutdown: &mut watch::Receiver<bool>,
+        scratch: &mut Scratch,
     ) -> bool {
         let FileSource {
             name,
             files,
             decoder,
+            filter,
+            multiline,
             clock,
             stats,
             ..
         } = self;
         files.scan();
         let mut batch = Batch::default();
+        let mut sent_at_bytes = stats.bytes();
         loop {
             let mut more = false;
             for i in 0..files.files_mut().len() {
-                let w = &mut files.files_mut()[i];
-                if !w.readable() {
+                if !files.files_mut()[i].readable() {
                     continue;
                 }
-                if w.tailer.was_truncated().unwrap_or(false) {
-                    tracing::info!(path = %w.path, "file truncated; reading from the start");
-                    stats.truncations.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = w.tailer.rewind() {
-                        tracing::warn!(path = %w.path, error = %e, "cannot rewind file");
+                match files.check(i) {
+                    Ok(Check::Same) => {}
+                    Ok(Check::Rewound) => {
+                        let w = &mut files.files_mut()[i];
+                        tracing::info!(path = %w.path, "file truncated; reading from the start");
+                        stats.truncations.fetch_add(1, Ordering::Relaxed);
+                        let reader = LineReader::new(name, w, decoder, stats, clock.now());
+                        reader.flush_pending(&mut batch.events);
+                    }
+                    Ok(Check::Stale) => continue,
+                    Err(e) => {
+                        let w = &files.files_mut()[i];
+                        tracing::warn!(path = %w.path, error = %e, "cannot check file");
+                        stats.read_errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
                 }
-                let arrival = clock.now();
-                let before = batch.events.len();
-                let (fingerprint, path) = (Arc::clone(&w.fingerprint), Arc::clone(&w.path));
-                let read = w.tailer.read_lines(BATCH_CAP - batch.events.len(), |line| {
-                    if line.truncated {
-                        stats.truncated_lines.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let origin = Origin {
-                        source: Arc::clone(name),
-                        path: Arc::clone(&path),
-                        fingerprint: Arc::clone(&fingerprint),
-                        offset: line.end_offset,
-                    };
-                    let raw = String::from_utf8_lossy(line.bytes).into_owned();
-                    batch.events.push(decoder.decode(raw, origin, arrival));
-                });
-                // Lines handed out before a read error still count and are checkpointed.
-                let lines = batch.events.len() - before;
-                let eof = match read {
-                    Ok(outcome) => outcome.eof,
+                let w = &mut files.files_mut()[i];
+                let mut reader = LineReader::new(name, w, decoder, stats, clock.now());
+                let read = reader.read(
+                    filter.as_ref(),
+                    multiline.as_ref(),
+                    scratch,
+                    &mut batch.events,
+                    BATCH_CAP,
+                );
+                let (advanced, eof) = match read {
+                    Ok(outcome) => outcome,
                     Err(e) => {
                         tracing::warn!(path = %w.path, error = %e, "read failed");
                         stats.read_errors.fetch_add(1, Ordering::Relaxed);
-                        true
+                        (false, true)
                     }
                 };
-                w.note_read(lines, eof);
+                w.note_read(advanced, eof);
                 more |= !eof;
-                if lines > 0 {
-                    stats.lines.fetch_add(lines as u64, Ordering::Relaxed);
-                    set_checkpoint(
-                        &mut batch.checkpoints,
-                        name,
-                        w.path.as_ref(),
-                        &w.fingerprint,
-                        w.tailer.offset(),
-                    );
-                }
-                if batch.events.len() >= BATCH_CAP
-                    && !send(out, shutdown, std::mem::take(&mut batch)).await
-                {
-                    return false;
+                update_checkpoint(&mut batch.checkpoints, name, w);
+                let full = batch.events.len() >= BATCH_CAP
+                    || stats.bytes() - sent_at_bytes >= CHECKPOINT_BYTES;
+                if full {
+                    sent_at_bytes = stats.bytes();
+                    if !send(out, shutdown, std::mem::take(&mut batch)).await {
+                        return false;
+                    }
                 }
             }
             if !more {
                 break;
             }
         }
-        if !batch.events.is_empty() && !send(out, shutdown, batch).await {
+        let now = Instant::now();
+        for w in files.files_mut() {
+            let reader = LineReader::new(name, w, decoder, stats, clock.now());
+            // Records no line continued for the timeout, and those of files being dropped.
+            if reader.is_done() {
+                reader.flush_pending(&mut batch.events);
+            } else if let Some(m) = multiline.as_ref() {
+                reader.flush_due(m, now, &mut batch.events);
+            }
+            update_checkpoint(&mut batch.checkpoints, name, w);
+        }
+        let has_news = !batch.events.is_empty() || !batch.checkpoints.is_empty();
+        if has_news && !send(out, shutdown, batch).await {
             return false;
         }
         files.retire();
         true
+    }
+}
+
+/// Puts the file's checkpoint into the batch when it moved since the last one sent:
+/// after lines became events, and also when every line read was filtered out.
+fn update_checkpoint(checkpoints: &mut Vec<Checkpoint>, source: &str, w: &mut files::Watched) {
+    let offset = w.checkpoint_offset();
+    if offset != w.sent_offset {
+        w.sent_offset = offset;
+        set_checkpoint(checkpoints, source, w.path.as_ref(), &w.fingerprint, offset);
     }
 }
 
@@ -215,23 +278,16 @@ fn set_checkpoint(
         .iter_mut()
         .find(|c| c.fingerprint == fingerprint)
     {
-        Some(c) => c.offset = offset,
+        Some(c) => {
+            c.offset = offset;
+            c.path = path.to_string();
+        }
         None => checkpoints.push(Checkpoint {
             source: source.to_string(),
             fingerprint: fingerprint.to_string(),
             path: path.to_string(),
             offset,
         }),
-    }
-}
-
-/// Resolves once shutdown is requested. A dropped sender means no request can come, so
-/// it never resolves then (the source still stops when `out` closes).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
     }
 }
 
@@ -255,8 +311,12 @@ impl Source for FileSource {
         out: mpsc::Sender<Batch>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
+        let mut scratch = Scratch::default();
         loop {
-            if *shutdown.borrow() || out.is_closed() || !self.poll(&out, &mut shutdown).await {
+            if *shutdown.borrow()
+                || out.is_closed()
+                || !self.poll(&out, &mut shutdown, &mut scratch).await
+            {
                 return Ok(());
             }
             tokio::select! {

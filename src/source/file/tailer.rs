@@ -3,8 +3,9 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
-/// Bytes asked of the OS per read.
-const CHUNK: usize = 64 * 1024;
+/// Bytes asked of the OS per read: large enough that syscalls are a small share of the
+/// cost, small enough that a chunk of lines stays in cache while it is filtered.
+const CHUNK: usize = 128 * 1024;
 
 /// One complete line, borrowed from the tailer's buffer until the next call.
 #[derive(Debug)]
@@ -15,6 +16,43 @@ pub(crate) struct Line<'a> {
     pub end_offset: u64,
     /// The line was longer than `max_line_bytes` and has been cut.
     pub truncated: bool,
+}
+
+/// A run of complete lines, borrowed from the tailer's buffer.
+#[derive(Debug)]
+pub(crate) struct Chunk<'a> {
+    /// Complete lines, each ending in `\n` (so never empty).
+    pub bytes: &'a [u8],
+    /// File offset where the first line starts.
+    pub offset: u64,
+    /// Bytes of the first line already discarded because it was longer than the cap.
+    dropped: u64,
+    max_line_bytes: usize,
+}
+
+impl<'a> Chunk<'a> {
+    /// The line at `bytes[start..end]` (`end` is the index of its `\n`), cut and without
+    /// its `\r` as a [`Line`] would be.
+    pub(crate) fn line(&self, start: usize, end: usize) -> Line<'a> {
+        let dropped = if start == 0 { self.dropped } else { 0 };
+        let raw = &self.bytes[start..end];
+        let truncated = dropped > 0 || raw.len() > self.max_line_bytes;
+        let bytes = if truncated {
+            &raw[..char_floor(raw, self.max_line_bytes)]
+        } else {
+            raw.strip_suffix(b"\r").unwrap_or(raw)
+        };
+        Line {
+            bytes,
+            end_offset: self.end_offset(end),
+            truncated,
+        }
+    }
+
+    /// File offset just past the `\n` at `bytes[nl]`.
+    pub(crate) fn end_offset(&self, nl: usize) -> u64 {
+        self.offset + self.dropped + nl as u64 + 1
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +99,11 @@ impl Tailer {
         self.offset
     }
 
+    /// The open handle (to check what the inode holds now).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// How far the handle has read, including held-back bytes.
     fn read_pos(&self) -> u64 {
         self.offset + (self.buf.len() - self.start) as u64 + self.dropped
@@ -83,6 +126,67 @@ impl Tailer {
         Ok(())
     }
 
+    /// Hands the complete lines buffered (reading first if there are none) to `process`
+    /// as one [`Chunk`]. `process` returns how many bytes of it were handled: the whole
+    /// chunk, or a prefix ending just after a `\n`; the rest is handed out again next time.
+    /// `eof` is true when no complete line was available (nothing was handed out).
+    pub(crate) fn read_chunk(
+        &mut self,
+        process: impl FnOnce(Chunk<'_>) -> usize,
+    ) -> io::Result<ReadOutcome> {
+        loop {
+            if let Some(i) = memchr::memrchr(b'\n', &self.buf[self.scan_from..]) {
+                let last_nl = self.scan_from + i;
+                let chunk = Chunk {
+                    bytes: &self.buf[self.start..=last_nl],
+                    offset: self.offset,
+                    dropped: self.dropped,
+                    max_line_bytes: self.max_line_bytes,
+                };
+                let len = chunk.bytes.len();
+                let used = process(chunk).min(len);
+                if used > 0 {
+                    self.offset += self.dropped + used as u64;
+                    self.dropped = 0;
+                    self.start += used;
+                }
+                // Whatever is left before `last_nl` still holds newlines: search it again.
+                self.scan_from = if used == len { last_nl + 1 } else { self.start };
+                return Ok(ReadOutcome {
+                    lines: usize::from(used > 0),
+                    eof: false,
+                });
+            }
+            self.scan_from = self.buf.len();
+            if self.fill()? == 0 {
+                return Ok(ReadOutcome {
+                    lines: 0,
+                    eof: true,
+                });
+            }
+        }
+    }
+
+    /// Reads the next bytes of the file into the buffer; 0 at end of file.
+    fn fill(&mut self) -> io::Result<usize> {
+        self.compact();
+        let len = self.buf.len();
+        self.buf.resize(len + CHUNK, 0);
+        loop {
+            match self.file.read(&mut self.buf[len..]) {
+                Ok(n) => {
+                    self.buf.truncate(len + n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
     /// Hands up to `limit` complete lines to `emit`, reading as needed.
     pub(crate) fn read_lines(
         &mut self,
@@ -90,49 +194,24 @@ impl Tailer {
         mut emit: impl FnMut(Line<'_>),
     ) -> io::Result<ReadOutcome> {
         let mut lines = 0;
-        loop {
-            while lines < limit {
-                let Some(i) = memchr::memchr(b'\n', &self.buf[self.scan_from..]) else {
-                    self.scan_from = self.buf.len();
-                    break;
-                };
-                let nl = self.scan_from + i;
-                let line_len = nl - self.start;
-                let end_offset = self.offset + line_len as u64 + self.dropped + 1;
-                let truncated = self.dropped > 0 || line_len > self.max_line_bytes;
-                let line = &self.buf[self.start..nl];
-                let bytes = if truncated {
-                    &line[..char_floor(line, self.max_line_bytes)]
-                } else {
-                    line.strip_suffix(b"\r").unwrap_or(line)
-                };
-                emit(Line {
-                    bytes,
-                    end_offset,
-                    truncated,
-                });
-                self.offset = end_offset;
-                self.start = nl + 1;
-                self.scan_from = nl + 1;
-                self.dropped = 0;
-                lines += 1;
-            }
-            if lines >= limit {
-                return Ok(ReadOutcome { lines, eof: false });
-            }
-            self.compact();
-            let len = self.buf.len();
-            self.buf.resize(len + CHUNK, 0);
-            let read = self.file.read(&mut self.buf[len..]);
-            let n = *read.as_ref().unwrap_or(&0);
-            self.buf.truncate(len + n);
-            match read {
-                Ok(0) => return Ok(ReadOutcome { lines, eof: true }),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        while lines < limit {
+            let outcome = self.read_chunk(|chunk| {
+                let mut start = 0;
+                for nl in memchr::memchr_iter(b'\n', chunk.bytes) {
+                    if lines == limit {
+                        break;
+                    }
+                    emit(chunk.line(start, nl));
+                    lines += 1;
+                    start = nl + 1;
+                }
+                start
+            })?;
+            if outcome.eof {
+                return Ok(ReadOutcome { lines, eof: true });
             }
         }
+        Ok(ReadOutcome { lines, eof: false })
     }
 
     /// Drops handed-out bytes, and caps a partial line at `max_line_bytes` so an endless
@@ -287,6 +366,40 @@ mod tests {
         let cuts: Vec<usize> = (0..=s.len()).map(|m| char_floor(s, m)).collect();
         assert_eq!(cuts, [0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10]);
         assert_eq!(char_floor(b"\xff\xfe", 1), 1);
+    }
+
+    #[test]
+    fn chunks_hold_whole_lines_and_a_partial_use_is_handed_out_again() {
+        let (_d, path, mut w) = setup(b"ab\r\ncd\nef");
+        let mut t = Tailer::new(File::open(&path).unwrap(), 0, 100).unwrap();
+        let mut seen = Vec::new();
+        let outcome = t
+            .read_chunk(|c| {
+                seen.push((c.bytes.to_vec(), c.offset));
+                let first = c.line(0, 3);
+                assert_eq!((first.bytes, first.end_offset), (&b"ab"[..], 4));
+                4 // only the first line
+            })
+            .unwrap();
+        assert!(!outcome.eof);
+        assert_eq!(seen, [(b"ab\r\ncd\n".to_vec(), 0)]);
+        assert_eq!(t.offset(), 4);
+        t.read_chunk(|c| {
+            assert_eq!((c.bytes, c.offset), (&b"cd\n"[..], 4));
+            c.bytes.len()
+        })
+        .unwrap();
+        assert!(
+            t.read_chunk(|_| unreachable!()).unwrap().eof,
+            "ef is held back"
+        );
+        w.write_all(b"\n").unwrap();
+        t.read_chunk(|c| {
+            assert_eq!(c.line(0, 2).end_offset, 10);
+            c.bytes.len()
+        })
+        .unwrap();
+        assert_eq!(t.offset(), 10);
     }
 
     #[test]

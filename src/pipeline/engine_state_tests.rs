@@ -1,0 +1,227 @@
+//! The engine's state across restarts and reloads, its clock-driven firing and its
+//! handling of late events — driven with a `ManualClock` and a `MemoryStore`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+
+use super::{group_key, CompiledRule, Engine};
+use crate::alert::key_id;
+use crate::clock::ManualClock;
+use crate::config::{HumanDuration, RuleConfig, RuleKind};
+use crate::event::{Event, Origin};
+use crate::query::QueryOptions;
+use crate::store::{Commit, MemoryStore, RaisedAlert, StateStore};
+
+const T0: i64 = 1_780_000_000;
+
+fn event(secs: i64, json: &str) -> Event {
+    Event {
+        time: Utc.timestamp_opt(T0 + secs, 0).unwrap(),
+        raw: json.to_string(),
+        fields: Some(serde_json::from_str(json).unwrap()),
+        origin: Origin {
+            source: "orders".into(),
+            path: "x.log".into(),
+            fingerprint: "fp".into(),
+            offset: 0,
+        },
+    }
+}
+
+fn secs(s: u64) -> Option<HumanDuration> {
+    Some(HumanDuration(Duration::from_secs(s)))
+}
+
+fn frequency(name: &str, threshold: u64) -> RuleConfig {
+    RuleConfig {
+        name: name.into(),
+        source: "orders".into(),
+        query: "ERROR".into(),
+        kind: RuleKind::Frequency,
+        threshold: Some(threshold),
+        window: secs(600),
+        group_by: vec!["sku".into()],
+        realert: HumanDuration(Duration::ZERO),
+        notify: vec!["ops".into()],
+        ..RuleConfig::default()
+    }
+}
+
+fn absence() -> RuleConfig {
+    RuleConfig {
+        name: "ghost".into(),
+        source: "orders".into(),
+        query: "payment_succeeded OR inventory_deducted".into(),
+        kind: RuleKind::Absence,
+        start: Some("payment_succeeded".into()),
+        expect: Some("inventory_deducted".into()),
+        within: secs(300),
+        allowed_lateness: secs(0),
+        group_by: vec!["order".into()],
+        realert: HumanDuration(Duration::ZERO),
+        notify: vec!["ops".into()],
+        ..RuleConfig::default()
+    }
+}
+
+fn compile(rules: &[RuleConfig]) -> Vec<CompiledRule> {
+    rules
+        .iter()
+        .map(|r| CompiledRule::compile(r.clone(), &QueryOptions::default()).unwrap())
+        .collect()
+}
+
+fn engine(rules: &[RuleConfig], clock: &Arc<ManualClock>) -> Engine {
+    Engine::new(compile(rules), Vec::new(), None, clock.clone())
+}
+
+fn wall(secs: i64) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Utc.timestamp_opt(T0 + secs, 0).unwrap()))
+}
+
+/// Feeds events, advances, commits; returns (rule, key) of every alert raised.
+fn step(engine: &mut Engine, store: &mut MemoryStore, events: &[Event]) -> Vec<(String, String)> {
+    let mut raised: Vec<RaisedAlert> = Vec::new();
+    for e in events {
+        engine.process(e, &mut raised);
+    }
+    engine.advance(&mut raised);
+    let mut commit = Commit::default();
+    engine.fill_commit(&mut commit);
+    commit.alerts = raised.clone();
+    store.commit(&commit).unwrap();
+    raised
+        .into_iter()
+        .map(|r| (r.alert.key_text(), r.alert.rule))
+        .map(|(k, r)| (r, k))
+        .collect()
+}
+
+fn err(secs: i64, sku: &str) -> Event {
+    event(secs, &format!(r#"{{"message":"ERROR x","sku":"{sku}"}}"#))
+}
+
+#[test]
+fn the_key_text_written_in_place_is_the_canonical_key() {
+    let rule = &compile(&[RuleConfig {
+        group_by: vec!["sku".into(), "shop".into(), "sku".into()],
+        ..frequency("r", 1)
+    }])[0];
+    let e = event(0, r#"{"sku":"A\"1","shop":7}"#);
+    let mut buf = Vec::new();
+    rule.write_key(&e, &mut buf);
+    let fields = ["shop".to_string(), "sku".to_string()];
+    assert_eq!(
+        String::from_utf8(buf).unwrap(),
+        key_id(&group_key(&fields, &e))
+    );
+}
+
+#[test]
+fn a_restart_mid_window_neither_loses_nor_double_counts() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut first = engine(&[frequency("r", 3)], &clock);
+    first.restore(&store).unwrap();
+    assert!(step(&mut first, &mut store, &[err(0, "A"), err(1, "A")]).is_empty());
+    drop(first); // the crash
+
+    let mut second = engine(&[frequency("r", 3)], &clock);
+    second.restore(&store).unwrap();
+    let fired = step(&mut second, &mut store, &[err(2, "A")]);
+    assert_eq!(fired, vec![("r".to_string(), "sku=A".to_string())]);
+    // The window restarted after firing, and that too was stored.
+    let mut third = engine(&[frequency("r", 3)], &clock);
+    third.restore(&store).unwrap();
+    assert!(step(&mut third, &mut store, &[err(3, "A"), err(4, "A")]).is_empty());
+}
+
+#[test]
+fn a_rule_whose_meaning_changed_while_down_starts_empty() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut first = engine(&[frequency("r", 3)], &clock);
+    first.restore(&store).unwrap();
+    step(&mut first, &mut store, &[err(0, "A"), err(1, "A")]);
+
+    let mut edited = engine(&[frequency("r", 2)], &clock);
+    edited.restore(&store).unwrap();
+    assert!(
+        step(&mut edited, &mut store, &[err(2, "A")]).is_empty(),
+        "old window dropped"
+    );
+    assert!(store
+        .rule_states("r")
+        .unwrap()
+        .iter()
+        .all(|(_, s)| s.contains("ERROR")));
+    assert_eq!(step(&mut edited, &mut store, &[err(3, "A")]).len(), 1);
+}
+
+#[test]
+fn a_reload_keeps_unchanged_rules_and_resets_edited_ones() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut e = engine(&[frequency("a", 3), frequency("b", 3)], &clock);
+    e.restore(&store).unwrap();
+    step(&mut e, &mut store, &[err(0, "A"), err(1, "A")]);
+    // b only changes where it notifies: same meaning, window kept. a's threshold changes.
+    let b = RuleConfig {
+        notify: vec!["pager".into()],
+        ..frequency("b", 3)
+    };
+    e.replace_rules(compile(&[frequency("a", 4), b]));
+    let fired = step(&mut e, &mut store, &[err(2, "A")]);
+    assert_eq!(fired, vec![("b".to_string(), "sku=A".to_string())]);
+    assert_eq!(store.rule_meanings().unwrap().len(), 2);
+    // Removing a rule drops its stored state.
+    e.replace_rules(compile(&[frequency("b", 3)]));
+    step(&mut e, &mut store, &[]);
+    assert!(store.rule_states("a").unwrap().is_empty());
+    assert_eq!(store.rule_meanings().unwrap().len(), 1);
+}
+
+#[test]
+fn absence_fires_on_a_quiet_system_as_wall_time_passes() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut e = engine(&[absence()], &clock);
+    e.restore(&store).unwrap();
+    let paid = event(0, r#"{"message":"payment_succeeded","order":"o1"}"#);
+    assert!(step(&mut e, &mut store, &[paid]).is_empty());
+    // No more events. The clock idles for the grace, then follows wall time.
+    clock.advance(chrono::Duration::seconds(300));
+    assert!(
+        step(&mut e, &mut store, &[]).is_empty(),
+        "300s of wall - 2s grace < deadline"
+    );
+    clock.advance(chrono::Duration::seconds(3));
+    let fired = step(&mut e, &mut store, &[]);
+    assert_eq!(fired, vec![("ghost".to_string(), "order=o1".to_string())]);
+}
+
+#[test]
+fn clock_fired_rules_drop_events_later_than_allowed_and_count_them() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut e = engine(&[absence()], &clock);
+    step(
+        &mut e,
+        &mut store,
+        &[event(
+            100,
+            r#"{"message":"payment_succeeded","order":"o1"}"#,
+        )],
+    );
+    // Older than the watermark (100 - 0s lateness): the past is decided, this is dropped.
+    let late = event(50, r#"{"message":"payment_succeeded","order":"o2"}"#);
+    step(&mut e, &mut store, &[late]);
+    assert_eq!(e.reports()[0].late, 1);
+    // Frequency rules are not clock-fired: out-of-order events still count.
+    let mut f = engine(&[frequency("r", 2)], &clock);
+    step(&mut f, &mut store, &[err(100, "A")]);
+    assert_eq!(step(&mut f, &mut store, &[err(50, "A")]).len(), 1);
+    assert_eq!(f.reports()[0].late, 0);
+}

@@ -1,0 +1,213 @@
+//! `type: absence`: an event matching `start` not followed, for the same key, by an event
+//! matching `expect` within `within` — `order_created` without `order_picked` in 72h (a
+//! zombie order), `payment_succeeded` without `inventory_deducted` in 5m (a ghost order).
+//!
+//! Fires on the clock once the watermark passes a start's deadline (`start + within`); an
+//! `expect` exactly at the deadline still counts. An `expect` read before its `start`
+//! (files read out of order) is remembered until the watermark passes it, so it still
+//! clears the start. The rule's `query` selects the events it sees at all; it must match
+//! both the start and the expect events.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    human, micros, span, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats, RuleType,
+    StateChange, Visit,
+};
+use crate::event::Event;
+use crate::query::Query;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Pending {
+    /// Starts not yet followed: (time µs, raw line), ascending by time.
+    starts: VecDeque<(i64, String)>,
+    /// The newest `expect` seen (µs).
+    last_expect: Option<i64>,
+}
+
+pub struct AbsenceRule {
+    start: Query,
+    expect: Query,
+    within: i64,
+    keys: Keyed<Pending>,
+}
+
+impl AbsenceRule {
+    pub fn new(start: Query, expect: Query, within: Duration, max_keys: usize) -> Self {
+        AbsenceRule {
+            start,
+            expect,
+            within: span(within),
+            keys: Keyed::new(max_keys),
+        }
+    }
+}
+
+impl RuleType for AbsenceRule {
+    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+        let is_expect = self.expect.matches(event);
+        let is_start = self.start.matches(event);
+        if !is_expect && !is_start {
+            return None;
+        }
+        let t = micros(event.time);
+        let p = self.keys.touch(key, Pending::default);
+        // An event that is both clears earlier starts, then starts a new wait.
+        if is_expect {
+            p.last_expect = Some(p.last_expect.map_or(t, |e| e.max(t)));
+            p.starts.retain(|(s, _)| *s > t);
+        }
+        if is_start && p.last_expect.is_none_or(|e| e < t || is_expect) {
+            let at = p.starts.partition_point(|(s, _)| *s <= t);
+            p.starts.insert(at, (t, event.raw.clone()));
+        }
+        None
+    }
+
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
+        let wm = micros(watermark);
+        let within = self.within;
+        let mut fired = Vec::new();
+        self.keys.visit(|key, p| {
+            let overdue = p
+                .starts
+                .partition_point(|(s, _)| s.saturating_add(within) < wm);
+            if overdue > 0 {
+                let expired: Vec<(i64, String)> = p.starts.drain(..overdue).collect();
+                let deadline = expired[0].0.saturating_add(within);
+                fired.push((deadline, key.to_string(), expired));
+            }
+            // An expect behind the watermark can clear no start still to come (those
+            // would be late), so it need not be remembered.
+            let stale_expect = p.last_expect.is_some_and(|e| e < wm);
+            if p.starts.is_empty() && (p.last_expect.is_none() || stale_expect) {
+                Visit::Remove
+            } else if overdue > 0 {
+                Visit::Changed
+            } else {
+                Visit::Unchanged
+            }
+        });
+        fired.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        for (_, key, expired) in fired {
+            let first = expired[0].0;
+            let last = expired[expired.len() - 1].0;
+            let count = expired.len() as u64;
+            let sample = expired
+                .into_iter()
+                .next()
+                .map(|(_, l)| l)
+                .unwrap_or_default();
+            out.push(KeyedMatch {
+                key,
+                found: Match {
+                    count,
+                    first_seen: time_of(first),
+                    last_seen: time_of(last),
+                    sample,
+                    detail: Some(format!("nothing followed within {}", human(within))),
+                },
+            });
+        }
+    }
+
+    fn fires_on_clock(&self) -> bool {
+        true
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<StateChange>) {
+        self.keys.take_changes(out);
+    }
+
+    fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
+        self.keys.restore(key, state)
+    }
+
+    fn stats(&self) -> RuleStats {
+        RuleStats {
+            keys: self.keys.len() as u64,
+            evicted: self.keys.evicted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{parse, QueryOptions};
+    use crate::rule::{at, event_at};
+
+    fn rule() -> AbsenceRule {
+        let q = |s| parse(s, &QueryOptions::default()).unwrap();
+        AbsenceRule::new(
+            q("payment_succeeded"),
+            q("inventory_deducted"),
+            Duration::minutes(5),
+            100,
+        )
+    }
+
+    fn fired(r: &mut AbsenceRule, wm: i64) -> Vec<(String, u64, String)> {
+        let mut out = Vec::new();
+        r.advance(at(wm), &mut out);
+        out.into_iter()
+            .map(|m| (m.key, m.found.count, m.found.sample))
+            .collect()
+    }
+
+    #[test]
+    fn a_start_without_its_expect_fires_once_the_deadline_has_passed() {
+        let mut r = rule();
+        r.observe("o1", &event_at(0, "payment_succeeded o1"));
+        r.observe("o2", &event_at(10, "payment_succeeded o2"));
+        r.observe("o2", &event_at(200, "inventory_deducted o2"));
+        assert!(fired(&mut r, 299).is_empty());
+        // The deadline itself (300) still allows the expect; only past it does it fire.
+        assert!(fired(&mut r, 300).is_empty());
+        assert_eq!(
+            fired(&mut r, 301),
+            vec![("o1".into(), 1, "payment_succeeded o1".into())]
+        );
+        assert!(
+            fired(&mut r, 10_000).is_empty(),
+            "o2 was followed; o1 fires once"
+        );
+        assert_eq!(r.stats().keys, 0, "settled keys are forgotten");
+    }
+
+    #[test]
+    fn an_expect_exactly_at_the_deadline_counts_and_one_read_first_still_clears() {
+        let mut r = rule();
+        r.observe("a", &event_at(0, "payment_succeeded a"));
+        r.observe("a", &event_at(300, "inventory_deducted a"));
+        // Out of order: b's expect is read before its start.
+        r.observe("b", &event_at(20, "inventory_deducted b"));
+        r.observe("b", &event_at(15, "payment_succeeded b"));
+        assert!(fired(&mut r, 1000).is_empty());
+    }
+
+    #[test]
+    fn every_unfollowed_start_of_a_key_is_counted_and_state_restores() {
+        let mut r = rule();
+        r.observe("k", &event_at(0, "payment_succeeded 1"));
+        r.observe("k", &event_at(5, "payment_succeeded 2"));
+        let mut changes = Vec::new();
+        r.take_changes(&mut changes);
+        let mut back = rule();
+        for c in changes {
+            back.restore(&c.key, &c.state.unwrap()).unwrap();
+        }
+        back.observe("k", &event_at(100, "payment_succeeded 3"));
+        assert_eq!(
+            fired(&mut back, 320),
+            vec![("k".into(), 2, "payment_succeeded 1".into())]
+        );
+        assert_eq!(
+            fired(&mut back, 401),
+            vec![("k".into(), 1, "payment_succeeded 3".into())]
+        );
+    }
+}

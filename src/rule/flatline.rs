@@ -1,0 +1,286 @@
+//! `type: flatline`: fewer than `threshold` matches within `window` — orders stopped
+//! flowing, a heartbeat went quiet. Fires on the clock, not on events.
+//!
+//! The window is `(t - window, t]`: an event exactly `window` old has left it. A key is
+//! watched from its first event (without `group_by`, the one key is watched from the rule's
+//! first clock tick), and fires at the first instant `t` at least one `window` after that
+//! where the count is below `threshold`. Counts only fall when an event leaves the window,
+//! so those instants are the only candidates, and the alert does not depend on how often
+//! the clock ticks. After firing the key is watched afresh from `t` (so a key that stays
+//! quiet fires again once per `window`), or forgotten with `forget_keys`.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    count_in, human, insert_sorted, micros, set_text, span, time_of, Keyed, KeyedMatch, Match,
+    RuleError, RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
+};
+use crate::event::Event;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Track {
+    /// Watched since (µs): no alert before `since + window`.
+    since: i64,
+    /// Event times (µs), ascending, back to one window behind the watermark.
+    times: VecDeque<i64>,
+    /// The last line seen for the key: the alert's evidence of what stopped.
+    last_line: String,
+    /// Instants before this were evaluated (not stored: re-evaluating finds nothing new).
+    #[serde(skip, default = "never")]
+    checked: i64,
+}
+
+fn never() -> i64 {
+    i64::MIN
+}
+
+pub struct FlatlineRule {
+    threshold: u64,
+    window: i64,
+    grouped: bool,
+    forget_keys: bool,
+    keys: Keyed<Track>,
+}
+
+impl FlatlineRule {
+    pub fn new(
+        threshold: u64,
+        window: Duration,
+        grouped: bool,
+        forget_keys: bool,
+        max_keys: usize,
+    ) -> Self {
+        FlatlineRule {
+            threshold: threshold.max(1),
+            window: span(window).max(1),
+            grouped,
+            forget_keys,
+            keys: Keyed::new(max_keys),
+        }
+    }
+}
+
+/// Fires of one key up to `wm`, as (instant, count in the window there).
+fn evaluate(tr: &mut Track, wm: i64, window: i64, threshold: u64, forget: bool) -> Vec<(i64, u64)> {
+    let mut fired = Vec::new();
+    loop {
+        let first = tr.since.saturating_add(window);
+        let leaves = tr.times.iter().map(|&e| e.saturating_add(window));
+        let hit = std::iter::once(first)
+            .chain(leaves.filter(|&c| c > first))
+            .filter(|&c| c >= tr.checked)
+            .take_while(|&c| c < wm)
+            .map(|c| (c, count_in(&tr.times, c.saturating_sub(window), c)))
+            .find(|&(_, n)| n < threshold);
+        match hit {
+            Some((c, n)) => {
+                fired.push((c, n));
+                tr.since = c;
+                if forget {
+                    return fired;
+                }
+            }
+            None => break,
+        }
+    }
+    tr.checked = wm;
+    fired
+}
+
+impl RuleType for FlatlineRule {
+    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+        let t = micros(event.time);
+        let tr = self.keys.touch(key, || Track {
+            since: t,
+            times: VecDeque::new(),
+            last_line: String::new(),
+            checked: never(),
+        });
+        insert_sorted(&mut tr.times, t);
+        set_text(&mut tr.last_line, &event.raw);
+        None
+    }
+
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
+        let wm = micros(watermark);
+        if !self.grouped && self.keys.is_empty() {
+            self.keys.touch(UNGROUPED_KEY, || Track {
+                since: wm,
+                times: VecDeque::new(),
+                last_line: String::new(),
+                checked: never(),
+            });
+        }
+        let (window, threshold, forget) = (self.window, self.threshold, self.forget_keys);
+        let mut fired = Vec::new();
+        self.keys.visit(|key, tr| {
+            if tr.since.saturating_add(window) >= wm {
+                return Visit::Unchanged;
+            }
+            let hits = evaluate(tr, wm, window, threshold, forget);
+            let any = !hits.is_empty();
+            for (c, n) in hits {
+                fired.push((c, key.to_string(), n, tr.last_line.clone()));
+            }
+            if any && forget {
+                return Visit::Remove;
+            }
+            let before = tr.times.len();
+            // An event still yields the candidate instant it leaves at, until that is past.
+            while tr
+                .times
+                .front()
+                .is_some_and(|&e| e.saturating_add(window) < wm)
+            {
+                tr.times.pop_front();
+            }
+            if any || tr.times.len() != before {
+                Visit::Changed
+            } else {
+                Visit::Unchanged
+            }
+        });
+        fired.sort();
+        for (c, key, n, sample) in fired {
+            out.push(KeyedMatch {
+                key,
+                found: Match {
+                    count: n,
+                    first_seen: time_of(c - window),
+                    last_seen: time_of(c),
+                    sample,
+                    detail: Some(format!("{n} in {} (fewer than {threshold})", human(window))),
+                },
+            });
+        }
+    }
+
+    fn fires_on_clock(&self) -> bool {
+        true
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<StateChange>) {
+        self.keys.take_changes(out);
+    }
+
+    fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
+        self.keys.restore(key, state)
+    }
+
+    fn stats(&self) -> RuleStats {
+        RuleStats {
+            keys: self.keys.len() as u64,
+            evicted: self.keys.evicted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{at, event_at};
+
+    fn rule(threshold: u64, grouped: bool, forget: bool) -> FlatlineRule {
+        FlatlineRule::new(threshold, Duration::seconds(60), grouped, forget, 100)
+    }
+
+    fn fires(rule: &mut FlatlineRule, wm: i64) -> Vec<(String, u64, i64)> {
+        let mut out = Vec::new();
+        rule.advance(at(wm), &mut out);
+        out.into_iter()
+            .map(|m| {
+                let secs = m.found.last_seen.timestamp() - at(0).timestamp();
+                (m.key, m.found.count, secs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fires_when_the_count_drops_below_the_threshold_at_the_exact_instant() {
+        let mut r = rule(2, true, false);
+        for t in [0, 10, 20] {
+            r.observe("a", &event_at(t, &format!("beat {t}")));
+        }
+        assert!(
+            fires(&mut r, 60).is_empty(),
+            "not watched a full window before 60"
+        );
+        // At 60: (0, 60] holds 10 and 20 — exactly the threshold, no alert.
+        assert!(fires(&mut r, 61).is_empty());
+        // At 70 the event at 10 leaves: 1 < 2. Found even though the clock jumped to 100.
+        assert_eq!(fires(&mut r, 100), vec![("a".into(), 1, 70)]);
+        // Still quiet: it fires again one window after the last alert.
+        // The watermark is exclusive: instant 130 is decided once the clock is past it.
+        assert!(fires(&mut r, 130).is_empty());
+        assert_eq!(fires(&mut r, 131), vec![("a".into(), 0, 130)]);
+    }
+
+    #[test]
+    fn the_result_does_not_depend_on_how_often_the_clock_ticks() {
+        let mut coarse = rule(1, true, false);
+        let mut fine = rule(1, true, false);
+        for r in [&mut coarse, &mut fine] {
+            r.observe("a", &event_at(0, "x"));
+            r.observe("a", &event_at(30, "y"));
+        }
+        let all_at_once = fires(&mut coarse, 300);
+        let mut step_by_step = Vec::new();
+        for wm in (0..=300).step_by(7) {
+            step_by_step.extend(fires(&mut fine, wm));
+        }
+        step_by_step.extend(fires(&mut fine, 300));
+        assert_eq!(all_at_once, step_by_step);
+        assert_eq!(
+            all_at_once,
+            vec![
+                ("a".into(), 0, 90),
+                ("a".into(), 0, 150),
+                ("a".into(), 0, 210),
+                ("a".into(), 0, 270)
+            ]
+        );
+    }
+
+    #[test]
+    fn forgotten_keys_fire_once_and_ungrouped_rules_fire_without_any_event() {
+        let mut r = rule(1, true, true);
+        r.observe("gone", &event_at(0, "last words"));
+        assert_eq!(fires(&mut r, 1000), vec![("gone".into(), 0, 60)]);
+        assert!(fires(&mut r, 5000).is_empty(), "forgotten after firing");
+        assert_eq!(r.stats().keys, 0);
+
+        let mut quiet = rule(1, false, false);
+        assert!(
+            fires(&mut quiet, 0).is_empty(),
+            "watching starts at the first tick"
+        );
+        assert_eq!(fires(&mut quiet, 61), vec![(UNGROUPED_KEY.into(), 0, 60)]);
+    }
+
+    #[test]
+    fn an_event_exactly_at_the_window_boundary_has_left() {
+        let mut r = rule(1, true, false);
+        r.observe("a", &event_at(0, "x"));
+        r.observe("a", &event_at(60, "y"));
+        // (60, 120] has nothing once t reaches 120: the event at 60 left at exactly 120.
+        assert_eq!(fires(&mut r, 121), vec![("a".into(), 0, 120)]);
+    }
+
+    #[test]
+    fn state_survives_a_restart_between_ticks() {
+        let mut r = rule(2, true, false);
+        r.observe("a", &event_at(0, "x"));
+        assert!(fires(&mut r, 30).is_empty());
+        let mut changes = Vec::new();
+        r.take_changes(&mut changes);
+        let mut back = rule(2, true, false);
+        for c in changes {
+            back.restore(&c.key, &c.state.unwrap()).unwrap();
+        }
+        back.observe("a", &event_at(40, "y"));
+        assert_eq!(fires(&mut back, 100), vec![("a".into(), 1, 60)]);
+    }
+}

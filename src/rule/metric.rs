@@ -1,0 +1,194 @@
+//! `type: metric`: an aggregate (`min`, `max`, `avg`, `sum`, `p50`…`p99`) of a numeric
+//! field within `window` per key goes `above` or `below` a threshold — payment latency p95
+//! over 2s, refunds summing over a limit. The window ends at the key's newest event and
+//! reaches back `window`, inclusive. Fires when the value crosses the limit, and again only
+//! after it has come back. Fields that are not numbers (or numeric strings) are ignored.
+
+use std::collections::VecDeque;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    human, insert_sorted, micros, span, time_of, Keyed, Match, MetricKind, RuleError, RuleStats,
+    RuleType, StateChange,
+};
+use crate::event::Event;
+
+pub struct MetricParams {
+    pub field: String,
+    pub kind: MetricKind,
+    pub window: Duration,
+    pub above: Option<f64>,
+    pub below: Option<f64>,
+    pub cap: usize,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Series {
+    times: VecDeque<i64>,
+    /// Parallel to `times`.
+    values: VecDeque<f64>,
+    firing: bool,
+}
+
+pub struct MetricRule {
+    p: MetricParams,
+    window: i64,
+    keys: Keyed<Series>,
+    /// Reused for percentiles.
+    scratch: Vec<f64>,
+}
+
+impl MetricRule {
+    pub fn new(p: MetricParams) -> Self {
+        MetricRule {
+            window: span(p.window),
+            keys: Keyed::new(p.cap),
+            scratch: Vec::new(),
+            p,
+        }
+    }
+}
+
+/// The aggregate of non-empty `values`; percentiles by nearest rank.
+fn aggregate(kind: MetricKind, values: &VecDeque<f64>, scratch: &mut Vec<f64>) -> f64 {
+    match kind {
+        MetricKind::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        MetricKind::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        MetricKind::Sum => values.iter().sum(),
+        MetricKind::Avg => values.iter().sum::<f64>() / values.len() as f64,
+        MetricKind::Percentile(p) => {
+            scratch.clear();
+            scratch.extend(values.iter().copied());
+            scratch.sort_unstable_by(f64::total_cmp);
+            let rank = (f64::from(p) / 100.0 * scratch.len() as f64).ceil() as usize;
+            scratch[rank.clamp(1, scratch.len()) - 1]
+        }
+    }
+}
+
+fn number(event: &Event, field: &str) -> Option<f64> {
+    match event.value(field) {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|v: &f64| v.is_finite())
+}
+
+impl RuleType for MetricRule {
+    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+        let value = number(event, &self.p.field)?;
+        let t = micros(event.time);
+        let s = self.keys.touch(key, Series::default);
+        let at = insert_sorted(&mut s.times, t);
+        s.values.insert(at, value);
+        let newest = *s.times.back().expect("just inserted");
+        while s
+            .times
+            .front()
+            .is_some_and(|&x| x < newest.saturating_sub(self.window))
+        {
+            s.times.pop_front();
+            s.values.pop_front();
+        }
+        let v = aggregate(self.p.kind, &s.values, &mut self.scratch);
+        let crossed = match (self.p.above, self.p.below) {
+            (Some(a), _) if v > a => Some(format!("above {a}")),
+            (_, Some(b)) if v < b => Some(format!("below {b}")),
+            _ => None,
+        };
+        let Some(limit) = crossed else {
+            s.firing = false;
+            return None;
+        };
+        if std::mem::replace(&mut s.firing, true) {
+            return None;
+        }
+        Some(Match {
+            count: s.values.len() as u64,
+            first_seen: time_of(*s.times.front().expect("not empty")),
+            last_seen: time_of(newest),
+            sample: event.raw.clone(),
+            detail: Some(format!(
+                "{}({}) over {} = {v} ({limit})",
+                self.p.kind,
+                self.p.field,
+                human(self.window)
+            )),
+        })
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<StateChange>) {
+        self.keys.take_changes(out);
+    }
+
+    fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
+        self.keys.restore(key, state)
+    }
+
+    fn stats(&self) -> RuleStats {
+        RuleStats {
+            keys: self.keys.len() as u64,
+            evicted: self.keys.evicted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::json_at;
+
+    fn rule(kind: MetricKind, above: Option<f64>, below: Option<f64>) -> MetricRule {
+        MetricRule::new(MetricParams {
+            field: "ms".into(),
+            kind,
+            window: Duration::seconds(60),
+            above,
+            below,
+            cap: 10,
+        })
+    }
+
+    fn ms(r: &mut MetricRule, t: i64, ms: &str) -> Option<String> {
+        r.observe("k", &json_at(t, &format!(r#"{{"ms":{ms}}}"#)))
+            .map(|m| m.detail.unwrap())
+    }
+
+    #[test]
+    fn avg_fires_when_crossing_above_and_rearms_below() {
+        let mut r = rule(MetricKind::Avg, Some(100.0), None);
+        assert_eq!(
+            ms(&mut r, 0, "100"),
+            None,
+            "exactly at the limit is not above"
+        );
+        assert_eq!(
+            ms(&mut r, 1, "104").as_deref(),
+            Some("avg(ms) over 1m = 102 (above 100)")
+        );
+        assert_eq!(ms(&mut r, 2, "400"), None, "still above: no second alert");
+        // At 70 the window [10, 70] holds only this value.
+        assert_eq!(ms(&mut r, 70, "50"), None);
+        assert!(ms(&mut r, 71, "300").is_some(), "came back, crossed again");
+        assert_eq!(ms(&mut r, 72, r#""n/a""#), None, "not a number: ignored");
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank_and_min_fires_below() {
+        let mut r = rule(MetricKind::Percentile(90), Some(900.0), None);
+        for (t, v) in (0..9).map(|i| (i, "100")) {
+            assert_eq!(ms(&mut r, t, v), None);
+        }
+        // 10 values: p90 is the 9th smallest = 100; the 10th (1000) does not move it.
+        assert_eq!(ms(&mut r, 9, "1000"), None);
+        assert!(ms(&mut r, 10, "1000")
+            .unwrap()
+            .starts_with("p90(ms) over 1m = 1000"));
+        let mut low = rule(MetricKind::Min, None, Some(5.0));
+        assert_eq!(ms(&mut low, 0, r#""7""#), None, "numeric strings count");
+        assert!(ms(&mut low, 1, "4.5").unwrap().contains("= 4.5 (below 5)"));
+    }
+}

@@ -1,0 +1,277 @@
+//! `type: spike`: the count in the current `window` against the one before it. With
+//! `spike_height: 3`, an alert when the current window holds at least 3× the previous
+//! (`spike_type: up`), at most a third of it (`down`), or either (`both`, the default);
+//! `threshold_cur` / `threshold_ref` are the least counts each window must hold, so small
+//! numbers page nobody.
+//!
+//! At instant `t` the current window is `(t - window, t]` and the reference window
+//! `(t - 2·window, t - window]`. A key is compared only once it has been watched for two
+//! windows, and counts change only when an event arrives or crosses a window edge, so those
+//! are the instants checked, whatever the clock's ticking. After an alert both windows
+//! start empty again (as ElastAlert does).
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    count_in, human, insert_sorted, micros, set_text, time_of, Keyed, KeyedMatch, Match, RuleError,
+    RuleStats, RuleType, SpikeDirection, StateChange, Visit, UNGROUPED_KEY,
+};
+use crate::event::Event;
+
+pub struct SpikeParams {
+    pub window: Duration,
+    pub height: f64,
+    pub direction: SpikeDirection,
+    pub threshold_cur: u64,
+    pub threshold_ref: u64,
+    pub grouped: bool,
+    pub cap: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Track {
+    since: i64,
+    times: VecDeque<i64>,
+    last_line: String,
+    #[serde(skip, default = "never")]
+    checked: i64,
+}
+
+fn never() -> i64 {
+    i64::MIN
+}
+
+pub struct SpikeRule {
+    p: SpikeParams,
+    window: i64,
+    keys: Keyed<Track>,
+}
+
+/// What a comparison found: (current, reference, direction word).
+type Spike = (u64, u64, &'static str);
+
+impl SpikeRule {
+    pub fn new(p: SpikeParams) -> Self {
+        SpikeRule {
+            window: super::span(p.window).max(1),
+            keys: Keyed::new(p.cap),
+            p,
+        }
+    }
+
+    fn compare(&self, cur: u64, reference: u64) -> Option<Spike> {
+        if cur < self.p.threshold_cur || reference < self.p.threshold_ref || cur + reference == 0 {
+            return None;
+        }
+        let (c, r, h) = (cur as f64, reference as f64, self.p.height);
+        let up = matches!(self.p.direction, SpikeDirection::Up | SpikeDirection::Both);
+        let down = matches!(
+            self.p.direction,
+            SpikeDirection::Down | SpikeDirection::Both
+        );
+        if up && c >= r * h {
+            Some((cur, reference, "up"))
+        } else if down && c <= r / h {
+            Some((cur, reference, "down"))
+        } else {
+            None
+        }
+    }
+
+    /// Spikes of one key up to `wm`, as (instant, spike).
+    fn evaluate(&self, tr: &mut Track, wm: i64) -> Vec<(i64, Spike)> {
+        let w = self.window;
+        let mut fired = Vec::new();
+        loop {
+            let first = tr.since.saturating_add(2 * w);
+            let mut candidates: Vec<i64> = std::iter::once(first)
+                .chain(tr.times.iter().flat_map(|&e| [e, e + w, e + 2 * w]))
+                .filter(|&c| c >= first && c >= tr.checked && c < wm)
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let hit = candidates.into_iter().find_map(|c| {
+                let cur = count_in(&tr.times, c - w, c);
+                let reference = count_in(&tr.times, c - 2 * w, c - w);
+                self.compare(cur, reference).map(|s| (c, s))
+            });
+            match hit {
+                Some((c, s)) => {
+                    fired.push((c, s));
+                    tr.since = c;
+                    tr.checked = c + 1;
+                    while tr.times.front().is_some_and(|&e| e <= c) {
+                        tr.times.pop_front();
+                    }
+                }
+                None => break,
+            }
+        }
+        tr.checked = wm;
+        fired
+    }
+}
+
+impl RuleType for SpikeRule {
+    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+        let t = micros(event.time);
+        let tr = self.keys.touch(key, || Track {
+            since: t,
+            times: VecDeque::new(),
+            last_line: String::new(),
+            checked: never(),
+        });
+        insert_sorted(&mut tr.times, t);
+        set_text(&mut tr.last_line, &event.raw);
+        None
+    }
+
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
+        let wm = micros(watermark);
+        if !self.p.grouped && self.keys.is_empty() {
+            self.keys.touch(UNGROUPED_KEY, || Track {
+                since: wm,
+                times: VecDeque::new(),
+                last_line: String::new(),
+                checked: never(),
+            });
+        }
+        let w = self.window;
+        let mut keys = std::mem::replace(&mut self.keys, Keyed::new(1));
+        let mut fired = Vec::new();
+        keys.visit(|key, tr| {
+            if tr.since.saturating_add(2 * w) >= wm {
+                return Visit::Unchanged;
+            }
+            let hits = self.evaluate(tr, wm);
+            let any = !hits.is_empty();
+            for (c, s) in hits {
+                fired.push((c, key.to_string(), s, tr.last_line.clone()));
+            }
+            let before = tr.times.len();
+            while tr
+                .times
+                .front()
+                .is_some_and(|&e| e.saturating_add(2 * w) < wm)
+            {
+                tr.times.pop_front();
+            }
+            if any || tr.times.len() != before {
+                Visit::Changed
+            } else {
+                Visit::Unchanged
+            }
+        });
+        self.keys = keys;
+        fired.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        for (c, key, (cur, reference, dir), sample) in fired {
+            out.push(KeyedMatch {
+                key,
+                found: Match {
+                    count: cur,
+                    first_seen: time_of(c - w),
+                    last_seen: time_of(c),
+                    sample,
+                    detail: Some(format!(
+                        "spike {dir}: {cur} in the last {} vs {reference} in the {} before",
+                        human(w),
+                        human(w)
+                    )),
+                },
+            });
+        }
+    }
+
+    fn fires_on_clock(&self) -> bool {
+        true
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<StateChange>) {
+        self.keys.take_changes(out);
+    }
+
+    fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
+        self.keys.restore(key, state)
+    }
+
+    fn stats(&self) -> RuleStats {
+        RuleStats {
+            keys: self.keys.len() as u64,
+            evicted: self.keys.evicted(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{at, event_at};
+
+    fn rule(direction: SpikeDirection, cur: u64, reference: u64) -> SpikeRule {
+        SpikeRule::new(SpikeParams {
+            window: Duration::seconds(60),
+            height: 3.0,
+            direction,
+            threshold_cur: cur,
+            threshold_ref: reference,
+            grouped: true,
+            cap: 100,
+        })
+    }
+
+    fn feed(r: &mut SpikeRule, times: &[i64]) {
+        for &t in times {
+            r.observe("k", &event_at(t, &format!("e{t}")));
+        }
+    }
+
+    fn fired(r: &mut SpikeRule, wm: i64) -> Vec<(i64, u64, String)> {
+        let mut out = Vec::new();
+        r.advance(at(wm), &mut out);
+        out.into_iter()
+            .map(|m| {
+                let secs = m.found.last_seen.timestamp() - at(0).timestamp();
+                (secs, m.found.count, m.found.detail.unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fires_up_at_the_event_that_makes_three_times_the_reference() {
+        let mut r = rule(SpikeDirection::Up, 3, 1);
+        // At 150: current (90, 150] holds 130, 140, 150; reference (30, 90] holds 70: 3 = 3×1.
+        feed(&mut r, &[0, 70, 130, 140, 150, 160]);
+        let got = fired(&mut r, 200);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].0, got[0].1), (150, 3));
+        assert!(
+            got[0].2.starts_with("spike up: 3 in the last 1m vs 1"),
+            "{}",
+            got[0].2
+        );
+    }
+
+    #[test]
+    fn minimum_counts_keep_small_numbers_quiet() {
+        let mut r = rule(SpikeDirection::Up, 5, 1);
+        feed(&mut r, &[0, 70, 130, 140, 150, 160]);
+        assert!(
+            fired(&mut r, 200).is_empty(),
+            "4 in the current window is below threshold_cur"
+        );
+    }
+
+    #[test]
+    fn fires_down_on_the_clock_when_events_stop() {
+        let mut r = rule(SpikeDirection::Down, 0, 3);
+        feed(&mut r, &[0, 61, 62, 63, 64]);
+        // At 123 three of 61..64 have moved into the reference window: 1 vs 3 = a third.
+        let got = fired(&mut r, 400);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].0, got[0].1), (123, 1));
+        assert!(got[0].2.starts_with("spike down"), "{}", got[0].2);
+    }
+}

@@ -1,0 +1,230 @@
+//! Turning the bytes of one followed file into events: the prefilter, line limits,
+//! lossy UTF-8 and multiline records. Lines the prefilter rejects are skipped without
+//! allocating; their bytes still move the file's checkpoint.
+
+use std::borrow::Cow;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::files::Watched;
+use super::tailer::{Chunk, Line};
+use super::FileSourceStats;
+use crate::decode::Decoder;
+use crate::event::{Event, Origin};
+use crate::filter::LineFilter;
+use crate::source::multiline::{self, Multiline, Record};
+
+/// Buffers reused across reads so the hot path allocates nothing but events.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    spans: Vec<(usize, usize)>,
+}
+
+/// Reads one followed file into a batch's events.
+pub(super) struct LineReader<'a> {
+    w: &'a mut Watched,
+    emit: Emitter<'a>,
+}
+
+/// Builds events for one file; holds no mutable state, so it can be used while the
+/// file's tailer lends out its buffer.
+struct Emitter<'a> {
+    name: &'a Arc<str>,
+    decoder: &'a Decoder,
+    stats: &'a FileSourceStats,
+    arrival: DateTime<Utc>,
+}
+
+impl<'a> LineReader<'a> {
+    pub(super) fn new(
+        name: &'a Arc<str>,
+        w: &'a mut Watched,
+        decoder: &'a Decoder,
+        stats: &'a FileSourceStats,
+        arrival: DateTime<Utc>,
+    ) -> Self {
+        LineReader {
+            w,
+            emit: Emitter {
+                name,
+                decoder,
+                stats,
+                arrival,
+            },
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.w.is_done()
+    }
+
+    /// Reads until `events` holds `cap` events or the file has no complete line left.
+    /// Returns whether the file's offset moved, and whether its end was reached.
+    pub(super) fn read(
+        &mut self,
+        filter: &dyn LineFilter,
+        multiline: Option<&Multiline>,
+        scratch: &mut Scratch,
+        events: &mut Vec<Event>,
+        cap: usize,
+    ) -> io::Result<(bool, bool)> {
+        let mut advanced = false;
+        let now = Instant::now();
+        let Watched {
+            tailer,
+            pending,
+            fingerprint,
+            path,
+            ..
+        } = &mut *self.w;
+        let emit = &self.emit;
+        while events.len() < cap {
+            let before = events.len();
+            let outcome = tailer.read_chunk(|chunk| {
+                let used = match multiline {
+                    None => emit.filtered(
+                        &chunk,
+                        filter,
+                        &mut scratch.spans,
+                        events,
+                        cap,
+                        (path, fingerprint),
+                    ),
+                    Some(m) => {
+                        emit.assemble(&chunk, m, pending, events, cap, now, (path, fingerprint))
+                    }
+                };
+                emit.stats.bytes.fetch_add(used as u64, Ordering::Relaxed);
+                used
+            })?;
+            emit.stats
+                .lines
+                .fetch_add((events.len() - before) as u64, Ordering::Relaxed);
+            if outcome.eof {
+                return Ok((advanced, true));
+            }
+            if outcome.lines == 0 {
+                break;
+            }
+            advanced = true;
+        }
+        Ok((advanced, false))
+    }
+
+    /// Emits the record being assembled: its file ended, was dropped or started over.
+    pub(super) fn flush_pending(self, events: &mut Vec<Event>) {
+        if let Some(record) = multiline::flush(&mut self.w.pending) {
+            self.emit
+                .record(record, (&self.w.path, &self.w.fingerprint), events);
+        }
+    }
+
+    /// Emits the record being assembled if no line continued it for the timeout.
+    pub(super) fn flush_due(self, m: &Multiline, now: Instant, events: &mut Vec<Event>) {
+        if let Some(record) = m.flush_due(&mut self.w.pending, now) {
+            self.emit
+                .record(record, (&self.w.path, &self.w.fingerprint), events);
+        }
+    }
+}
+
+/// Path and fingerprint of the file an event comes from.
+type FileRef<'a> = (&'a Arc<str>, &'a Arc<str>);
+
+impl Emitter<'_> {
+    /// Candidate lines of `chunk` become events, up to `cap`; returns the bytes handled.
+    fn filtered(
+        &self,
+        chunk: &Chunk<'_>,
+        filter: &dyn LineFilter,
+        spans: &mut Vec<(usize, usize)>,
+        events: &mut Vec<Event>,
+        cap: usize,
+        file: FileRef<'_>,
+    ) -> usize {
+        spans.clear();
+        filter.for_each_candidate(chunk.bytes, &mut |start, end| spans.push((start, end)));
+        let take = spans.len().min(cap.saturating_sub(events.len()));
+        for &(start, end) in &spans[..take] {
+            self.line(chunk.line(start, end), file, events);
+        }
+        match take {
+            // Stop just past the last line taken; the rest is handed out again.
+            take if take < spans.len() && take > 0 => spans[take - 1].1 + 1,
+            0 if !spans.is_empty() => 0,
+            _ => chunk.bytes.len(),
+        }
+    }
+
+    /// Feeds every line of `chunk` to the multiline assembler until `cap` events.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        &self,
+        chunk: &Chunk<'_>,
+        m: &Multiline,
+        pending: &mut Option<multiline::Pending>,
+        events: &mut Vec<Event>,
+        cap: usize,
+        now: Instant,
+        file: FileRef<'_>,
+    ) -> usize {
+        let mut start = 0;
+        let mut line_start = chunk.offset;
+        for nl in memchr::memchr_iter(b'\n', chunk.bytes) {
+            let line = chunk.line(start, nl);
+            let text = self.text(&line);
+            m.push(pending, &text, line_start, line.end_offset, now, |r| {
+                self.record(r, file, events)
+            });
+            line_start = line.end_offset;
+            start = nl + 1;
+            if events.len() >= cap {
+                break;
+            }
+        }
+        start
+    }
+
+    fn line(&self, line: Line<'_>, file: FileRef<'_>, events: &mut Vec<Event>) {
+        let raw = self.text(&line).into_owned();
+        events.push(
+            self.decoder
+                .decode(raw, self.origin(file, line.end_offset), self.arrival),
+        );
+    }
+
+    fn record(&self, record: Record, file: FileRef<'_>, events: &mut Vec<Event>) {
+        let origin = self.origin(file, record.end_offset);
+        events.push(self.decoder.decode(record.text, origin, self.arrival));
+    }
+
+    /// The line as text, counting what had to be cut or replaced.
+    fn text<'b>(&self, line: &Line<'b>) -> Cow<'b, str> {
+        if line.truncated {
+            self.stats.truncated_lines.fetch_add(1, Ordering::Relaxed);
+        }
+        if memchr::memchr(0, line.bytes).is_some() {
+            self.stats.nul_lines.fetch_add(1, Ordering::Relaxed);
+        }
+        let text = String::from_utf8_lossy(line.bytes);
+        if matches!(text, Cow::Owned(_)) {
+            self.stats
+                .invalid_utf8_lines
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        text
+    }
+
+    fn origin(&self, (path, fingerprint): FileRef<'_>, offset: u64) -> Origin {
+        Origin {
+            source: Arc::clone(self.name),
+            path: Arc::clone(path),
+            fingerprint: Arc::clone(fingerprint),
+            offset,
+        }
+    }
+}
