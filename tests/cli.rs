@@ -286,3 +286,46 @@ fn realert_holds_back_and_counts() {
         ]
     );
 }
+
+#[test]
+fn stdin_source_alerts_on_piped_lines_and_exits_at_eof() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("klaxon.yaml");
+    write(
+        &config,
+        "sources:\n  pipe:\n    type: stdin\n    format: json\n    time_field: ts\n\
+         channels:\n  out:\n    type: console\n    format: line\nrules: rules\nstate_dir: state\n",
+    );
+    write(
+        &dir.path().join("rules/ghost.yaml"),
+        "name: ghost\nsource: pipe\nquery: payment_callback AND timeout\ngroup_by: [order]\nnotify: [out]\n",
+    );
+    let mut child = klaxon()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        let lines = json_lines(&[
+            (1, "A", "payment_callback received"),
+            (2, "A", "payment_callback timeout"),
+            (3, "B", "inventory_locked"),
+        ])
+        .replace("\"sku\"", "\"order\"");
+        std::io::Write::write_all(&mut stdin, lines.as_bytes()).unwrap();
+    } // EOF
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "klaxon run did not exit at end of stdin");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("ghost (order=A) count=1 → out"), "{stdout}");
+}

@@ -324,7 +324,9 @@ fn source_globs_resolve_against_the_config_directory_and_are_validated() {
     let global = GLOBAL.replace("\"/var/log/orders/*.log\"", "\"logs/*.log\"");
     let (dir, path) = setup(&global, &[("a.yaml", ORDER_ERRORS)]);
     let loaded = load_with_env(&path, &no_env()).unwrap();
-    let klaxon::source::SourceConfig::File(file) = &loaded.global.sources["order-logs"];
+    let klaxon::source::SourceConfig::File(file) = &loaded.global.sources["order-logs"] else {
+        panic!("order-logs is a file source");
+    };
     assert_eq!(
         file.include,
         vec![dir.path().join("logs/*.log").to_string_lossy().into_owned()]

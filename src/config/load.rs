@@ -18,7 +18,6 @@ use super::rule::RuleConfig;
 use super::source::SourceFile;
 use super::validate::{check_rule, unknown, Problem, RuleSpans};
 use super::GlobalConfig;
-use crate::source::SourceConfig;
 
 /// klaxon.yaml and its rules, validated together.
 #[derive(Debug, Clone)]
@@ -78,12 +77,7 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
     global.rules = base.join(&global.rules).to_string_lossy().into_owned();
     global.state_dir = base.join(&global.state_dir);
     for (name, source) in global.sources.iter_mut() {
-        let problem = match source {
-            SourceConfig::File(file_source) => {
-                file_source.resolve_relative_to(&base);
-                file_source.validate().err()
-            }
-        };
+        let problem = source.validate_and_resolve(&base).err();
         if let Some(message) = problem {
             let message = format!("source `{name}`: {message}");
             diags.push(match spans.sources.as_ref().and_then(|s| s.get(name)) {

@@ -112,7 +112,10 @@ pub async fn run(
         store: store.clone(),
         clock: clock.clone(),
     };
-    let dispatch_task = tokio::spawn(dispatcher.run(wake.clone(), shutdown.clone()));
+    // The dispatcher stops after processing does (on shutdown, or when every source has
+    // ended, as stdin does at EOF), so its last pass sees every committed alert.
+    let (processing_done, dispatch_stop) = watch::channel(false);
+    let dispatch_task = tokio::spawn(dispatcher.run(wake.clone(), dispatch_stop));
 
     let mut stats = RunStats::default();
     let mut raised = Vec::new();
@@ -159,6 +162,7 @@ pub async fn run(
             Err(e) => tracing::error!("source task failed: {e}"),
         }
     }
+    let _ = processing_done.send(true);
     if let Err(e) = dispatch_task.await {
         tracing::error!("dispatcher failed: {e}");
     }

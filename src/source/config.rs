@@ -2,17 +2,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
-use super::FileSourceConfig;
+use super::{FileSourceConfig, StdinSourceConfig};
 use crate::config::{deserialize_tagged, TaggedConfig};
 
 /// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     File(FileSourceConfig),
+    /// The process's standard input (`tail -F app.log | klaxon run`).
+    Stdin(StdinSourceConfig),
 }
 
 impl TaggedConfig for SourceConfig {
-    const TYPES: &'static [&'static str] = &["file"];
+    const TYPES: &'static [&'static str] = &["file", "stdin"];
     const WHAT: &'static str = "source";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -21,6 +23,7 @@ impl TaggedConfig for SourceConfig {
     ) -> Result<Self, D::Error> {
         match type_name {
             "file" => FileSourceConfig::deserialize(rest).map(SourceConfig::File),
+            "stdin" => StdinSourceConfig::deserialize(rest).map(SourceConfig::Stdin),
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -42,6 +45,7 @@ impl SourceConfig {
                 file.resolve_relative_to(base);
                 file.validate()
             }
+            SourceConfig::Stdin(stdin) => stdin.validate(),
         }
     }
 }

@@ -76,6 +76,10 @@ pub fn build_with_filter(
         SourceConfig::File(file) => Ok(Box::new(
             FileSource::new(name, file, checkpoints, clock)?.with_filter(filter),
         )),
+        // Standard input cannot be re-read: nothing to resume from, so no checkpoints.
+        SourceConfig::Stdin(stdin) => Ok(Box::new(
+            StdinSource::new(name, stdin, clock)?.with_filter(filter),
+        )),
     }
 }
 
