@@ -320,12 +320,59 @@ fn stdin_source_alerts_on_piped_lines_and_exits_at_eof() {
     } // EOF
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "klaxon run did not exit at end of stdin");
+        assert!(
+            Instant::now() < deadline,
+            "klaxon run did not exit at end of stdin"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("ghost (order=A) count=1 → out"), "{stdout}");
+}
+
+#[test]
+fn demo_fires_every_shipped_rule_and_ends_by_itself() {
+    let out = klaxon()
+        .args(["demo", "--duration", "10s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = stdout
+        .split("── Summary")
+        .nth(1)
+        .expect("a summary at the end");
+    for (name, _) in klaxon::demo::RULES {
+        let rule = name.trim_end_matches(".yaml");
+        let row = summary
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(rule))
+            .unwrap_or_else(|| panic!("no summary row for {rule}:\n{summary}"));
+        let alerts: u64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(alerts >= 1, "{rule} never fired:\n{summary}");
+    }
+    // The error burst is 30 order timeouts for one SKU: realert sends one, holds the rest.
+    let order_errors = summary
+        .lines()
+        .find(|l| l.starts_with("order-errors"))
+        .unwrap();
+    let held: u64 = order_errors
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(held >= 5, "{order_errors}");
+    assert!(summary.contains("0 failed"), "{summary}");
 }

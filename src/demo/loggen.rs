@@ -37,8 +37,10 @@ const SHOPS: &[&str] = &["shop-hz-01", "shop-sh-07", "shop-sz-03"];
 /// One scripted anomaly, injected at a fraction of the demo's duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anomaly {
-    /// Payment succeeded but the gateway's callback never came.
+    /// The payment gateway's callback never came.
     GhostOrder,
+    /// The payment succeeded but stock was never deducted (nothing follows it).
+    UnsyncedInventory,
     /// Inventory locks rolled back on one SKU, `n` times.
     InventoryRollbacks { n: u32 },
     /// `n` order timeouts on one SKU in a burst.
@@ -52,6 +54,7 @@ pub enum Anomaly {
 /// When each anomaly happens, as a fraction of the run.
 pub const SCRIPT: &[(f64, Anomaly)] = &[
     (0.10, Anomaly::GhostOrder),
+    (0.30, Anomaly::UnsyncedInventory),
     (0.22, Anomaly::InventoryRollbacks { n: 4 }),
     (0.38, Anomaly::ErrorBurst { n: 30 }),
     (0.55, Anomaly::SplitBrain),
@@ -128,7 +131,9 @@ impl LogGen {
                 "payment.callback",
                 &order,
                 sku,
-                format!("INFO payment_callback received gateway={gw} order={order} status=SUCCESS"),
+                format!(
+                    "INFO payment_succeeded gateway={gw} order={order} (payment_callback received)"
+                ),
                 json!({"gateway": gw}),
             ),
             Self::line(
@@ -137,7 +142,7 @@ impl LogGen {
                 "inventory.lock",
                 &order,
                 sku,
-                format!("INFO inventory_locked sku={sku} order={order} qty=1"),
+                format!("INFO inventory_deducted sku={sku} order={order} qty=1"),
                 json!({}),
             ),
             Self::line(
@@ -162,6 +167,14 @@ impl LogGen {
                 vec![Self::line(at, "WARN", "payment.callback", &order, sku,
                     format!("WARN payment_callback timeout: {gw} did not call back within 30s; order={order} stays PENDING_PAYMENT, stock locked"),
                     json!({"gateway": gw, "state": "pending_payment"}))]
+            }
+            Anomaly::UnsyncedInventory => {
+                let order = self.order_id();
+                let sku = *self.rng.pick(SKUS);
+                let gw = *self.rng.pick(GATEWAYS);
+                vec![Self::line(at, "INFO", "payment.callback", &order, sku,
+                    format!("INFO payment_succeeded gateway={gw} order={order} (payment_callback received)"),
+                    json!({"gateway": gw}))]
             }
             Anomaly::InventoryRollbacks { n } => (0..n)
                 .map(|i| {

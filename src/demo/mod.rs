@@ -28,6 +28,10 @@ pub const RULES: &[(&str, &str)] = &[
         include_str!("../../rules/ghost-order-payment-callback.yaml"),
     ),
     (
+        "ghost-order-unsynced-inventory.yaml",
+        include_str!("../../rules/ghost-order-unsynced-inventory.yaml"),
+    ),
+    (
         "inventory-rollback.yaml",
         include_str!("../../rules/inventory-rollback.yaml"),
     ),
@@ -71,6 +75,11 @@ kibana:
     )
 }
 
+/// Event time runs this many times faster than the wall clock, so a short demo shows what
+/// takes minutes on a real system: a 5-minute absence deadline passes in 5 seconds, and a
+/// 10-minute realert hold in 10.
+pub const SPEEDUP: i32 = 60;
+
 /// Normal traffic: orders per second.
 const ORDERS_PER_SEC: u64 = 10;
 
@@ -90,8 +99,10 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
     let log_file = log_dir.join("order-service.log");
 
     println!(
-        "Klaxon demo — a consignment-order service misbehaving for {}s",
-        duration.as_secs()
+        "Klaxon demo — a consignment-order service misbehaving for {}s \
+         ({} minutes of its traffic: event time runs {SPEEDUP}x fast)",
+        duration.as_secs(),
+        duration.as_secs() * SPEEDUP as u64 / 60
     );
     println!("  logs:  {}", log_file.display());
     println!(
@@ -128,11 +139,12 @@ async fn write_logs(path: std::path::PathBuf, duration: Duration) -> anyhow::Res
         .open(&path)?;
     let mut gen = LogGen::new(20_260_608);
     let start = tokio::time::Instant::now();
+    let sim_start = Utc::now();
     let tick = Duration::from_millis(1000 / ORDERS_PER_SEC);
     let mut script = SCRIPT.iter().peekable();
     let mut written = 0u64;
     while start.elapsed() < duration {
-        let now = Utc::now();
+        let now = sim_start + chrono::Duration::from_std(start.elapsed() * SPEEDUP as u32)?;
         let progress = start.elapsed().as_secs_f64() / duration.as_secs_f64();
         let mut lines = gen.normal(now);
         while let Some((_, anomaly)) = script.next_if(|(at, _)| *at <= progress) {
@@ -146,7 +158,8 @@ async fn write_logs(path: std::path::PathBuf, duration: Duration) -> anyhow::Res
     }
     // Anomalies scheduled after the last tick still happen, so every run tells the whole story.
     for (_, anomaly) in script {
-        let lines = gen.anomaly(Utc::now(), *anomaly);
+        let at = sim_start + chrono::Duration::from_std(start.elapsed() * SPEEDUP as u32)?;
+        let lines = gen.anomaly(at, *anomaly);
         written += lines.len() as u64;
         file.write_all(format!("{}\n", lines.join("\n")).as_bytes())?;
     }
@@ -160,11 +173,13 @@ fn summarize(
     stats: &crate::pipeline::RunStats,
 ) -> anyhow::Result<()> {
     let store = SqliteStore::open(state_dir)?;
+    // Held back = those reported by the alerts sent since, plus those still waiting.
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
+    let mut held: BTreeMap<String, u64> = BTreeMap::new();
     for alert in store.alerts()? {
+        *held.entry(alert.rule.clone()).or_default() += alert.held_back;
         *sent.entry(alert.rule).or_default() += 1;
     }
-    let mut held: BTreeMap<String, u64> = BTreeMap::new();
     for state in store.realert_states()? {
         *held.entry(state.rule).or_default() += state.held_back;
     }
