@@ -129,9 +129,15 @@ mod tests {
         let r = Rendered::new(&alert);
         let labels: Vec<&str> = r.fields.iter().map(|f| f.label).collect();
         assert_eq!(labels.last(), Some(&"Detail"));
-        assert_eq!(r.fields.last().unwrap().value, "state: picked \u{FFFD}[2J→ paid");
+        assert_eq!(
+            r.fields.last().unwrap().value,
+            "state: picked \u{FFFD}[2J→ paid"
+        );
         alert.detail = None;
-        assert!(Rendered::new(&alert).fields.iter().all(|f| f.label != "Detail"));
+        assert!(Rendered::new(&alert)
+            .fields
+            .iter()
+            .all(|f| f.label != "Detail"));
     }
 
     #[test]
