@@ -323,7 +323,10 @@ fn check_warns_on_wildcards_undeclared_fields_and_dead_queries() {
 
     let mut typed = opts();
     typed.fields.insert("status".into(), FieldType::Keyword);
-    let w = messages("status:PAID AND levl:error AND levl:x AND message:y", &typed);
+    let w = messages(
+        "status:PAID AND levl:error AND levl:x AND message:y",
+        &typed,
+    );
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0].0, 17);
     assert!(w[0].1.contains("`levl` is not declared"), "{w:?}");
@@ -337,9 +340,17 @@ fn check_warns_on_wildcards_undeclared_fields_and_dead_queries() {
         "a AND (x:[b TO a] OR y:{3 TO 3})",
     ] {
         let w = messages(dead, &opts());
-        assert!(w.iter().any(|(_, m)| m.contains("can never match")), "{dead}: {w:?}");
+        assert!(
+            w.iter().any(|(_, m)| m.contains("can never match")),
+            "{dead}: {w:?}"
+        );
     }
-    for alive in ["x:[1 TO 5]", "x:[5 TO 5]", "a OR NOT a", "x:[1 TO 5] OR y:[5 TO 1]"] {
+    for alive in [
+        "x:[1 TO 5]",
+        "x:[5 TO 5]",
+        "a OR NOT a",
+        "x:[1 TO 5] OR y:[5 TO 1]",
+    ] {
         assert!(messages(alive, &opts()).is_empty(), "{alive}");
     }
     let w = messages("+a b", &opts());
@@ -350,7 +361,10 @@ fn check_warns_on_wildcards_undeclared_fields_and_dead_queries() {
 fn plus_and_minus_desugar_like_lucene() {
     let not = |a: Ast| Ast::Not(Box::new(a));
     assert_eq!(ast("+a -b c"), Ast::And(vec![t("a"), not(t("b"))]));
-    assert_eq!(ast("-b c d"), Ast::And(vec![not(t("b")), Ast::Or(vec![t("c"), t("d")])]));
+    assert_eq!(
+        ast("-b c d"),
+        Ast::And(vec![not(t("b")), Ast::Or(vec![t("c"), t("d")])])
+    );
     assert_eq!(ast("-b"), not(t("b")));
     assert_eq!(ast("a AND -b"), Ast::And(vec![t("a"), not(t("b"))]));
     assert_eq!(
