@@ -376,3 +376,47 @@ fn demo_fires_every_shipped_rule_and_ends_by_itself() {
     assert!(held >= 5, "{order_errors}");
     assert!(summary.contains("0 failed"), "{summary}");
 }
+
+/// Appends lines to a file.
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+}
+
+fn wait_for_samples(state: &Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let samples = recorded_samples(state);
+        if samples.len() >= n || Instant::now() > deadline {
+            return samples;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn prefilter_follows_a_reloaded_rule_to_its_new_literal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "realert: 0s\n");
+    let rule = dir.path().join("rules/every-line.yaml");
+    std::fs::write(
+        &rule,
+        "name: every-line\nsource: app\nquery: alpha\nrealert: 0s\nnotify: [out]\n",
+    )
+    .unwrap();
+    let log = dir.path().join("logs/app.log");
+    write(&log, "");
+    let state = dir.path().join("state");
+    let _klaxon = start(&config);
+    append(&log, "beta 1\nalpha 1\n");
+    assert_eq!(wait_for_samples(&state, 1), vec!["alpha 1"]);
+    // The new query's literal was filtered out so far: the reload must swap the prefilter.
+    std::fs::write(
+        &rule,
+        "name: every-line\nsource: app\nquery: beta\nrealert: 0s\nnotify: [out]\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    append(&log, "alpha 2\nbeta 2\n");
+    assert_eq!(wait_for_samples(&state, 2), vec!["alpha 1", "beta 2"]);
+}

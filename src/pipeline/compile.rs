@@ -4,7 +4,7 @@
 use crate::config::{at_query, Diagnostics, Level, LoadedConfig};
 use crate::query::QueryOptions;
 
-use super::CompiledRule;
+use super::{compile_loaded, CompiledRule};
 
 /// Runnable rules plus the query warnings worth showing (e.g. AND/OR mixed without
 /// parentheses). Every query error is collected; any error refuses the whole set.
@@ -15,7 +15,9 @@ pub fn compile_rules(
     let mut problems = Diagnostics::new();
     let options = query_options(loaded);
     for rule in &loaded.rules {
-        match CompiledRule::compile(rule.config.clone(), &options) {
+        // Through `compile_loaded`, so paths in a rule (a `values_file`) are read relative
+        // to the rule file, as `run` reads them.
+        match compile_loaded(rule, &options) {
             Ok(compiled) => {
                 for w in compiled.query.warnings() {
                     let mut d = at_query(rule, w.column, w.message.clone());
@@ -24,7 +26,7 @@ pub fn compile_rules(
                 }
                 rules.push(compiled);
             }
-            Err(e) => problems.push(at_query(rule, e.column(), e.message().to_string())),
+            Err(diagnostics) => problems.extend(diagnostics),
         }
     }
     if problems.has_errors() {

@@ -17,7 +17,8 @@ use crate::alert::{Admission, Alert, Realert};
 use crate::clock::Clock;
 use crate::config::{KibanaConfig, RuleConfig};
 use crate::event::Event;
-use crate::query;
+use crate::filter::{AcceptAll, LineFilter};
+use crate::query::{self, Prefilter, Query, RuleSet};
 use crate::rule::{KeyedMatch, Match, StateChange};
 use crate::store::{
     Commit, RaisedAlert, RealertState, RuleReset, RuleStateChange, StateStore, StoreError,
@@ -36,10 +37,19 @@ pub struct RuleReport {
     pub late: u64,
 }
 
+/// The rules that read one source, and the prefilter over their queries.
+struct SourceRules {
+    /// Indexes into `Engine::rules`, in the order given to the prefilter.
+    rules: Vec<usize>,
+    prefilter: Arc<Prefilter>,
+}
+
 pub struct Engine {
     rules: Vec<CompiledRule>,
-    /// Source name → indexes into `rules`.
-    by_source: HashMap<String, Vec<usize>>,
+    /// Source name → the rules reading it.
+    by_source: HashMap<String, SourceRules>,
+    /// Reused for each event's candidate rules.
+    candidates: RuleSet,
     realert: Realert,
     kibana: Option<KibanaConfig>,
     clock: Arc<dyn Clock>,
@@ -82,6 +92,7 @@ impl Engine {
         let mut engine = Engine {
             rules,
             by_source: HashMap::new(),
+            candidates: RuleSet::default(),
             realert: Realert::restore(realert),
             kibana,
             clock,
@@ -97,11 +108,28 @@ impl Engine {
     }
 
     fn index(&mut self) {
-        self.by_source.clear();
+        let mut by_source: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, r) in self.rules.iter().enumerate() {
             for s in r.sources() {
-                self.by_source.entry(s.clone()).or_default().push(i);
+                by_source.entry(s.clone()).or_default().push(i);
             }
+        }
+        self.by_source = by_source
+            .into_iter()
+            .map(|(source, rules)| {
+                let queries: Vec<&Query> = rules.iter().map(|&i| &self.rules[i].query).collect();
+                let prefilter = Arc::new(Prefilter::new(&queries));
+                (source, SourceRules { rules, prefilter })
+            })
+            .collect();
+    }
+
+    /// The prefilter over the queries of every rule reading `source`: sources apply it to
+    /// what they read, so lines no rule can match are never decoded.
+    pub fn prefilter(&self, source: &str) -> Arc<dyn LineFilter> {
+        match self.by_source.get(source) {
+            Some(s) => s.prefilter.clone(),
+            None => Arc::new(AcceptAll),
         }
     }
 
@@ -153,15 +181,27 @@ impl Engine {
     pub fn process(&mut self, event: &Event, out: &mut Vec<RaisedAlert>) {
         // Taken out (no allocation) so rules can be driven while it is read.
         let by_source = std::mem::take(&mut self.by_source);
-        if let Some(indexes) = by_source.get(&*event.origin.source) {
+        if let Some(source) = by_source.get(&*event.origin.source) {
             self.clocks.saw(&event.origin.source, event.time, self.wall);
-            self.process_rules(indexes, event, out);
+            // One scan of the line says which rules' required literals are in it; only
+            // those rules evaluate their queries.
+            let mut candidates = std::mem::take(&mut self.candidates);
+            source
+                .prefilter
+                .candidate_rules_into(event.raw.as_bytes(), &mut candidates);
+            self.process_rules(candidates.iter().map(|pos| source.rules[pos]), event, out);
+            self.candidates = candidates;
         }
         self.by_source = by_source;
     }
 
-    fn process_rules(&mut self, indexes: &[usize], event: &Event, out: &mut Vec<RaisedAlert>) {
-        for &i in indexes {
+    fn process_rules(
+        &mut self,
+        indexes: impl Iterator<Item = usize>,
+        event: &Event,
+        out: &mut Vec<RaisedAlert>,
+    ) {
+        for i in indexes {
             let rule = &mut self.rules[i];
             if !rule.config.enabled || !Self::matches(rule, event) {
                 continue;
@@ -180,8 +220,8 @@ impl Engine {
         }
     }
 
-    /// The matching step: whether `rule` sees `event` at all. One place, so a prefilter
-    /// or another matcher can be put in front of the queries.
+    /// The matching step: whether `rule` sees `event` at all (after the prefilter found
+    /// its required literals in the line).
     fn matches(rule: &CompiledRule, event: &Event) -> bool {
         rule.query.matches(event)
     }
@@ -245,10 +285,12 @@ impl Engine {
             return;
         };
         let key: BTreeMap<String, String> = serde_json::from_str(key).unwrap_or_default();
-        let kibana_url = self
-            .kibana
-            .as_ref()
-            .map(|k| kibana_link(k, &config.query, &key, m.first_seen, m.last_seen));
+        // Lucene's own precedence differs from Klaxon's, so Discover gets the query
+        // re-printed to mean there what it means here.
+        let kibana_url = self.kibana.as_ref().map(|k| {
+            let lucene = self.rules[i].query.to_lucene();
+            kibana_link(k, &lucene, &key, m.first_seen, m.last_seen)
+        });
         let alert = Alert {
             rule: config.name.clone(),
             description: config.description.clone(),

@@ -21,10 +21,11 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
+use crate::filter::SwappableFilter;
 use crate::source::{self, Batch};
 use crate::store::{Commit, SqliteStore, StateStore};
 
-pub use compile::compile_rules;
+pub use compile::{compile_rules, query_options};
 pub use compiled::{compile_loaded, group_key, CompiledRule, MISSING_VALUE};
 pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
 pub use engine::{Engine, RuleReport};
@@ -96,11 +97,16 @@ pub async fn run(
     used_sources.sort();
     used_sources.dedup();
     let mut source_tasks = Vec::new();
+    // Each source reads through the prefilter of the rules reading it; a reload swaps it.
+    let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
     for name in used_sources {
         let Some(cfg) = global.sources.get(name) else {
             continue;
         };
-        let src = source::build(name, cfg, store.checkpoints(name)?, clock.clone())?;
+        let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
+        filters.insert(name.to_string(), filter.clone());
+        let checkpoints = store.checkpoints(name)?;
+        let src = source::build_with_filter(name, cfg, checkpoints, clock.clone(), filter)?;
         source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
     }
     drop(tx);
@@ -138,6 +144,9 @@ pub async fn run(
                 let (rules, _) = watcher.poll();
                 if let Some(rules) = rules {
                     engine.replace_rules(rules);
+                    for (name, filter) in &filters {
+                        filter.replace(engine.prefilter(name));
+                    }
                 }
                 evicted.report(&engine);
             }
