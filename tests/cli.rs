@@ -420,3 +420,28 @@ fn prefilter_follows_a_reloaded_rule_to_its_new_literal() {
     append(&log, "alpha 2\nbeta 2\n");
     assert_eq!(wait_for_samples(&state, 2), vec!["alpha 1", "beta 2"]);
 }
+
+#[test]
+fn file_changes_wake_the_tailer_before_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "realert: 0s\n");
+    let slow = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("poll_interval: 50ms", "poll_interval: 1h");
+    std::fs::write(&config, slow).unwrap();
+    let log = dir.path().join("logs/app.log");
+    write(&log, "");
+    let state = dir.path().join("state");
+    let _klaxon = start(&config);
+    std::thread::sleep(Duration::from_millis(1500)); // past the first poll
+    append(&log, "line 1\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorded_samples(&state).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        recorded_samples(&state),
+        vec!["line 1"],
+        "an hourly poll alone would not have read it yet"
+    );
+}

@@ -13,6 +13,7 @@ mod fingerprint;
 mod offline;
 mod read;
 mod tailer;
+mod change_watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,6 +99,8 @@ pub struct FileSource {
     multiline: Option<Multiline>,
     clock: Arc<dyn Clock>,
     stats: Arc<FileSourceStats>,
+    /// The `include` globs, for the change watch.
+    include: Vec<String>,
 }
 
 impl FileSource {
@@ -129,6 +132,7 @@ impl FileSource {
             .map(|c| (c.fingerprint, c.path, c.offset));
         Ok(FileSource {
             name: Arc::from(name),
+            include: config.include.clone(),
             poll_interval: config.poll_interval.0,
             files: FileSet::new(
                 discover,
@@ -312,6 +316,9 @@ impl Source for FileSource {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
         let mut scratch = Scratch::default();
+        // File-system events cut the wait short; the poll still runs every interval.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let _watch = change_watch::ChangeWatch::start(&self.include, wake.clone());
         loop {
             if *shutdown.borrow()
                 || out.is_closed()
@@ -321,6 +328,7 @@ impl Source for FileSource {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = wake.notified() => {}
                 _ = stopped(&mut shutdown) => return Ok(()),
                 _ = out.closed() => return Ok(()),
             }
