@@ -6,6 +6,7 @@
 //! in batches with the offset each file reached; the pipeline stores those checkpoints
 //! once the batch is handled, and a restart resumes just after them.
 
+mod change_watch;
 mod config;
 mod discover;
 mod files;
@@ -13,7 +14,6 @@ mod fingerprint;
 mod offline;
 mod read;
 mod tailer;
-mod change_watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
