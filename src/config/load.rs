@@ -16,7 +16,8 @@ use super::env::{Env, ProcessEnv};
 use super::query_map::{locate, QueryMap};
 use super::rule::RuleConfig;
 use super::source::SourceFile;
-use super::validate::{check_rule, unknown, Problem, RuleSpans};
+use super::suggest::unknown;
+use super::validate::{check_rule, Problem, RuleSpans};
 use super::GlobalConfig;
 
 /// klaxon.yaml and its rules, validated together.

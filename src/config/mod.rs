@@ -12,6 +12,7 @@ mod query_map;
 mod rule;
 mod secret;
 mod source;
+mod suggest;
 mod tagged;
 mod validate;
 
