@@ -445,3 +445,65 @@ fn file_changes_wake_the_tailer_before_the_next_poll() {
         "an hourly poll alone would not have read it yet"
     );
 }
+
+#[test]
+fn sigterm_stops_a_stdin_source_that_is_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("klaxon.yaml");
+    write(
+        &config,
+        "sources:\n  pipe:\n    type: stdin\nchannels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n",
+    );
+    write(
+        &dir.path().join("rules/r.yaml"),
+        "name: r\nsource: pipe\nquery: ERROR\nnotify: [out]\n",
+    );
+    let mut child = klaxon()
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdin(Stdio::piped()) // kept open: no EOF
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("klaxon run did not exit after SIGTERM with stdin still open");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success());
+}
+
+/// CPU time (user + system, in clock ticks) a process has used, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn an_idle_file_source_does_not_spin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), "");
+    let log = dir.path().join("logs/app.log");
+    write(&log, "line 0\n");
+    let klaxon = start(&config);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = cpu_ticks(klaxon.0.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(klaxon.0.id()) - before;
+    // Polling every 50 ms costs a little; waking on its own file opens would burn a core
+    // (about 200 ticks in 2 s).
+    assert!(used < 60, "idle klaxon used {used} ticks of CPU in 2 s");
+}

@@ -10,7 +10,7 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let rt = super::runtime()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();
         tracing::info!(rules = loaded.rules.len(), "klaxon running");
         let stats = pipeline::run(loaded, Arc::new(SystemClock), shutdown).await?;
@@ -20,5 +20,9 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
             "klaxon stopped"
         );
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Everything is committed by now; a blocking read of stdin that will never return
+    // must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }

@@ -36,9 +36,13 @@ pub struct DispatchReport {
 }
 
 impl Dispatcher {
-    /// Send everything due now, once.
+    /// Send everything due now, each delivery at most once per call: a failing channel
+    /// cannot make one pass spin through its retries (or a shutdown's last pass run until
+    /// every pending alert is dead), and a store that cannot record an outcome stops the
+    /// pass instead of re-sending the same alert in a loop.
     pub async fn deliver_due(&self) -> DispatchReport {
         let mut report = DispatchReport::default();
+        let mut tried = std::collections::HashSet::new();
         loop {
             let now = self.clock.now();
             let due = match lock(&self.store).due_deliveries(now, 64) {
@@ -48,28 +52,33 @@ impl Dispatcher {
                     return report;
                 }
             };
-            if due.is_empty() {
+            let fresh: Vec<Delivery> = due.into_iter().filter(|d| tried.insert(d.id)).collect();
+            if fresh.is_empty() {
                 return report;
             }
-            for delivery in due {
-                self.deliver(delivery, &mut report).await;
+            for delivery in fresh {
+                if !self.deliver(delivery, &mut report).await {
+                    return report;
+                }
             }
         }
     }
 
-    async fn deliver(&self, d: Delivery, report: &mut DispatchReport) {
+    /// Delivers one; false when its outcome could not be recorded.
+    async fn deliver(&self, d: Delivery, report: &mut DispatchReport) -> bool {
         let Some(channel) = self.channels.get(&d.channel) else {
             // Config changed since the alert was queued: nothing can deliver it.
-            self.record_failure(&d, &format!("unknown channel `{}`", d.channel), None);
             report.dead += 1;
-            return;
+            return self.record_failure(&d, &format!("unknown channel `{}`", d.channel), None);
         };
         match channel.send(&d.alert).await {
             Ok(()) => {
+                report.sent += 1;
                 if let Err(e) = lock(&self.store).delivered(d.id, self.clock.now()) {
                     tracing::error!("cannot record delivery {}: {e}", d.id);
+                    return false;
                 }
-                report.sent += 1;
+                true
             }
             Err(err) => {
                 let retry_at = match &err {
@@ -93,14 +102,19 @@ impl Dispatcher {
                         report.dead += 1;
                     }
                 }
-                self.record_failure(&d, &err.to_string(), retry_at);
+                self.record_failure(&d, &err.to_string(), retry_at)
             }
         }
     }
 
-    fn record_failure(&self, d: &Delivery, error: &str, retry_at: Option<DateTime<Utc>>) {
-        if let Err(e) = lock(&self.store).delivery_failed(d.id, error, retry_at) {
-            tracing::error!("cannot record failed delivery {}: {e}", d.id);
+    /// False when the failure could not be recorded.
+    fn record_failure(&self, d: &Delivery, error: &str, retry_at: Option<DateTime<Utc>>) -> bool {
+        match lock(&self.store).delivery_failed(d.id, error, retry_at) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!("cannot record failed delivery {}: {e}", d.id);
+                false
+            }
         }
     }
 
@@ -237,6 +251,69 @@ mod tests {
         assert_eq!(d.deliver_due().await, DispatchReport::default());
         assert!(lock(&sent).is_empty());
         assert_eq!(lock(&store).last_error(1), Some("errcode 310000"));
+    }
+
+    /// Fails every time, and each attempt takes an hour of (manual) clock time.
+    struct SlowAndDown(Arc<ManualClock>, Arc<Mutex<u32>>);
+
+    #[async_trait::async_trait]
+    impl Channel for SlowAndDown {
+        fn name(&self) -> &str {
+            "down"
+        }
+        async fn send(&self, _: &crate::alert::Alert) -> Result<(), DeliveryError> {
+            *lock(&self.1) += 1;
+            self.0.advance(chrono::Duration::hours(1));
+            Err(DeliveryError::Retryable {
+                message: "timeout".into(),
+                retry_after: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn one_pass_tries_each_delivery_once_even_when_sends_are_slow() {
+        let Setup {
+            mut dispatcher,
+            clock,
+            store,
+            ..
+        } = setup(Vec::new());
+        // A second pending delivery: while it is tried, the first one's retry comes due.
+        lock(&store)
+            .commit(&Commit {
+                alerts: vec![RaisedAlert {
+                    alert: sample_alert(),
+                    channels: vec!["ops".into()],
+                }],
+                ..Commit::default()
+            })
+            .unwrap();
+        let attempts = Arc::new(Mutex::new(0));
+        dispatcher.channels.insert(
+            "ops".into(),
+            Box::new(SlowAndDown(clock.clone(), attempts.clone())),
+        );
+        let report = dispatcher.deliver_due().await;
+        assert_eq!(
+            report,
+            DispatchReport {
+                sent: 0,
+                retrying: 2,
+                dead: 0
+            }
+        );
+        assert_eq!(
+            *lock(&attempts),
+            2,
+            "the first retry came due during the pass but waits for the next"
+        );
+        assert_eq!(
+            lock(&store).due_deliveries(clock.now(), 10).unwrap().len(),
+            1
+        );
+        assert_eq!(dispatcher.deliver_due().await.retrying, 2);
+        assert_eq!(*lock(&attempts), 4);
     }
 
     #[test]

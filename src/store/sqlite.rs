@@ -308,18 +308,36 @@ impl StateStore for SqliteStore {
             ))
         })?;
         let mut out = Vec::new();
+        let mut unreadable = Vec::new();
         for row in rows {
             let (id, channel, attempts, alert_id, body) = row?;
-            let alert = serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
-                id: alert_id,
-                source,
-            })?;
+            let alert = match serde_json::from_str(&body) {
+                Ok(alert) => alert,
+                Err(source) => {
+                    // One unreadable record must not block the whole outbox: it becomes a
+                    // dead letter, with the reason.
+                    let e = StoreError::Corrupt {
+                        id: alert_id,
+                        source,
+                    };
+                    tracing::error!("{e}; delivery {id} moved to dead letters");
+                    unreadable.push((id, e.to_string()));
+                    continue;
+                }
+            };
             out.push(Delivery {
                 id,
                 channel,
                 alert,
                 attempts: attempts as u32,
             });
+        }
+        drop(stmt);
+        for (id, error) in unreadable {
+            self.conn.execute(
+                "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
+                params![id, error],
+            )?;
         }
         Ok(out)
     }
@@ -441,6 +459,25 @@ mod tests {
             vec![10, 20]
         );
         assert_eq!(store.outbox_counts().unwrap(), (4, 0, 0));
+    }
+
+    #[test]
+    fn an_unreadable_alert_becomes_a_dead_letter_without_blocking_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        commit_one(&mut store, 1);
+        store
+            .conn
+            .execute("UPDATE alerts SET body = '{'", [])
+            .unwrap();
+        commit_one(&mut store, 2);
+        let fired = crate::alert::sample_alert().fired_at;
+        let due = store.due_deliveries(fired, 10).unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.alert.count).collect::<Vec<_>>(),
+            vec![2, 2]
+        );
+        assert_eq!(store.outbox_counts().unwrap(), (2, 0, 2));
     }
 
     #[test]

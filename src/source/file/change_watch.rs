@@ -20,8 +20,12 @@ impl ChangeWatch {
     pub fn start(include: &[String], wake: Arc<Notify>) -> Option<ChangeWatch> {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
-                    wake.notify_one();
+                // Only changes wake the tailer: reading a file opens it, and waking on
+                // that access event would make every poll trigger the next one.
+                if let Ok(event) = event {
+                    if !matches!(event.kind, notify::EventKind::Access(_)) {
+                        wake.notify_one();
+                    }
                 }
             })
             .ok()?;
