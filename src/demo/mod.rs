@@ -185,7 +185,11 @@ fn summarize(
     }
     let (pending, delivered, dead) = store.outbox_counts()?;
     println!("\n── Summary ─────────────────────────────────────────────");
-    println!("{lines} log lines written, {} events handled", stats.events);
+    println!(
+        "{lines} log lines written; {} could match a rule and were decoded, the prefilter \
+         skipped the rest unread",
+        stats.events
+    );
     println!("{:<30} {:>6} {:>12}", "rule", "alerts", "held back");
     for (name, _) in RULES {
         let rule = name.trim_end_matches(".yaml");
