@@ -127,10 +127,7 @@ impl RuleType for AbsenceRule {
     }
 
     fn stats(&self) -> RuleStats {
-        RuleStats {
-            keys: self.keys.len() as u64,
-            evicted: self.keys.evicted(),
-        }
+        self.keys.stats()
     }
 }
 

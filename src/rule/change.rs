@@ -90,10 +90,7 @@ impl RuleType for ChangeRule {
     }
 
     fn stats(&self) -> RuleStats {
-        RuleStats {
-            keys: self.keys.len() as u64,
-            evicted: self.keys.evicted(),
-        }
+        self.keys.stats()
     }
 }
 

@@ -171,10 +171,7 @@ impl RuleType for FlatlineRule {
     }
 
     fn stats(&self) -> RuleStats {
-        RuleStats {
-            keys: self.keys.len() as u64,
-            evicted: self.keys.evicted(),
-        }
+        self.keys.stats()
     }
 }
 

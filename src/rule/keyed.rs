@@ -181,6 +181,14 @@ impl<S: Serialize + DeserializeOwned> Keyed<S> {
     }
 
     /// Keys evicted to stay within the cap, since the rule started.
+    /// Keys held and keys evicted, as every keyed rule type reports them.
+    pub fn stats(&self) -> super::RuleStats {
+        super::RuleStats {
+            keys: self.len() as u64,
+            evicted: self.evicted(),
+        }
+    }
+
     pub fn evicted(&self) -> u64 {
         self.evicted
     }

@@ -129,10 +129,7 @@ impl RuleType for MetricRule {
     }
 
     fn stats(&self) -> RuleStats {
-        RuleStats {
-            keys: self.keys.len() as u64,
-            evicted: self.keys.evicted(),
-        }
+        self.keys.stats()
     }
 }
 

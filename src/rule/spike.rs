@@ -198,10 +198,7 @@ impl RuleType for SpikeRule {
     }
 
     fn stats(&self) -> RuleStats {
-        RuleStats {
-            keys: self.keys.len() as u64,
-            evicted: self.keys.evicted(),
-        }
+        self.keys.stats()
     }
 }
 
