@@ -9,33 +9,14 @@
 //! the clock ticks. After firing the key is watched afresh from `t` (so a key that stays
 //! quiet fires again once per `window`), or forgotten with `forget_keys`.
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
+use super::track::Track;
 use super::{
-    count_in, human, insert_sorted, micros, set_text, span, time_of, Keyed, KeyedMatch, Match,
-    RuleError, RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
+    count_in, human, micros, span, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats,
+    RuleType, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Track {
-    /// Watched since (µs): no alert before `since + window`.
-    since: i64,
-    /// Event times (µs), ascending, back to one window behind the watermark.
-    times: VecDeque<i64>,
-    /// The last line seen for the key: the alert's evidence of what stopped.
-    last_line: String,
-    /// Instants before this were evaluated (not stored: re-evaluating finds nothing new).
-    #[serde(skip, default = "never")]
-    checked: i64,
-}
-
-fn never() -> i64 {
-    i64::MIN
-}
 
 pub struct FlatlineRule {
     threshold: u64,
@@ -92,27 +73,15 @@ fn evaluate(tr: &mut Track, wm: i64, window: i64, threshold: u64, forget: bool) 
 
 impl RuleType for FlatlineRule {
     fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
-        let t = micros(event.time);
-        let tr = self.keys.touch(key, || Track {
-            since: t,
-            times: VecDeque::new(),
-            last_line: String::new(),
-            checked: never(),
-        });
-        insert_sorted(&mut tr.times, t);
-        set_text(&mut tr.last_line, &event.raw);
+        let since = micros(event.time);
+        self.keys.touch(key, || Track::new(since)).record(event);
         None
     }
 
     fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
         let wm = micros(watermark);
         if !self.grouped && self.keys.is_empty() {
-            self.keys.touch(UNGROUPED_KEY, || Track {
-                since: wm,
-                times: VecDeque::new(),
-                last_line: String::new(),
-                checked: never(),
-            });
+            self.keys.touch(UNGROUPED_KEY, || Track::new(wm));
         }
         let (window, threshold, forget) = (self.window, self.threshold, self.forget_keys);
         let mut fired = Vec::new();

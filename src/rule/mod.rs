@@ -21,6 +21,7 @@ mod mismatch;
 mod new_term;
 mod params;
 mod spike;
+mod track;
 
 use chrono::{DateTime, Utc};
 

@@ -10,14 +10,12 @@
 //! are the instants checked, whatever the clock's ticking. After an alert both windows
 //! start empty again (as ElastAlert does).
 
-use std::collections::VecDeque;
-
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
+use super::track::Track;
 use super::{
-    count_in, human, insert_sorted, micros, set_text, time_of, Keyed, KeyedMatch, Match, RuleError,
-    RuleStats, RuleType, SpikeDirection, StateChange, Visit, UNGROUPED_KEY,
+    count_in, human, micros, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats, RuleType,
+    SpikeDirection, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
 
@@ -29,19 +27,6 @@ pub struct SpikeParams {
     pub threshold_ref: u64,
     pub grouped: bool,
     pub cap: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Track {
-    since: i64,
-    times: VecDeque<i64>,
-    last_line: String,
-    #[serde(skip, default = "never")]
-    checked: i64,
-}
-
-fn never() -> i64 {
-    i64::MIN
 }
 
 pub struct SpikeRule {
@@ -117,27 +102,15 @@ impl SpikeRule {
 
 impl RuleType for SpikeRule {
     fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
-        let t = micros(event.time);
-        let tr = self.keys.touch(key, || Track {
-            since: t,
-            times: VecDeque::new(),
-            last_line: String::new(),
-            checked: never(),
-        });
-        insert_sorted(&mut tr.times, t);
-        set_text(&mut tr.last_line, &event.raw);
+        let since = micros(event.time);
+        self.keys.touch(key, || Track::new(since)).record(event);
         None
     }
 
     fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
         let wm = micros(watermark);
         if !self.p.grouped && self.keys.is_empty() {
-            self.keys.touch(UNGROUPED_KEY, || Track {
-                since: wm,
-                times: VecDeque::new(),
-                last_line: String::new(),
-                checked: never(),
-            });
+            self.keys.touch(UNGROUPED_KEY, || Track::new(wm));
         }
         let w = self.window;
         let mut keys = std::mem::replace(&mut self.keys, Keyed::new(1));
