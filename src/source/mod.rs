@@ -94,6 +94,20 @@ pub trait Source: Send {
     ) -> Result<(), SourceError>;
 }
 
+/// Sends, waiting while the pipeline is behind (the backpressure), unless shutdown comes
+/// first; `false` when the source must stop.
+pub(crate) async fn send_batch(
+    out: &mpsc::Sender<Batch>,
+    shutdown: &mut watch::Receiver<bool>,
+    batch: Batch,
+) -> bool {
+    tokio::select! {
+        biased;
+        _ = stopped(shutdown) => false,
+        sent = out.send(batch) => sent.is_ok(),
+    }
+}
+
 /// Resolves once shutdown is requested. A dropped sender means no request can come, so
 /// it never resolves then (the source still stops when `out` closes).
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {

@@ -226,11 +226,7 @@ async fn send(
         events,
         checkpoints: Vec::new(),
     };
-    tokio::select! {
-        biased;
-        _ = super::stopped(shutdown) => false,
-        sent = out.send(batch) => sent.is_ok(),
-    }
+    super::send_batch(out, shutdown, batch).await
 }
 
 #[async_trait::async_trait]

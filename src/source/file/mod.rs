@@ -25,7 +25,7 @@ use self::discover::Discover;
 use self::files::{Check, FileSet};
 use self::read::{LineReader, Scratch};
 use super::multiline::Multiline;
-use super::{stopped, Batch, Source, SourceError};
+use super::{send_batch, stopped, Batch, Source, SourceError};
 use crate::clock::Clock;
 use crate::decode::Decoder;
 use crate::filter::{AcceptAll, LineFilter};
@@ -232,7 +232,7 @@ impl FileSource {
                     || stats.bytes() - sent_at_bytes >= CHECKPOINT_BYTES;
                 if full {
                     sent_at_bytes = stats.bytes();
-                    if !send(out, shutdown, std::mem::take(&mut batch)).await {
+                    if !send_batch(out, shutdown, std::mem::take(&mut batch)).await {
                         return false;
                     }
                 }
@@ -253,7 +253,7 @@ impl FileSource {
             update_checkpoint(&mut batch.checkpoints, name, w);
         }
         let has_news = !batch.events.is_empty() || !batch.checkpoints.is_empty();
-        if has_news && !send(out, shutdown, batch).await {
+        if has_news && !send_batch(out, shutdown, batch).await {
             return false;
         }
         files.retire();
@@ -292,19 +292,6 @@ fn set_checkpoint(
             path: path.to_string(),
             offset,
         }),
-    }
-}
-
-/// Sends, waiting while the pipeline is behind, unless shutdown comes first.
-async fn send(
-    out: &mpsc::Sender<Batch>,
-    shutdown: &mut watch::Receiver<bool>,
-    batch: Batch,
-) -> bool {
-    tokio::select! {
-        biased;
-        _ = stopped(shutdown) => false,
-        sent = out.send(batch) => sent.is_ok(),
     }
 }
 
