@@ -41,6 +41,25 @@ pub(crate) fn transport_error(e: reqwest::Error, secrets: &[&str]) -> DeliveryEr
     }
 }
 
+/// Sends `request` and classifies the reply (see [`classify`]); on success, the status and
+/// body for channels that look further (DingTalk's `errcode`, Slack's plain 200).
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    clock: &dyn crate::clock::Clock,
+    secrets: &[&str],
+) -> Result<(StatusCode, String), DeliveryError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(e, secrets))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    // A body we cannot read only matters for the message; the status decides.
+    let body = response.text().await.unwrap_or_default();
+    classify(status, &headers, &body, clock.now(), secrets)?;
+    Ok((status, body))
+}
+
 /// Generic classification: 2xx ok; 408/429/5xx retryable (honouring `Retry-After`);
 /// anything else permanent.
 pub(crate) fn classify(

@@ -125,18 +125,12 @@ impl Channel for SlackChannel {
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
-        let response = self
+        // Slack's error is a short word in the body (`invalid_payload`, `no_text`, …).
+        let request = self
             .client
             .post(self.url.clone())
-            .json(&message(&Rendered::new(alert)))
-            .send()
-            .await
-            .map_err(|e| http::transport_error(e, &secrets))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        // Slack's error is a short word in the body (`invalid_payload`, `no_text`, …).
-        let body = response.text().await.unwrap_or_default();
-        http::classify(status, &headers, &body, self.clock.now(), &secrets)?;
+            .json(&message(&Rendered::new(alert)));
+        let (status, _) = http::send(request, &*self.clock, &secrets).await?;
         if status != StatusCode::OK {
             return Err(DeliveryError::Permanent {
                 message: format!("unexpected HTTP {status} from Slack"),

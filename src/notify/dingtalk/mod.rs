@@ -193,21 +193,9 @@ impl Channel for DingTalkChannel {
             self.keyword.as_deref(),
             &self.mentions,
         );
-        let response = self
-            .client
-            .post(self.send_url())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http::transport_error(e, &secrets))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| http::transport_error(e, &secrets))?;
+        let request = self.client.post(self.send_url()).json(&body);
+        let (status, text) = http::send(request, &*self.clock, &secrets).await?;
         if status != StatusCode::OK {
-            http::classify(status, &headers, &text, self.clock.now(), &secrets)?;
             // Some other 2xx: DingTalk only ever confirms with 200 + errcode 0.
             return Err(DeliveryError::Permanent {
                 message: format!("unexpected HTTP {status} from DingTalk"),
