@@ -17,3 +17,4 @@ pub mod query;
 pub mod rule;
 pub mod source;
 pub mod store;
+pub mod types;

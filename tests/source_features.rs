@@ -12,11 +12,11 @@ use klaxon::clock::SystemClock;
 use klaxon::config::HumanDuration;
 use klaxon::event::Event;
 use klaxon::filter::LineFilter;
+use klaxon::source::Checkpoint;
 use klaxon::source::{
     build_with_filter, Batch, FileSourceConfig, FingerprintStrategy, MultilineConfig, Source,
     SourceConfig, SourceError, StdinSource, StdinSourceConfig,
 };
-use klaxon::store::Checkpoint;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

@@ -12,10 +12,10 @@ use klaxon::clock::SystemClock;
 use klaxon::config::HumanDuration;
 use klaxon::decode::{LineFormat, TimeFormat, TimeZone};
 use klaxon::event::Event;
+use klaxon::source::Checkpoint;
 use klaxon::source::{
     build, Batch, FileSource, FileSourceConfig, ReadFrom, Source, SourceConfig, SourceError,
 };
-use klaxon::store::Checkpoint;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

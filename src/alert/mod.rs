@@ -2,7 +2,7 @@
 
 mod realert;
 
-pub use realert::{Admission, Realert};
+pub use realert::{Admission, Realert, RealertState};
 
 use std::collections::BTreeMap;
 use std::fmt;

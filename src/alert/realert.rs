@@ -5,7 +5,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::store::RealertState;
+/// Realert bookkeeping for one alert identity (rule + key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealertState {
+    pub rule: String,
+    /// Canonical text of the key (see `alert::key_id`).
+    pub key: String,
+    /// Alerts for this identity are held back until this (event) time.
+    pub hold_until: DateTime<Utc>,
+    /// How many were held back since the last alert was sent.
+    pub held_back: u64,
+}
 
 /// What to do with an alert that a rule raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::HumanDuration;
+use crate::types::HumanDuration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,7 +48,7 @@ enum Command {
 }
 
 fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
-    crate::config::parse_duration(s).map(HumanDuration)
+    crate::types::parse_duration(s).map(HumanDuration)
 }
 
 pub fn main() -> ExitCode {
@@ -73,13 +73,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A multi-threaded runtime for the async subcommands.
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
 }
 
 /// A shutdown signal that turns true on Ctrl-C or SIGTERM.

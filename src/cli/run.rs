@@ -9,7 +9,7 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let Some(loaded) = super::load_config(config) else {
         return Ok(ExitCode::FAILURE);
     };
-    let rt = super::runtime()?;
+    let rt = crate::pipeline::runtime()?;
     let result = rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();
         tracing::info!(rules = loaded.rules.len(), "klaxon running");

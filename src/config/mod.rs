@@ -5,15 +5,12 @@
 //! [`Diagnostic`] at `file:line:col` of the original text, with env values redacted.
 
 mod diagnostic;
-mod duration;
 mod env;
 mod load;
 mod query_map;
 mod rule;
-mod secret;
 mod source;
 mod suggest;
-mod tagged;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -22,15 +19,14 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Level};
-pub use duration::{parse_duration, HumanDuration};
 pub use env::{Env, ProcessEnv};
 pub use load::{
     load, load_rule_file, load_rule_file_with_env, load_with_env, LoadedConfig, LoadedRule,
 };
 pub use query_map::{at_query, QueryMap};
 pub use rule::{RuleConfig, RuleKind};
-pub use secret::Secret;
-pub use tagged::{deserialize_tagged, TaggedConfig};
+// Re-exported for callers that think of them as config values.
+pub use crate::types::{parse_duration, HumanDuration, Secret};
 
 use crate::notify::ChannelConfig;
 use crate::query::QueryOptions;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::duration::HumanDuration;
 use crate::alert::Severity;
 use crate::rule::{MetricKind, MismatchSide, SpikeDirection};
+use crate::types::HumanDuration;
 
 use crate::rule::{DEFAULT_ALLOWED_LATENESS, DEFAULT_MAX_KEYS};
 

@@ -1,6 +1,7 @@
-//! "Did you mean …?": the closest defined name to a misspelled one.
+//! Unknown names in a rule file that should refer to something in klaxon.yaml.
 
 use super::validate::Problem;
+use crate::types::closest;
 
 /// `unknown channel `x`; did you mean `y`? (defined: a, b)`, worded for `what`.
 pub(crate) fn unknown<'a>(
@@ -8,14 +9,10 @@ pub(crate) fn unknown<'a>(
     name: &str,
     known: impl Iterator<Item = &'a String> + Clone,
 ) -> Problem {
-    let best = known
-        .clone()
-        .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min();
+    let best = closest(name, known.clone().map(String::as_str));
     let list: Vec<&str> = known.map(String::as_str).collect();
     let hint = match (best, list.is_empty()) {
-        (Some((_, k)), _) => format!("; did you mean `{k}`?"),
+        (Some(k), _) => format!("; did you mean `{k}`?"),
         (None, true) => format!("; klaxon.yaml defines no {what}s"),
         (None, false) => format!("; klaxon.yaml defines: {}", list.join(", ")),
     };
@@ -26,32 +23,9 @@ pub(crate) fn unknown<'a>(
     }
 }
 
-/// Levenshtein distance over characters.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("dingtalk-ops", "dingtalk-ops"), 0);
-        assert_eq!(edit_distance("dingtalk-opz", "dingtalk-ops"), 1);
-        assert_eq!(edit_distance("dingtak-ops", "dingtalk-ops"), 1);
-        assert_eq!(edit_distance("slack", "email"), 4);
-    }
 
     #[test]
     fn unknown_names_suggest_the_closest_or_list_all() {

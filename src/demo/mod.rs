@@ -115,7 +115,7 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
     );
     println!("  alerts print below as they fire (ops-chat in full, oncall-email as one line: both go to the console here)\n");
 
-    let rt = crate::cli::runtime()?;
+    let rt = crate::pipeline::runtime()?;
     let stats = rt.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(write_logs(log_file, duration));

@@ -17,7 +17,7 @@ use super::render::Rendered;
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::config::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret};
 
 const MAX_SUBJECT_CHARS: usize = 200;
 

@@ -28,7 +28,7 @@ pub use slack::{SlackChannel, SlackConfig};
 pub use webhook::{WebhookChannel, WebhookConfig};
 
 use crate::clock::Clock;
-use crate::config::{deserialize_tagged, HumanDuration, TaggedConfig};
+use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
 /// A channel configuration that cannot work. Never contains secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

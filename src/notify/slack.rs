@@ -15,7 +15,7 @@ use super::render::Rendered;
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::config::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret};
 
 /// Slack's documented limits, in characters.
 const MAX_TEXT: usize = 40_000;

@@ -16,7 +16,7 @@ use super::channel::{Channel, DeliveryError};
 use super::{default_timeout, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::config::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

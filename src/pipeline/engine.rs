@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::compiled::CompiledRule;
-use super::watermark::SourceClocks;
+use crate::alert::RealertState;
 use crate::alert::{Admission, Alert, Realert};
 use crate::clock::Clock;
 use crate::config::{KibanaConfig, RuleConfig};
@@ -20,9 +20,8 @@ use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
 use crate::query::{self, Prefilter, Query, RuleSet};
 use crate::rule::{KeyedMatch, Match, StateChange};
-use crate::store::{
-    Commit, RaisedAlert, RealertState, RuleReset, RuleStateChange, StateStore, StoreError,
-};
+use crate::source::SourceClocks;
+use crate::store::{Commit, RaisedAlert, RuleReset, RuleStateChange, StateStore, StoreError};
 
 pub use super::compiled::MISSING_VALUE;
 

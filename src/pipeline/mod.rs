@@ -12,7 +12,6 @@ mod engine;
 #[cfg(test)]
 mod engine_state_tests;
 mod reload;
-mod watermark;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +29,6 @@ pub use compiled::{compile_loaded, group_key, CompiledRule, MISSING_VALUE};
 pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
-pub use watermark::{SourceClocks, IDLE_GRACE};
 
 /// Batches in flight between the sources and the processor.
 const BATCH_QUEUE: usize = 8;
@@ -55,6 +53,13 @@ pub enum PipelineError {
 pub struct RunStats {
     pub events: u64,
     pub alerts: u64,
+}
+
+/// A multi-threaded runtime for the async subcommands.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Run until `shutdown` turns true, then drain and deliver what is due.

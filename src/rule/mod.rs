@@ -273,7 +273,7 @@ pub const UNGROUPED_KEY: &str = "{}";
 /// A duration in µs as rule files write it (`5m`, `1h30m`).
 pub(crate) fn human(us: i64) -> String {
     let d = std::time::Duration::from_micros(us.max(0) as u64);
-    crate::config::HumanDuration(d).to_string()
+    crate::types::HumanDuration(d).to_string()
 }
 
 /// A window length in µs (saturating: a huge window is "forever").

@@ -3,7 +3,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 
 use super::{FileSourceConfig, StdinSourceConfig};
-use crate::config::{deserialize_tagged, TaggedConfig};
+use crate::types::{deserialize_tagged, TaggedConfig};
 
 /// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 //! batches of decoded events together with the checkpoints that become true once the
 //! batch has been handled.
 
+mod checkpoint;
 mod config;
+mod event_clock;
 pub mod file;
 pub(crate) mod multiline;
 mod stdin;
@@ -15,9 +17,10 @@ use tokio::sync::{mpsc, watch};
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
-use crate::store::Checkpoint;
 
+pub use checkpoint::Checkpoint;
 pub use config::SourceConfig;
+pub use event_clock::{SourceClockState, SourceClocks, IDLE_GRACE};
 pub use file::{
     read_file_events, FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom,
 };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::HumanDuration;
+use crate::types::HumanDuration;
 
 /// `multiline:` of a source.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Checkpoint, Commit, Delivery, RealertState, SourceClockState, StateStore, StoreError};
+use super::{Commit, Delivery, StateStore, StoreError};
+use crate::alert::RealertState;
+use crate::source::{Checkpoint, SourceClockState};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {

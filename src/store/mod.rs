@@ -12,32 +12,11 @@ mod sqlite;
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::Alert;
+use crate::alert::{Alert, RealertState};
+use crate::source::{Checkpoint, SourceClockState};
 
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, DB_FILE};
-
-/// Where reading of one file resumes: just past the last fully handled line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub source: String,
-    pub fingerprint: String,
-    /// Last path the file was seen at (informational; identity is the fingerprint).
-    pub path: String,
-    pub offset: u64,
-}
-
-/// Realert bookkeeping for one alert identity (rule + key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RealertState {
-    pub rule: String,
-    /// Canonical text of the key (see `alert::key_id`).
-    pub key: String,
-    /// Alerts for this identity are held back until this (event) time.
-    pub hold_until: DateTime<Utc>,
-    /// How many were held back since the last alert was sent.
-    pub held_back: u64,
-}
 
 /// An alert raised by a batch, with the channels it must reach.
 #[derive(Debug, Clone)]
@@ -60,16 +39,6 @@ pub struct RuleStateChange {
     pub rule: String,
     pub key: String,
     pub state: Option<String>,
-}
-
-/// Where a source's event-time clock stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceClockState {
-    pub source: String,
-    /// Newest event time seen.
-    pub event_max: Option<DateTime<Utc>>,
-    /// The furthest the clock has been read (it never goes back).
-    pub reported: Option<DateTime<Utc>>,
 }
 
 /// Everything one handled batch changes.

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection};
 
-use super::{Checkpoint, Commit, Delivery, RealertState, SourceClockState, StateStore, StoreError};
+use super::{Commit, Delivery, StateStore, StoreError};
 use crate::alert::Alert;
+use crate::alert::RealertState;
+use crate::source::{Checkpoint, SourceClockState};
 
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "klaxon.sqlite";

@@ -19,7 +19,7 @@ use super::render::Rendered;
 use super::{default_timeout, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::config::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret};
 
 pub const DEFAULT_BASE_URL: &str = "https://oapi.dingtalk.com/robot/send";
 

@@ -3,9 +3,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::HumanDuration;
 use crate::decode::{DecodeConfig, DecodeOptions, Format, LineFormat, TimeFormat, TimeZone};
 use crate::source::multiline::MultilineConfig;
+use crate::types::HumanDuration;
 
 /// `type: file`: tail every file matching `include`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -25,11 +25,11 @@ use self::discover::Discover;
 use self::files::{Check, FileSet};
 use self::read::{LineReader, Scratch};
 use super::multiline::Multiline;
+use super::Checkpoint;
 use super::{send_batch, stopped, Batch, Source, SourceError};
 use crate::clock::Clock;
 use crate::decode::Decoder;
 use crate::filter::{AcceptAll, LineFilter};
-use crate::store::Checkpoint;
 
 pub use config::{FileSourceConfig, FingerprintStrategy, ReadFrom};
 pub use offline::read_file_events;

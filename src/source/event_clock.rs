@@ -11,10 +11,18 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::store::SourceClockState;
-
 /// How long a source must produce nothing before its clock follows wall time.
 pub const IDLE_GRACE: Duration = Duration::seconds(2);
+
+/// Where a source's event-time clock stands, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceClockState {
+    pub source: String,
+    /// Newest event time seen.
+    pub event_max: Option<DateTime<Utc>>,
+    /// The furthest the clock has been read (it never goes back).
+    pub reported: Option<DateTime<Utc>>,
+}
 
 #[derive(Debug, Clone)]
 struct SourceClock {

@@ -1,0 +1,13 @@
+//! Small value types every stage's config uses, and nothing else: durations as ops write
+//! them, secrets that never print, `type:`-tagged config enums, name suggestions. This
+//! module imports nothing of Klaxon, so any stage can depend on it without a cycle.
+
+mod duration;
+mod secret;
+mod suggest;
+mod tagged;
+
+pub use duration::{parse_duration, HumanDuration};
+pub use secret::Secret;
+pub use suggest::{closest, edit_distance};
+pub use tagged::{deserialize_tagged, TaggedConfig};
