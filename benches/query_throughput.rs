@@ -67,7 +67,10 @@ fn run(buf: &[u8], prefilter: &Prefilter, queries: &[Query], json: bool) -> usiz
             fields,
             origin: origin.clone(),
         };
-        matched += rules.iter().filter(|&r| queries[r].matches(&event)).count();
+        matched += rules
+            .iter()
+            .filter(|&r| queries[r].matches(&event, event.time))
+            .count();
     });
     matched
 }
@@ -136,7 +139,7 @@ fn naive(buf: &[u8], queries: &[Query], json: bool) -> usize {
         };
         matched += everything
             .iter()
-            .filter(|&&r| queries[r].matches(&event))
+            .filter(|&&r| queries[r].matches(&event, event.time))
             .count();
     });
     matched

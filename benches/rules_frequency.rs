@@ -11,11 +11,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use klaxon::clock::ManualClock;
-use klaxon::config::{HumanDuration, RuleConfig, RuleKind};
 use klaxon::event::{Event, Origin};
-use klaxon::pipeline::{CompiledRule, Engine};
+use klaxon::pipeline::Engine;
 use klaxon::query::QueryOptions;
-use klaxon::rule::{FrequencyRule, RuleType};
+use klaxon::rule::{FrequencyParams, FrequencyRule, Rule, RuleConfig, RuleParams, RuleType};
+use klaxon::types::HumanDuration;
 
 /// Counts live and peak heap bytes.
 struct Counting;
@@ -89,7 +89,7 @@ fn peak_heap(events: &[Event], ids: &[String], max_keys: usize) -> (usize, u64) 
     let mut r = rule(max_keys);
     let mut changes = Vec::new();
     for (i, (e, k)) in events.iter().zip(ids).enumerate() {
-        std::hint::black_box(r.observe(k, e));
+        std::hint::black_box(r.observe(k, e, e.time));
         if i % 1024 == 1023 {
             r.take_changes(&mut changes);
             changes.clear();
@@ -139,7 +139,7 @@ fn frequency(c: &mut Criterion) {
         let mut r = rule(klaxon::rule::DEFAULT_MAX_KEYS);
         b.iter(|| {
             for (e, k) in hot.iter().zip(&hot_ids) {
-                std::hint::black_box(r.observe(k, e));
+                std::hint::black_box(r.observe(k, e, e.time));
             }
         })
     });
@@ -149,7 +149,7 @@ fn frequency(c: &mut Criterion) {
             || rule(klaxon::rule::DEFAULT_MAX_KEYS),
             |mut r| {
                 for (e, k) in distinct.iter().zip(&distinct_ids) {
-                    std::hint::black_box(r.observe(k, e));
+                    std::hint::black_box(r.observe(k, e, e.time));
                 }
                 r
             },
@@ -158,19 +158,17 @@ fn frequency(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(hot.len() as u64));
     group.bench_function("engine (query + key + rule + realert), 5k keys", |b| {
-        let config = RuleConfig {
-            name: "order-errors".into(),
-            source: "orders".into(),
-            query: "level:ERROR AND order_timeout".into(),
-            kind: RuleKind::Frequency,
-            threshold: Some(10),
-            window: Some(HumanDuration(std::time::Duration::from_secs(60))),
-            group_by: vec!["sku".into()],
-            realert: HumanDuration(std::time::Duration::from_secs(600)),
-            notify: vec!["ops".into()],
-            ..RuleConfig::default()
-        };
-        let compiled = CompiledRule::compile(config, &QueryOptions::default()).unwrap();
+        let params = RuleParams::Frequency(FrequencyParams {
+            threshold: 10,
+            window: HumanDuration(std::time::Duration::from_secs(60)),
+        });
+        let query = "level:ERROR AND order_timeout";
+        let mut config = RuleConfig::new("order-errors", "orders", query, params);
+        config.group_by = vec!["sku".into()];
+        config.realert = HumanDuration(std::time::Duration::from_secs(600));
+        config.notify = vec!["ops".into()];
+        let options = QueryOptions::default();
+        let (compiled, _) = Rule::build(&config, &options, std::path::Path::new("")).unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let mut engine = Engine::new(vec![compiled], Vec::new(), None, clock);
         let mut out = Vec::new();

@@ -123,7 +123,7 @@ fn tail_through(
         while let Some(batch) = rx.recv().await {
             if rule {
                 for event in &batch.events {
-                    matched += u64::from(query.matches(event));
+                    matched += u64::from(query.matches(event, chrono::Utc::now()));
                 }
             }
             events += batch.events.len() as u64;

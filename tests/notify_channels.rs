@@ -229,7 +229,7 @@ async fn console_line_format_prints_one_line_naming_the_channel() {
     let channel = ConsoleChannel::with_writer("oncall-email", Box::new(buf.clone()))
         .with_format(klaxon::notify::ConsoleFormat::Line);
     let mut alert = sample_alert();
-    alert.key.insert("sku".into(), "A-1\u{1b}[2J".into());
+    alert.key.insert("sku", "A-1\u{1b}[2J");
     klaxon::notify::Channel::send(&channel, &alert)
         .await
         .unwrap();

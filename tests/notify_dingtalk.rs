@@ -180,7 +180,7 @@ async fn log_text_cannot_mention_anyone() {
     let ch = channel(&server, Arc::new(ManualClock::new(t0())), "");
     let mut alert = sample_alert();
     alert.sample = "@all @13800000000 [click](http://evil.example) <font>x</font>".into();
-    alert.key.insert("user".into(), "@all".into());
+    alert.key.insert("user", "@all");
     ch.send(&alert).await.unwrap();
     let body = server.only_request().json();
     assert_eq!(body["at"], json!({"atMobiles": [], "isAtAll": false}));

@@ -38,7 +38,7 @@ async fn log_text_arrives_escaped_and_cannot_mention() {
     let ch = channel(&server);
     let mut alert = sample_alert();
     alert.sample = "ERROR <!channel> <!here> <@U123> a&b <http://evil|click>".into();
-    alert.key.insert("user".into(), "<!everyone>".into());
+    alert.key.insert("user", "<!everyone>");
 
     ch.send(&alert).await.unwrap();
 

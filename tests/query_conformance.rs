@@ -496,7 +496,7 @@ fn run_table(cases: &[(&str, Ev, bool)], opts: &QueryOptions) {
             }
         };
         let event = event(ev);
-        if query.matches(&event) != expected {
+        if query.matches(&event, chrono::Utc::now()) != expected {
             failures.push(format!("{q:?} on {:?}: expected {expected}", event.raw));
         }
     }
@@ -511,7 +511,7 @@ fn conformance_table() {
     for &(q, ev, expected) in CASES {
         let query = parse(q, &opts).unwrap_or_else(|e| panic!("{q}:\n{e}"));
         let event = event(ev);
-        if query.matches(&event) != expected {
+        if query.matches(&event, chrono::Utc::now()) != expected {
             failures.push(format!("{q:?} on {:?}: expected {expected}", event.raw));
         }
     }
@@ -541,7 +541,11 @@ fn default_operator_and() {
     ];
     for &(q, ev, expected) in cases {
         let query = parse(q, &opts).unwrap_or_else(|e| panic!("{q}:\n{e}"));
-        assert_eq!(query.matches(&event(ev)), expected, "{q}");
+        assert_eq!(
+            query.matches(&event(ev), chrono::Utc::now()),
+            expected,
+            "{q}"
+        );
     }
 }
 
@@ -552,10 +556,10 @@ fn custom_default_field() {
         ..QueryOptions::default()
     };
     let query = parse("timeout", &opts).expect("valid");
-    assert!(query.matches(&event(J(r#"{"msg":"Timeout!"}"#))));
-    assert!(!query.matches(&event(J(r#"{"message":"timeout"}"#))));
+    assert!(query.matches(&event(J(r#"{"msg":"Timeout!"}"#)), chrono::Utc::now()));
+    assert!(!query.matches(&event(J(r#"{"message":"timeout"}"#)), chrono::Utc::now()));
     // Plain lines only have `message`, so a bare term on another default field never matches.
-    assert!(!query.matches(&event(P("timeout"))));
+    assert!(!query.matches(&event(P("timeout")), chrono::Utc::now()));
 }
 
 /// (invalid query, 1-based character column the error points at).

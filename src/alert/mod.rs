@@ -1,10 +1,11 @@
 //! Alerts: the deduplicated thing a human is told about.
 
+mod key;
 mod realert;
 
+pub use key::{write_id, AlertKey};
 pub use realert::{Admission, Realert, RealertState};
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -50,7 +51,7 @@ pub struct Alert {
     /// The rule's query, as written.
     pub query: String,
     /// `group_by` field → value for this alert (empty without `group_by`).
-    pub key: BTreeMap<String, String>,
+    pub key: AlertKey,
     /// Matches that made this alert (for `frequency`: the matches in the window).
     pub count: u64,
     pub first_seen: DateTime<Utc>,
@@ -72,11 +73,7 @@ pub struct Alert {
 impl Alert {
     /// `sku=A-1, shop=7`, or empty without `group_by`.
     pub fn key_text(&self) -> String {
-        self.key
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.key.to_string()
     }
 
     /// A one-line title: `[CRITICAL] order-errors (sku=A-1)`.
@@ -88,11 +85,6 @@ impl Alert {
             format!("[{sev}] {} ({})", self.rule, self.key_text())
         }
     }
-}
-
-/// Canonical text of an alert key: the identity realert and the store use.
-pub fn key_id(key: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(key).expect("string maps always serialize")
 }
 
 impl Alert {
@@ -107,7 +99,7 @@ impl Alert {
             severity: Severity::Critical,
             source: "order-logs".into(),
             query: r#""ERROR" AND (order_timeout OR inventory_rollback)"#.into(),
-            key: BTreeMap::from([("sku".to_string(), "A-1".to_string())]),
+            key: AlertKey::new([("sku".to_string(), "A-1".to_string())]),
             count: 5,
             first_seen: t,
             last_seen: t + chrono::Duration::seconds(30),

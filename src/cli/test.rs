@@ -1,40 +1,57 @@
-//! `klaxon test RULE --input FILE`: replay a log file through one rule, offline, in
-//! event time, and print every alert it would raise (after realert).
+//! `klaxon test RULE --input FILE`: replay a log file through one rule, offline, in event
+//! time, and print every alert it would raise (after realert) and when.
+//!
+//! With a klaxon.yaml (`-c`, or `./klaxon.yaml` when present) the file is read exactly as
+//! `klaxon run` reads the rule's source: its decoder, multiline, time field and zone, and
+//! the declared field types. Without one, `--format` and friends describe the file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use crate::alert::Alert;
-use crate::clock::ManualClock;
-use crate::decode::{DecodeConfig, Format, TimeFormat};
-use crate::pipeline::{compile_loaded, Engine};
+use crate::config::{LoadedConfig, LoadedRule};
+use crate::decode::{LineFormat, TimeFormat, TimeZone};
+use crate::pipeline::{compile_loaded, query_options, replay, ReplayInput, ReplayReport};
 use crate::query::QueryOptions;
+use crate::source::{FileSourceConfig, SourceConfig};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// The rule file.
     rule: PathBuf,
-    /// The log file to feed through it.
-    #[arg(long)]
-    input: PathBuf,
-    /// How to read the lines (default: json when the first line is a JSON object).
+    /// The log file to feed through it, read as the rule's source; `SOURCE=FILE` reads it
+    /// as another source (the second side of a `mismatch`). Repeatable.
+    #[arg(long, required = true, value_name = "[SOURCE=]FILE")]
+    input: Vec<String>,
+    /// klaxon.yaml whose sources say how to read the input (default: ./klaxon.yaml when
+    /// it exists).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Without a config: how to read the lines (default: json when the first line is a
+    /// JSON object, else plain).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
-    /// JSON field holding the event time (default: the first of @timestamp, timestamp,
-    /// ts, time that the first line has).
+    /// Without a config, for `--format regex`: a regex with named groups, or a preset
+    /// (nginx_combined, apache_combined, apache_common).
+    #[arg(long)]
+    pattern: Option<String>,
+    /// Without a config: the field holding the event time (default: the first of
+    /// @timestamp, timestamp, ts, time that a JSON first line has).
     #[arg(long)]
     time_field: Option<String>,
-    /// rfc3339, epoch_s, epoch_ms or a strftime pattern; for plain lines, the format of
-    /// a leading timestamp (default: try `%Y-%m-%d %H:%M:%S%.f`).
+    /// Without a config: rfc3339, epoch_s, epoch_ms or a strftime pattern; for plain
+    /// lines, the format of a leading timestamp (default: `%Y-%m-%d %H:%M:%S%.f`).
     #[arg(long)]
     time_format: Option<String>,
-    /// One JSON object per alert.
+    /// Without a config: the zone of timestamps written without one (default: local).
+    #[arg(long)]
+    timezone: Option<String>,
+    /// One JSON object per alert on stdout (the summary still goes to stderr).
     #[arg(long)]
     json: bool,
 }
@@ -43,6 +60,8 @@ pub struct TestArgs {
 enum FormatArg {
     Json,
     Plain,
+    Logfmt,
+    Regex,
 }
 
 const TIME_FIELDS: &[&str] = &["@timestamp", "timestamp", "ts", "time"];
@@ -55,51 +74,154 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let first_line = first_line(&args.input)?;
-    let decode = decode_config(args, first_line.as_deref())?;
-    let source = rule.config.source.clone();
-    let events = crate::source::read_file_events(&args.input, &source, &decode)
-        .context("bad --format/--time-field/--time-format")?;
-    let compiled = match compile_loaded(&rule, &QueryOptions::default()) {
-        Ok(c) => c,
+    let config_path = args.config.clone().or_else(|| {
+        let default = PathBuf::from("klaxon.yaml");
+        default.is_file().then_some(default)
+    });
+    let global = match &config_path {
+        Some(path) => match crate::config::load_global(path) {
+            Ok(loaded) => {
+                super::print_diagnostics(&loaded.warnings);
+                Some(loaded)
+            }
+            Err(diagnostics) => {
+                super::print_diagnostics(&diagnostics);
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
+    };
+    if global.is_some() {
+        let shortcut = [
+            (args.format.is_some(), "--format"),
+            (args.pattern.is_some(), "--pattern"),
+            (args.time_field.is_some(), "--time-field"),
+            (args.time_format.is_some(), "--time-format"),
+            (args.timezone.is_some(), "--timezone"),
+        ];
+        if let Some((_, flag)) = shortcut.iter().find(|(set, _)| *set) {
+            bail!(
+                "{flag} only applies without a klaxon.yaml: the rule's source in {} says how to read the input",
+                config_path.as_deref().unwrap_or(Path::new("klaxon.yaml")).display()
+            );
+        }
+    }
+    let options = global
+        .as_ref()
+        .map_or_else(QueryOptions::default, query_options);
+    let built = match compile_loaded(&rule, &options) {
+        Ok((built, warnings)) => {
+            super::print_diagnostics(&warnings);
+            built
+        }
         Err(diagnostics) => {
             super::print_diagnostics(&diagnostics);
             return Ok(ExitCode::FAILURE);
         }
     };
-    // Offline, "now" is the time of the event being handled, so the output is
-    // reproducible; only events move the rule's clock, and at the end of input every
-    // deadline that passed by the last event fires (absence, flatline).
-    let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
-    let mut engine = Engine::replay(vec![compiled], clock.clone());
-    let mut raised = Vec::new();
-    let mut fired = 0usize;
-    for event in &events {
-        clock.set(event.time);
-        engine.process(event, &mut raised);
-        engine.advance(&mut raised);
-        for r in raised.drain(..) {
-            fired += 1;
-            print_alert(&r.alert, args.json);
+    let inputs = inputs(args, &rule, global.as_ref())?;
+    for source in built.sources() {
+        if !inputs.iter().any(|(i, _)| &i.source == source) {
+            eprintln!("klaxon: warning: no --input for source `{source}`, which the rule also reads (give one as --input {source}=FILE)");
         }
     }
-    engine.finish(&mut raised);
-    for r in raised.drain(..) {
-        fired += 1;
-        print_alert(&r.alert, args.json);
-    }
-    if !args.json {
-        eprintln!(
-            "{fired} alert(s) from {} event(s) in {}",
-            events.len(),
-            args.input.display()
-        );
-    }
+    let written = written_at(&inputs[0].1);
+    let inputs: Vec<ReplayInput> = inputs.into_iter().map(|(input, _)| input).collect();
+    let as_json = args.json;
+    let report = replay(vec![built], inputs.clone(), written, &mut |alert| {
+        print_alert(alert, as_json)
+    })?;
+    summarize(&report, &args.input, &rule.config.name);
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each `--input` as the source it is read as, with its path.
+fn inputs(
+    args: &TestArgs,
+    rule: &LoadedRule,
+    global: Option<&LoadedConfig>,
+) -> anyhow::Result<Vec<(ReplayInput, PathBuf)>> {
+    let mut out = Vec::new();
+    for input in &args.input {
+        let (source, path) = match input.split_once('=') {
+            Some((source, path)) if !Path::new(input).exists() => (source.to_string(), path),
+            _ => (rule.config.source.clone(), input.as_str()),
+        };
+        let path = Path::new(path);
+        if !path.is_file() {
+            bail!("cannot read --input {}: not a file", path.display());
+        }
+        let config = match global {
+            Some(loaded) => match loaded.global.sources.get(&source) {
+                Some(cfg) => cfg.replay_of(path),
+                None => {
+                    let known: Vec<&str> =
+                        loaded.global.sources.keys().map(String::as_str).collect();
+                    bail!(
+                        "source `{source}` is not defined in {} (defined: {})",
+                        loaded.path.display(),
+                        known.join(", ")
+                    );
+                }
+            },
+            None => SourceConfig::File(shortcut_source(args, path)?).replay_of(path),
+        };
+        out.push((ReplayInput { source, config }, path.to_path_buf()));
+    }
+    Ok(out)
+}
+
+/// The source `--format`, `--time-field`, … describe (guessing from the first line).
+fn shortcut_source(args: &TestArgs, path: &Path) -> anyhow::Result<FileSourceConfig> {
+    let first_json = first_line(path)?
+        .and_then(|l| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&l).ok());
+    let format = match args.format {
+        Some(FormatArg::Json) => LineFormat::Json,
+        Some(FormatArg::Plain) => LineFormat::Plain,
+        Some(FormatArg::Logfmt) => LineFormat::Logfmt,
+        Some(FormatArg::Regex) => LineFormat::Regex,
+        None if first_json.is_some() => LineFormat::Json,
+        None => LineFormat::Plain,
+    };
+    let mut config = FileSourceConfig::new(vec![path.to_string_lossy().into_owned()]);
+    config.format = format;
+    config.pattern = args.pattern.clone();
+    config.time_format = args
+        .time_format
+        .as_deref()
+        .map(str::parse::<TimeFormat>)
+        .transpose()?;
+    if let Some(zone) = &args.timezone {
+        config.timezone = zone.parse::<TimeZone>()?;
+    }
+    if format.has_fields() {
+        config.time_field = args.time_field.clone().or_else(|| {
+            let first = first_json.as_ref()?;
+            let field = TIME_FIELDS.iter().find(|f| first.contains_key(**f))?;
+            Some(field.to_string())
+        });
+        if config.time_field.is_none() {
+            config.time_format = None;
+        }
+    } else if config.time_format.is_none() {
+        config.time_format = Some("%Y-%m-%d %H:%M:%S%.f".parse()?);
+    }
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("bad --format/--time-field/--time-format: {e}"))?;
+    Ok(config)
+}
+
+/// When the file was last written: the time of its events that carry none.
+fn written_at(path: &Path) -> DateTime<Utc> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now())
+}
+
 /// The first non-blank line, to guess the format and the time field from.
-fn first_line(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+fn first_line(path: &Path) -> anyhow::Result<Option<String>> {
     use std::io::BufRead;
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -112,41 +234,16 @@ fn first_line(path: &std::path::Path) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-fn decode_config(args: &TestArgs, first_line: Option<&str>) -> anyhow::Result<DecodeConfig> {
-    let first_json = first_line
-        .and_then(|l| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(l).ok());
-    let format = match args.format {
-        Some(FormatArg::Json) => Format::Json,
-        Some(FormatArg::Plain) => Format::Plain,
-        None if first_json.is_some() => Format::Json,
-        None => Format::Plain,
-    };
-    let time_format = args
-        .time_format
-        .as_deref()
-        .map(str::parse::<TimeFormat>)
-        .transpose()?;
-    let (time_field, time_format) = match format {
-        Format::Json => {
-            let field = args.time_field.clone().or_else(|| {
-                let first = first_json.as_ref()?;
-                TIME_FIELDS
-                    .iter()
-                    .find(|f| first.contains_key(**f))
-                    .map(|f| f.to_string())
-            });
-            (field, time_format)
-        }
-        Format::Plain => {
-            let default = "%Y-%m-%d %H:%M:%S%.f".parse::<TimeFormat>()?;
-            (None, Some(time_format.unwrap_or(default)))
-        }
-    };
-    Ok(DecodeConfig {
-        format,
-        time_field,
-        time_format,
-    })
+fn summarize(report: &ReplayReport, inputs: &[String], rule: &str) {
+    let files: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let matched = report.rules.iter().map(|r| r.matched).sum::<u64>();
+    eprintln!(
+        "{} line(s) read from {}: {} event(s) decoded (the rest could not match), {matched} matched the query of `{rule}`; {} alert(s)",
+        report.lines,
+        files.join(", "),
+        report.events,
+        report.alerts
+    );
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -162,6 +259,7 @@ fn print_alert(alert: &Alert, as_json: bool) {
             "count": alert.count,
             "first_seen": rfc3339(alert.first_seen),
             "last_seen": rfc3339(alert.last_seen),
+            "fired_at": rfc3339(alert.fired_at),
             "held_back": alert.held_back,
             "sample": alert.sample,
             "detail": alert.detail,
@@ -178,16 +276,25 @@ fn print_alert(alert: &Alert, as_json: bool) {
             .as_deref()
             .map(|d| format!(" — {d}"))
             .unwrap_or_default();
-        println!(
-            "{} {} count={}{} first={} last={}{}\n    {}",
-            rfc3339(alert.last_seen),
+        let head = format!(
+            "{} {} count={}{} first={} last={}{}",
+            rfc3339(alert.fired_at),
             alert.title(),
             alert.count,
             held,
             rfc3339(alert.first_seen),
             rfc3339(alert.last_seen),
             detail,
-            alert.sample
         );
+        // Log text (key values, the sample) cannot forge a line or a terminal escape.
+        println!("{}\n    {}", one_line(&head), one_line(&alert.sample));
     }
+}
+
+/// `text` made safe for one terminal line: control characters replaced, line breaks shown
+/// as `\n`.
+fn one_line(text: &str) -> String {
+    crate::notify::sanitize(text)
+        .replace('\n', "\\n")
+        .replace('\t', " ")
 }

@@ -13,11 +13,10 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Level};
 use super::env::{Env, ProcessEnv};
-use super::query_map::{locate, QueryMap};
-use super::rule::RuleConfig;
+use super::problem::Problem;
+use super::rule_file::{read_rule, LoadedRule};
 use super::source::SourceFile;
 use super::suggest::unknown;
-use super::validate::{check_rule, Problem, RuleSpans};
 use super::GlobalConfig;
 
 /// klaxon.yaml and its rules, validated together.
@@ -33,18 +32,6 @@ pub struct LoadedConfig {
     pub warnings: Diagnostics,
 }
 
-/// One rule file, with where its query sits (to report query syntax errors in place).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedRule {
-    pub path: PathBuf,
-    pub config: RuleConfig,
-    /// 1-based line and column of the query's first character (after any opening quote).
-    pub query_line: usize,
-    pub query_column: usize,
-    /// Position of every query character; see [`super::at_query`].
-    pub query_map: QueryMap,
-}
-
 /// Loads `path` with `${VAR}` values from the process environment.
 pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
     load_with_env(path, &ProcessEnv)
@@ -52,6 +39,16 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
 
 /// Loads `path` with `${VAR}` values from `env`.
 pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
+    load_parts(path, env, true)
+}
+
+/// Loads klaxon.yaml alone (its sources, channels and settings), not the rule files it
+/// names: `klaxon test` replays one rule file through its sources.
+pub fn load_global(path: &Path) -> Result<LoadedConfig, Diagnostics> {
+    load_parts(path, &ProcessEnv, false)
+}
+
+fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConfig, Diagnostics> {
     let file = SourceFile::read(path, env)?;
     let mut global: GlobalConfig = file.parse().map_err(Diagnostics::from)?;
     let spans: GlobalSpans = file.parse().unwrap_or_default();
@@ -63,6 +60,7 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
     };
 
     let rule_paths = match resolve_rules(&base, &global.rules) {
+        Ok(_) if !with_rules => Vec::new(),
         Ok(paths) => {
             if paths.is_empty() {
                 let p = Problem::NoRules(global.rules.clone());
@@ -70,6 +68,7 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
             }
             paths
         }
+        Err(_) if !with_rules => Vec::new(),
         Err(message) => {
             diags.push(at_rules(Level::Error, Problem::Rules(message)));
             Vec::new()
@@ -92,15 +91,13 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
     // Rule name → where it was first defined, for the uniqueness check.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for rule_path in rule_paths {
-        let (rule, file, spans) = match read_rule(&rule_path, env, &mut diags) {
-            Ok(parts) => parts,
-            Err(errors) => {
-                diags.extend(errors);
-                continue;
+        match read_rule(&rule_path, env) {
+            Ok(rule) => {
+                cross_check(&global, &rule, &mut names, &mut diags);
+                rules.push(rule);
             }
-        };
-        cross_check(&global, &rule, &file, &spans, &mut names, &mut diags);
-        rules.push(rule);
+            Err(errors) => diags.extend(errors),
+        }
     }
 
     let diags = Diagnostics::from(diags);
@@ -115,25 +112,15 @@ pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnos
     })
 }
 
-/// Loads one rule file on its own (for `klaxon test RULE.yaml`): no checks against
-/// klaxon.yaml. Warnings are dropped; use [`load_rule_file_with_env`] to see them.
+/// Loads one rule file on its own (for `klaxon test RULE.yaml` without a klaxon.yaml): no
+/// checks against klaxon.yaml.
 pub fn load_rule_file(path: &Path) -> Result<LoadedRule, Diagnostics> {
-    load_rule_file_with_env(path, &ProcessEnv).map(|(rule, _)| rule)
+    load_rule_file_with_env(path, &ProcessEnv)
 }
 
-/// Like [`load_rule_file`] with `${VAR}` values from `env`; also returns the warnings.
-pub fn load_rule_file_with_env(
-    path: &Path,
-    env: &dyn Env,
-) -> Result<(LoadedRule, Diagnostics), Diagnostics> {
-    let mut diags = Vec::new();
-    let (rule, _, _) = read_rule(path, env, &mut diags)?;
-    let diags = Diagnostics::from(diags);
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((rule, diags))
-    }
+/// Like [`load_rule_file`] with `${VAR}` values from `env`.
+pub fn load_rule_file_with_env(path: &Path, env: &dyn Env) -> Result<LoadedRule, Diagnostics> {
+    read_rule(path, env)
 }
 
 /// Locations in klaxon.yaml that loading points at.
@@ -146,77 +133,36 @@ struct GlobalSpans {
     state_dir: Option<Spanned<IgnoredAny>>,
 }
 
-/// Parses and checks one rule file. Errors that prevent knowing the rule are returned;
-/// errors and warnings about a parsed rule are pushed to `diags`.
-fn read_rule(
-    path: &Path,
-    env: &dyn Env,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<(LoadedRule, SourceFile, RuleSpans), Diagnostics> {
-    let file = SourceFile::read(path, env)?;
-    if file.is_blank() {
-        let d = file.at_original(Level::Error, 1, 1, Problem::EmptyRuleFile.to_string());
-        return Err(d.into());
-    }
-    let config: RuleConfig = file.parse().map_err(Diagnostics::from)?;
-    let spans: RuleSpans = file.parse().unwrap_or_default();
-    check_rule(&file, &config, &spans, diags);
-    let (query_line, query_column, query_map) = match &spans.query {
-        Some(q) => locate(&file, q),
-        None => (1, 1, QueryMap::default()),
-    };
-    let rule = LoadedRule {
-        path: path.to_path_buf(),
-        config,
-        query_line,
-        query_column,
-        query_map,
-    };
-    Ok((rule, file, spans))
-}
-
 /// Checks a rule against klaxon.yaml and the rules loaded before it.
 fn cross_check(
     global: &GlobalConfig,
     rule: &LoadedRule,
-    file: &SourceFile,
-    spans: &RuleSpans,
     names: &mut BTreeMap<String, String>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let at = |span: &Option<Spanned<String>>, p: Problem| match span {
-        Some(s) => file.at(Level::Error, s, p.to_string()),
-        None => file.diag(Level::Error, 1, 1, p.to_string()),
-    };
     let cfg = &rule.config;
-    let here = match &spans.name {
-        Some(s) => format!(
-            "{}:{}:{}",
-            file.path.display(),
-            s.referenced.line(),
-            file.interp
-                .original_column(s.referenced.line() as usize, s.referenced.column() as usize)
-        ),
-        None => file.path.display().to_string(),
-    };
+    let at = |key: &str, p: Problem| rule.at(key, None, Level::Error, p.to_string());
+    let here = rule.at("name", None, Level::Error, String::new());
+    let here = format!("{}:{}:{}", here.file.display(), here.line, here.column);
     if let Some(other) = names.get(&cfg.name) {
         let p = Problem::DuplicateName {
             name: cfg.name.clone(),
             other: other.clone(),
         };
-        diags.push(at(&spans.name, p));
+        diags.push(at("name", p));
     } else {
         names.insert(cfg.name.clone(), here);
     }
     if !global.sources.contains_key(&cfg.source) {
-        let p = unknown("source", &cfg.source, global.sources.keys());
-        diags.push(at(&spans.source, p));
+        diags.push(at(
+            "source",
+            unknown("source", &cfg.source, global.sources.keys()),
+        ));
     }
-    let notify_spans = spans.notify.as_ref().map_or(&[][..], |n| &n.value[..]);
     for (i, channel) in cfg.notify.iter().enumerate() {
         if !global.channels.contains_key(channel) {
             let p = unknown("channel", channel, global.channels.keys());
-            diags.push(at(&notify_spans.get(i).cloned(), p));
+            diags.push(at(&format!("notify.{i}"), p));
         }
     }
 }

@@ -7,11 +7,12 @@
 mod diagnostic;
 mod env;
 mod load;
+mod problem;
 mod query_map;
-mod rule;
+mod rule_file;
 mod source;
+mod spans;
 mod suggest;
-mod validate;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,14 +22,15 @@ use serde::Deserialize;
 pub use diagnostic::{Diagnostic, Diagnostics, Level};
 pub use env::{Env, ProcessEnv};
 pub use load::{
-    load, load_rule_file, load_rule_file_with_env, load_with_env, LoadedConfig, LoadedRule,
+    load, load_global, load_rule_file, load_rule_file_with_env, load_with_env, LoadedConfig,
 };
-pub use query_map::{at_query, QueryMap};
-pub use rule::{RuleConfig, RuleKind};
+pub use query_map::QueryMap;
+pub use rule_file::LoadedRule;
 // Re-exported for callers that think of them as config values.
 pub use crate::types::{parse_duration, HumanDuration, Secret};
 
 use crate::notify::ChannelConfig;
+use crate::query::kibana::KibanaConfig;
 use crate::query::QueryOptions;
 use crate::source::SourceConfig;
 
@@ -58,23 +60,6 @@ pub struct GlobalConfig {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
-}
-
-/// Where alerts link to for their evidence.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KibanaConfig {
-    /// Base URL, e.g. `http://kibana:5601`.
-    pub url: String,
-    /// Data view (index pattern) id used by Discover.
-    pub data_view: String,
-    /// Time shown around the first match, each side (default 10m).
-    #[serde(default = "default_kibana_margin")]
-    pub margin: HumanDuration,
-}
-
-fn default_kibana_margin() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(600))
 }
 
 #[cfg(test)]

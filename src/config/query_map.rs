@@ -1,12 +1,10 @@
-//! Where each character of a rule's `query:` value sits in its file, so an error the query
+//! Where each character of a query value sits in its rule file, so an error the query
 //! parser reports at "column 17 of the query" is shown at `rules/x.yaml:4:24`.
 
 use std::collections::BTreeMap;
 
-use serde_saphyr::Spanned;
+use serde_saphyr::Location;
 
-use super::diagnostic::{Diagnostic, Level};
-use super::load::LoadedRule;
 use super::source::SourceFile;
 
 /// Positions of a query's characters in the original file. `Default` (empty) means "a
@@ -21,9 +19,9 @@ pub struct QueryMap {
     pub secrets: Vec<(String, String)>,
 }
 
-/// Locates the query value; returns its first character's line and column, and the map.
-pub(crate) fn locate(file: &SourceFile, query: &Spanned<String>) -> (usize, usize, QueryMap) {
-    let loc = query.referenced;
+/// Locates a query value (`value`, parsed from the text at `loc`); returns its first
+/// character's line and column, and the map.
+pub(crate) fn locate(file: &SourceFile, value: &str, loc: Location) -> (usize, usize, QueryMap) {
     let (line, col) = (loc.line() as usize, loc.column() as usize);
     let text = file.text();
     let span = loc.span();
@@ -31,7 +29,7 @@ pub(crate) fn locate(file: &SourceFile, query: &Spanned<String>) -> (usize, usiz
         .byte_offset()
         .zip(span.byte_len())
         .and_then(|(start, len)| text.get(start as usize..(start + len) as usize));
-    let mut positions = raw.map_or_else(Vec::new, |raw| align(&query.value, raw, line, col));
+    let mut positions = raw.map_or_else(Vec::new, |raw| align(value, raw, line, col));
     for p in &mut positions {
         p.1 = file.interp.original_column(p.0, p.1);
     }
@@ -90,29 +88,34 @@ fn align(value: &str, raw: &str, line: usize, col: usize) -> Vec<(usize, usize)>
     out
 }
 
-/// A diagnostic for a problem the query parser found at `column_in_query` (1-based
-/// character offset in the query text), placed at that character in the rule file.
-pub fn at_query(rule: &LoadedRule, column_in_query: usize, message: String) -> Diagnostic {
-    let idx = column_in_query.saturating_sub(1);
-    let map = &rule.query_map;
-    let (line, column) = match (map.positions.get(idx), map.positions.last()) {
-        (Some(&p), _) => p,
-        // Past the end (e.g. "unexpected end of query"): just after the last character.
-        (None, Some(&(l, c))) => (l, c + 1 + idx - map.positions.len()),
-        (None, None) => (rule.query_line, rule.query_column + idx),
-    };
-    let mut secrets: Vec<_> = map.secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
-    secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-    let message = secrets.iter().fold(message, |m, (name, value)| {
-        m.replace(value.as_str(), &format!("${{{name}}}"))
-    });
-    Diagnostic::new(Level::Error, &rule.path, line, column, message)
-        .with_source_line(map.lines.get(&line).cloned())
+impl QueryMap {
+    /// The file position of the query's `column`th character (1-based); past the end (e.g.
+    /// "unexpected end of query") just after the last character. `start` is where the
+    /// value begins, for a map with no positions.
+    pub fn position(&self, column: usize, start: (usize, usize)) -> (usize, usize) {
+        let idx = column.saturating_sub(1);
+        match (self.positions.get(idx), self.positions.last()) {
+            (Some(&p), _) => p,
+            (None, Some(&(l, c))) => (l, c + 1 + idx - self.positions.len()),
+            (None, None) => (start.0, start.1 + idx),
+        }
+    }
+
+    /// `message` with the values of environment variables substituted into the query put
+    /// back as `${NAME}`.
+    pub fn redact(&self, message: String) -> String {
+        let mut secrets: Vec<_> = self.secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
+        secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        secrets.iter().fold(message, |m, (name, value)| {
+            m.replace(value.as_str(), &format!("${{{name}}}"))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_saphyr::Spanned;
     use std::path::Path;
 
     #[derive(serde::Deserialize)]
@@ -125,7 +128,7 @@ mod tests {
         let env = |n: &str| (n == "V").then(|| "vv".to_string());
         let file = SourceFile::from_text(Path::new("r.yaml"), yaml.into(), &env).unwrap();
         let q: Q = file.parse().unwrap();
-        let (_, _, map) = locate(&file, &q.query);
+        let (_, _, map) = locate(&file, &q.query.value, q.query.referenced);
         (q.query.value, map.positions)
     }
 

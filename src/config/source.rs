@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
+use serde_saphyr::{DefaultMessageFormatter, Location, MessageFormatter, Spanned};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Level};
 use super::env::{interpolate, Env, Interpolated};
@@ -94,7 +94,11 @@ impl SourceFile {
 
     /// A diagnostic pointing at a spanned value.
     pub fn at<T>(&self, level: Level, value: &Spanned<T>, message: String) -> Diagnostic {
-        let loc = value.referenced;
+        self.at_location(level, value.referenced, message)
+    }
+
+    /// A diagnostic at a location in the substituted text.
+    pub fn at_location(&self, level: Level, loc: Location, message: String) -> Diagnostic {
         self.diag(level, loc.line() as usize, loc.column() as usize, message)
     }
 

@@ -1,6 +1,6 @@
 //! Unknown names in a rule file that should refer to something in klaxon.yaml.
 
-use super::validate::Problem;
+use super::problem::Problem;
 use crate::types::closest;
 
 /// `unknown channel `x`; did you mean `y`? (defined: a, b)`, worded for `what`.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::time::{TimeFormat, TimeParser};
-use super::{logfmt, DecodeConfig, DecodeError, DecodeOptions, LineFormat};
+use super::{logfmt, DecodeError, DecodeOptions, LineFormat};
 use crate::event::{Event, Origin, MESSAGE_FIELD};
 
 /// Decodes lines of one source. Counters are atomics so a shared `&Decoder` can count.
@@ -22,11 +22,6 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A plain or JSON decoder (`klaxon test`); zone-less times are local.
-    pub fn new(config: &DecodeConfig) -> Result<Decoder, DecodeError> {
-        Decoder::with_options(&DecodeOptions::from(config))
-    }
-
     pub fn with_options(options: &DecodeOptions) -> Result<Decoder, DecodeError> {
         let fielded = options.format.has_fields();
         let time_format = match (fielded, &options.time_field, &options.time_format) {
@@ -130,7 +125,7 @@ fn with_message(mut fields: Map<String, Value>, raw: &str) -> Map<String, Value>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Format, TimeZone};
+    use crate::decode::TimeZone;
     use crate::event::test_origin;
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -216,22 +211,21 @@ mod tests {
 
     #[test]
     fn inconsistent_configs_are_rejected() {
-        let plain_field = DecodeConfig {
-            format: Format::Plain,
+        let plain_field = DecodeOptions {
             time_field: Some("ts".into()),
-            time_format: None,
+            ..DecodeOptions::default()
         };
         assert!(matches!(
-            Decoder::new(&plain_field),
+            Decoder::with_options(&plain_field),
             Err(DecodeError::TimeFieldNeedsJson(_))
         ));
-        let json_no_field = DecodeConfig {
-            format: Format::Json,
-            time_field: None,
+        let json_no_field = DecodeOptions {
+            format: LineFormat::Json,
             time_format: Some(TimeFormat::EpochSeconds),
+            ..DecodeOptions::default()
         };
         assert!(matches!(
-            Decoder::new(&json_no_field),
+            Decoder::with_options(&json_no_field),
             Err(DecodeError::TimeFormatNeedsField)
         ));
     }

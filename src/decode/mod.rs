@@ -13,33 +13,6 @@ pub use pattern::preset_names;
 pub use time::TimeFormat;
 pub use zone::TimeZone;
 
-/// How `klaxon test` decodes a replayed file: plain or JSON. Sources use the richer
-/// [`DecodeOptions`]; this converts into it.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DecodeConfig {
-    #[serde(default)]
-    pub format: Format,
-    /// JSON field (a dotted path such as `log.time` reaches into objects) holding the
-    /// event time. Without it the event time is the arrival time.
-    #[serde(default)]
-    pub time_field: Option<String>,
-    /// How the time is written (default `rfc3339`). For plain lines a format here means
-    /// "each line starts with a timestamp in this format".
-    #[serde(default)]
-    pub time_format: Option<TimeFormat>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// The whole line is the `message`.
-    #[default]
-    Plain,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Everything a source says about decoding its lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodeOptions {
@@ -55,21 +28,6 @@ pub struct DecodeOptions {
     pub time_format: Option<TimeFormat>,
     /// The zone of timestamps written without an offset.
     pub timezone: TimeZone,
-}
-
-impl From<&DecodeConfig> for DecodeOptions {
-    fn from(config: &DecodeConfig) -> Self {
-        DecodeOptions {
-            format: match config.format {
-                Format::Plain => LineFormat::Plain,
-                Format::Json => LineFormat::Json,
-            },
-            pattern: None,
-            time_field: config.time_field.clone(),
-            time_format: config.time_format.clone(),
-            timezone: TimeZone::default(),
-        }
-    }
 }
 
 /// The `format:` of a source.

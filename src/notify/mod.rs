@@ -23,6 +23,7 @@ pub use channel::{Channel, DeliveryError};
 pub use console::{ConsoleChannel, ConsoleConfig, ConsoleFormat};
 pub use dingtalk::{sign as sign_dingtalk, DingTalkChannel, DingTalkConfig};
 pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
+pub use escape::sanitize;
 pub use render::{Field, Rendered};
 pub use slack::{SlackChannel, SlackConfig};
 pub use webhook::{WebhookChannel, WebhookConfig};

@@ -158,7 +158,7 @@ mod tests {
     fn respects_slack_limits_on_huge_input() {
         let mut alert = sample_alert();
         alert.sample = "<&>".repeat(10_000);
-        alert.key.insert("k".into(), "v&".repeat(5_000));
+        alert.key.insert("k", "v&".repeat(5_000));
         alert.description = Some("d".repeat(5_000));
         let msg = message(&Rendered::new(&alert));
         assert!(msg["text"].as_str().unwrap().chars().count() <= MAX_TEXT);

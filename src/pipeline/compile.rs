@@ -1,38 +1,47 @@
-//! From loaded configuration to runnable rules, with query problems placed at the
-//! file, line and column of the query inside its rule file.
+//! From loaded configuration to runnable rules, every problem placed at the file, line and
+//! column of the key (or the query character) it is about.
 
-use crate::config::{at_query, Diagnostics, Level, LoadedConfig};
+use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
 use crate::query::QueryOptions;
+use crate::rule::Rule;
 
-use super::{compile_loaded, CompiledRule};
-
-/// Runnable rules plus the query warnings worth showing (e.g. AND/OR mixed without
-/// parentheses). Every query error is collected; any error refuses the whole set.
-pub fn compile_rules(
-    loaded: &LoadedConfig,
-) -> Result<(Vec<CompiledRule>, Diagnostics), Diagnostics> {
+/// Runnable rules plus the warnings worth showing (e.g. AND/OR mixed without
+/// parentheses). Every problem is collected; any error refuses the whole set.
+pub fn compile_rules(loaded: &LoadedConfig) -> Result<(Vec<Rule>, Diagnostics), Diagnostics> {
+    let options = query_options(loaded);
     let mut rules = Vec::new();
     let mut problems = Diagnostics::new();
-    let options = query_options(loaded);
-    for rule in &loaded.rules {
-        // Through `compile_loaded`, so paths in a rule (a `values_file`) are read relative
-        // to the rule file, as `run` reads them.
-        match compile_loaded(rule, &options) {
-            Ok(compiled) => {
-                for w in compiled.query.warnings() {
-                    let mut d = at_query(rule, w.column, w.message.clone());
-                    d.severity = Level::Warning;
-                    problems.push(d);
-                }
-                rules.push(compiled);
+    for loaded_rule in &loaded.rules {
+        match compile_loaded(loaded_rule, &options) {
+            Ok((rule, warnings)) => {
+                problems.extend(warnings);
+                rules.push(rule);
             }
-            Err(diagnostics) => problems.extend(diagnostics),
+            Err(errors) => problems.extend(errors),
         }
     }
     if problems.has_errors() {
         Err(problems)
     } else {
         Ok((rules, problems))
+    }
+}
+
+/// Builds one loaded rule (paths in it relative to its file); its warnings, or every
+/// problem, placed in the file.
+pub fn compile_loaded(
+    loaded: &LoadedRule,
+    options: &QueryOptions,
+) -> Result<(Rule, Diagnostics), Diagnostics> {
+    // In the order they appear in the file.
+    let placed = |problems: Vec<_>| -> Diagnostics {
+        let mut placed: Vec<_> = problems.iter().map(|p| loaded.problem(p)).collect();
+        placed.sort_by_key(|d| (d.line, d.column));
+        placed.into()
+    };
+    match Rule::build(&loaded.config, options, loaded.dir()) {
+        Ok((rule, warnings)) => Ok((rule, placed(warnings))),
+        Err(problems) => Err(placed(problems)),
     }
 }
 

@@ -11,19 +11,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::compiled::CompiledRule;
-use crate::alert::RealertState;
-use crate::alert::{Admission, Alert, Realert};
+use crate::alert::{Admission, Alert, AlertKey, Realert, RealertState};
 use crate::clock::Clock;
-use crate::config::{KibanaConfig, RuleConfig};
 use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
-use crate::query::{self, Prefilter, Query, RuleSet};
-use crate::rule::{KeyedMatch, Match, StateChange};
-use crate::source::SourceClocks;
+use crate::query::kibana::KibanaConfig;
+use crate::query::{Prefilter, Query, RuleSet};
+use crate::rule::{KeyedMatch, Match, Rule, StateChange, MISSING_VALUE};
+use crate::source::{Checkpoint, SourceClocks};
 use crate::store::{Commit, RaisedAlert, RuleReset, RuleStateChange, StateStore, StoreError};
-
-pub use super::compiled::MISSING_VALUE;
 
 /// One rule's counters, for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +30,30 @@ pub struct RuleReport {
     pub evicted: u64,
     /// Events dropped for arriving later than `allowed_lateness`.
     pub late: u64,
+    /// Events its query matched.
+    pub matched: u64,
+}
+
+/// A rule and what the engine keeps about it while it runs.
+struct Running {
+    rule: Rule,
+    /// The rule's source clock minus `allowed_lateness`, as of the last advance.
+    watermark: Option<DateTime<Utc>>,
+    /// Events dropped for arriving behind the watermark (clock-fired rules only).
+    late: u64,
+    /// Events the query matched.
+    matched: u64,
+}
+
+impl Running {
+    fn new(rule: Rule) -> Self {
+        Running {
+            rule,
+            watermark: None,
+            late: 0,
+            matched: 0,
+        }
+    }
 }
 
 /// The rules that read one source, and the prefilter over their queries.
@@ -44,7 +64,7 @@ struct SourceRules {
 }
 
 pub struct Engine {
-    rules: Vec<CompiledRule>,
+    rules: Vec<Running>,
     /// Source name → the rules reading it.
     by_source: HashMap<String, SourceRules>,
     /// Reused for each event's candidate rules.
@@ -66,7 +86,7 @@ pub struct Engine {
 impl Engine {
     /// An engine for `klaxon run`: source clocks follow wall time when a source is idle.
     pub fn new(
-        rules: Vec<CompiledRule>,
+        rules: Vec<Rule>,
         realert: Vec<RealertState>,
         kibana: Option<KibanaConfig>,
         clock: Arc<dyn Clock>,
@@ -75,12 +95,12 @@ impl Engine {
     }
 
     /// An engine for offline replay (`klaxon test`): only events move time.
-    pub fn replay(rules: Vec<CompiledRule>, clock: Arc<dyn Clock>) -> Self {
+    pub fn replay(rules: Vec<Rule>, clock: Arc<dyn Clock>) -> Self {
         Self::build(rules, Vec::new(), None, clock, false)
     }
 
     fn build(
-        rules: Vec<CompiledRule>,
+        rules: Vec<Rule>,
         realert: Vec<RealertState>,
         kibana: Option<KibanaConfig>,
         clock: Arc<dyn Clock>,
@@ -89,7 +109,7 @@ impl Engine {
         let wall = clock.now();
         let sources: Vec<String> = rules.iter().flat_map(|r| r.sources().to_vec()).collect();
         let mut engine = Engine {
-            rules,
+            rules: rules.into_iter().map(Running::new).collect(),
             by_source: HashMap::new(),
             candidates: RuleSet::default(),
             realert: Realert::restore(realert),
@@ -109,14 +129,15 @@ impl Engine {
     fn index(&mut self) {
         let mut by_source: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, r) in self.rules.iter().enumerate() {
-            for s in r.sources() {
+            for s in r.rule.sources() {
                 by_source.entry(s.clone()).or_default().push(i);
             }
         }
         self.by_source = by_source
             .into_iter()
             .map(|(source, rules)| {
-                let queries: Vec<&Query> = rules.iter().map(|&i| &self.rules[i].query).collect();
+                let queries: Vec<&Query> =
+                    rules.iter().map(|&i| &self.rules[i].rule.query).collect();
                 let prefilter = Arc::new(Prefilter::new(&queries));
                 (source, SourceRules { rules, prefilter })
             })
@@ -132,46 +153,62 @@ impl Engine {
         }
     }
 
-    pub fn rules(&self) -> impl Iterator<Item = &RuleConfig> {
-        self.rules.iter().map(|r| &r.config)
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|r| &r.rule)
     }
 
-    /// Puts back every rule's stored state — for rules whose meaning is unchanged; the
-    /// others start empty and their old state is dropped with the next commit — and the
-    /// source clocks.
+    /// Every source some rule reads.
+    pub fn sources(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.by_source.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
+    /// Puts back every rule's stored state — for rules whose state identity is unchanged;
+    /// the others start empty and their old state is dropped with the next commit — and
+    /// the source clocks. State that no longer reads back resets that one rule, with a
+    /// warning naming it.
     pub fn restore(&mut self, store: &dyn StateStore) -> Result<(), StoreError> {
-        let stored: HashMap<String, String> = store.rule_meanings()?.into_iter().collect();
-        for rule in &mut self.rules {
-            let name = &rule.config.name;
-            if stored.get(name).map(String::as_str) != Some(rule.meaning()) {
+        let stored: HashMap<String, String> = store.rule_state_ids()?.into_iter().collect();
+        for running in &mut self.rules {
+            let rule = &mut running.rule;
+            if stored.get(&rule.name).map(String::as_str) != Some(rule.state_id()) {
                 self.resets.push(RuleReset {
-                    rule: name.clone(),
-                    meaning: Some(rule.meaning().to_string()),
+                    rule: rule.name.clone(),
+                    state_id: Some(rule.state_id().to_string()),
                 });
                 continue;
             }
-            for (key, state) in store.rule_states(name)? {
-                rule.kind
-                    .restore(&key, &state)
-                    .map_err(|e| StoreError::CorruptRuleState {
-                        rule: name.clone(),
-                        message: e.to_string(),
-                    })?;
+            let restored = store
+                .rule_states(&rule.name)?
+                .into_iter()
+                .try_for_each(|(key, state)| rule.kind.restore(&key, &state));
+            if let Err(e) = restored {
+                tracing::warn!(
+                    rule = %rule.name,
+                    error = %e,
+                    "stored state of the rule does not read back; the rule starts empty"
+                );
+                running.rule.kind.clear_state();
+                self.resets.push(RuleReset {
+                    rule: running.rule.name.clone(),
+                    state_id: Some(running.rule.state_id().to_string()),
+                });
             }
         }
         for gone in stored.keys() {
-            if !self.rules.iter().any(|r| &r.config.name == gone) {
+            if !self.rules.iter().any(|r| &r.rule.name == gone) {
                 self.resets.push(RuleReset {
                     rule: gone.clone(),
-                    meaning: None,
+                    state_id: None,
                 });
             }
         }
         self.clocks
             .restore(store.source_clocks()?, self.clock.now());
-        for rule in &mut self.rules {
-            let now = self.clocks.event_max(&rule.config.source);
-            rule.watermark = now.map(|t| t - rule.config.allowed_lateness());
+        for running in &mut self.rules {
+            let now = self.clocks.event_max(&running.rule.source);
+            running.watermark = now.map(|t| t - running.rule.settings.allowed_lateness);
         }
         Ok(())
     }
@@ -188,7 +225,13 @@ impl Engine {
             source
                 .prefilter
                 .candidate_rules_into(event.raw.as_bytes(), &mut candidates);
-            self.process_rules(candidates.iter().map(|pos| source.rules[pos]), event, out);
+            let now = self.clock.now();
+            self.process_rules(
+                candidates.iter().map(|pos| source.rules[pos]),
+                event,
+                now,
+                out,
+            );
             self.candidates = candidates;
         }
         self.by_source = by_source;
@@ -198,31 +241,29 @@ impl Engine {
         &mut self,
         indexes: impl Iterator<Item = usize>,
         event: &Event,
+        now: DateTime<Utc>,
         out: &mut Vec<RaisedAlert>,
     ) {
         for i in indexes {
-            let rule = &mut self.rules[i];
-            if !rule.config.enabled || !Self::matches(rule, event) {
+            let running = &mut self.rules[i];
+            let rule = &mut running.rule;
+            if !rule.settings.enabled || !rule.query.matches(event, now) {
                 continue;
             }
-            if rule.kind.fires_on_clock() && rule.watermark.is_some_and(|w| event.time < w) {
-                rule.late += 1;
+            running.matched += 1;
+            if rule.kind.fires_on_clock() && running.watermark.is_some_and(|w| event.time < w) {
+                running.late += 1;
                 continue;
             }
             rule.write_key(event, &mut self.key_buf);
             let key = std::str::from_utf8(&self.key_buf).expect("JSON text is UTF-8");
-            let Some(found) = rule.kind.observe(key, event) else {
+            let Some(found) = rule.kind.observe(key, event, now) else {
                 continue;
             };
-            let key = key.to_string();
-            self.raise(i, &key, found, out);
+            let id = key.to_string();
+            let key = rule.key_of(event);
+            self.raise(i, &id, key, found, out);
         }
-    }
-
-    /// The matching step: whether `rule` sees `event` at all (after the prefilter found
-    /// its required literals in the line).
-    fn matches(rule: &CompiledRule, event: &Event) -> bool {
-        rule.query.matches(event)
     }
 
     /// Moves every rule's watermark to its source's clock now (minus `allowed_lateness`)
@@ -231,18 +272,18 @@ impl Engine {
         let wall = self.clock.now();
         self.wall = wall;
         let mut now = BTreeMap::new();
-        for rule in &self.rules {
-            let source = &rule.config.source;
+        for running in &self.rules {
+            let source = &running.rule.source;
             if !now.contains_key(source) {
                 now.insert(source.clone(), self.clocks.now(source, wall));
             }
         }
         for i in 0..self.rules.len() {
-            let rule = &self.rules[i];
-            let Some(Some(t)) = now.get(&rule.config.source) else {
+            let rule = &self.rules[i].rule;
+            let Some(Some(t)) = now.get(&rule.source) else {
                 continue;
             };
-            let wm = *t - rule.config.allowed_lateness();
+            let wm = *t - rule.settings.allowed_lateness;
             self.advance_rule(i, wm, out);
         }
     }
@@ -251,51 +292,56 @@ impl Engine {
     /// of its source, so deadlines that passed by then fire.
     pub fn finish(&mut self, out: &mut Vec<RaisedAlert>) {
         for i in 0..self.rules.len() {
-            if let Some(end) = self.clocks.event_max(&self.rules[i].config.source) {
+            if let Some(end) = self.clocks.event_max(&self.rules[i].rule.source) {
                 self.advance_rule(i, end, out);
             }
         }
     }
 
     fn advance_rule(&mut self, i: usize, wm: DateTime<Utc>, out: &mut Vec<RaisedAlert>) {
-        let rule = &mut self.rules[i];
-        if rule.watermark.is_some_and(|w| wm <= w) || !rule.config.enabled {
+        let running = &mut self.rules[i];
+        if running.watermark.is_some_and(|w| wm <= w) || !running.rule.settings.enabled {
             return;
         }
-        rule.watermark = Some(wm);
-        if !rule.kind.fires_on_clock() {
+        running.watermark = Some(wm);
+        if !running.rule.kind.fires_on_clock() {
             return;
         }
         let mut fired = std::mem::take(&mut self.fired);
-        rule.kind.advance(wm, &mut fired);
+        running.rule.kind.advance(wm, &mut fired);
         for m in fired.drain(..) {
-            self.raise(i, &m.key, m.found, out);
+            // Clock-fired matches carry the key text their state is stored under; the
+            // pairs are read back once per alert.
+            let key = AlertKey::from_id(&m.key).unwrap_or_default();
+            self.raise(i, &m.key, key, m.found, out);
         }
         self.fired = fired;
     }
 
-    /// Realert, then the alert for rule `i` and `key` (canonical text).
-    fn raise(&mut self, i: usize, key: &str, m: Match, out: &mut Vec<RaisedAlert>) {
-        let config = &self.rules[i].config;
-        let realert = config.realert.as_chrono();
+    /// Realert, then the alert for rule `i` and `key` (`id` is its canonical text).
+    fn raise(&mut self, i: usize, id: &str, key: AlertKey, m: Match, out: &mut Vec<RaisedAlert>) {
+        let rule = &self.rules[i].rule;
+        let settings = &rule.settings;
         let Admission::Send { held_back } =
-            self.realert.admit(&config.name, key, m.last_seen, realert)
+            self.realert
+                .admit(&rule.name, id, m.last_seen, settings.realert)
         else {
             return;
         };
-        let key: BTreeMap<String, String> = serde_json::from_str(key).unwrap_or_default();
         // Lucene's own precedence differs from Klaxon's, so Discover gets the query
         // re-printed to mean there what it means here.
         let kibana_url = self.kibana.as_ref().map(|k| {
-            let lucene = self.rules[i].query.to_lucene();
-            kibana_link(k, &lucene, &key, m.first_seen, m.last_seen)
+            let pairs = key
+                .iter()
+                .map(|(f, v)| (f, (v != MISSING_VALUE).then_some(v)));
+            k.alert_link(&rule.query.to_lucene(), pairs, m.first_seen, m.last_seen)
         });
         let alert = Alert {
-            rule: config.name.clone(),
-            description: config.description.clone(),
-            severity: config.severity,
-            source: config.source.clone(),
-            query: config.query.clone(),
+            rule: rule.name.clone(),
+            description: settings.description.clone(),
+            severity: settings.severity,
+            source: rule.source.clone(),
+            query: rule.query.text().to_string(),
             key,
             count: m.count,
             first_seen: m.first_seen,
@@ -308,7 +354,7 @@ impl Engine {
         };
         out.push(RaisedAlert {
             alert,
-            channels: config.notify.clone(),
+            channels: settings.notify.clone(),
         });
     }
 
@@ -317,14 +363,26 @@ impl Engine {
         self.realert.take_changes()
     }
 
-    /// Adds everything the engine changed since the last call to `commit`: realert state,
-    /// rule state resets and changed keys, moved source clocks.
-    pub fn fill_commit(&mut self, commit: &mut Commit) {
+    /// What a handled batch commits, taken at `at` (the pipeline's clock): the files'
+    /// `checkpoints`, the `alerts` raised, and everything the engine changed since the last
+    /// call (realert state, rule state resets and changed keys, moved source clocks).
+    pub fn commit(
+        &mut self,
+        at: DateTime<Utc>,
+        checkpoints: Vec<Checkpoint>,
+        alerts: Vec<RaisedAlert>,
+    ) -> Commit {
+        let mut commit = Commit {
+            at,
+            checkpoints,
+            alerts,
+            ..Commit::default()
+        };
         commit.realert.extend(self.realert.take_changes());
         commit.rule_resets.append(&mut self.resets);
-        for rule in &mut self.rules {
-            rule.kind.take_changes(&mut self.changes);
-            let name = &rule.config.name;
+        for running in &mut self.rules {
+            running.rule.kind.take_changes(&mut self.changes);
+            let name = &running.rule.name;
             commit
                 .rule_state
                 .extend(self.changes.drain(..).map(|c| RuleStateChange {
@@ -334,39 +392,43 @@ impl Engine {
                 }));
         }
         commit.clocks.extend(self.clocks.take_changes());
+        commit
     }
 
-    /// Swaps in a new set of rules (a reload). A rule with the same name and meaning as a
-    /// running one keeps its state (and takes the new delivery settings); any other starts
-    /// empty, and the state of changed or removed rules is dropped with the next commit.
-    pub fn replace_rules(&mut self, rules: Vec<CompiledRule>) {
-        let mut old: HashMap<String, CompiledRule> = self
+    /// Swaps in a new set of rules (a reload). A rule with the same name and state
+    /// identity as a running one keeps its state (and takes the new delivery settings);
+    /// any other starts empty, and the state of changed or removed rules is dropped with
+    /// the next commit.
+    pub fn replace_rules(&mut self, rules: Vec<Rule>) {
+        let mut old: HashMap<String, Running> = self
             .rules
             .drain(..)
-            .map(|r| (r.config.name.clone(), r))
+            .map(|r| (r.rule.name.clone(), r))
             .collect();
         let wall = self.clock.now();
-        for mut rule in rules {
-            match old.remove(&rule.config.name) {
-                Some(prev) if prev.meaning() == rule.meaning() => {
-                    rule.kind = prev.kind;
-                    rule.watermark = prev.watermark;
-                    rule.late = prev.late;
+        for rule in rules {
+            let mut running = Running::new(rule);
+            match old.remove(&running.rule.name) {
+                Some(prev) if prev.rule.state_id() == running.rule.state_id() => {
+                    running.rule.kind = prev.rule.kind;
+                    running.watermark = prev.watermark;
+                    running.late = prev.late;
+                    running.matched = prev.matched;
                 }
                 _ => self.resets.push(RuleReset {
-                    rule: rule.config.name.clone(),
-                    meaning: Some(rule.meaning().to_string()),
+                    rule: running.rule.name.clone(),
+                    state_id: Some(running.rule.state_id().to_string()),
                 }),
             }
-            for s in rule.sources() {
+            for s in running.rule.sources() {
                 self.clocks.add(s, wall);
             }
-            self.rules.push(rule);
+            self.rules.push(running);
         }
         for gone in old.into_keys() {
             self.resets.push(RuleReset {
                 rule: gone,
-                meaning: None,
+                state_id: None,
             });
         }
         self.index();
@@ -377,73 +439,46 @@ impl Engine {
         self.rules
             .iter()
             .map(|r| {
-                let s = r.stats();
+                let s = r.rule.stats();
                 RuleReport {
-                    rule: r.config.name.clone(),
+                    rule: r.rule.name.clone(),
                     keys: s.keys,
                     evicted: s.evicted,
-                    late: r.late_events(),
+                    late: r.late,
+                    matched: r.matched,
                 }
             })
             .collect()
     }
 }
 
-/// A Discover link showing the rule's query, narrowed to the alert's key, around the matches.
-fn kibana_link(
-    kibana: &KibanaConfig,
-    rule_query: &str,
-    key: &BTreeMap<String, String>,
-    first_seen: chrono::DateTime<chrono::Utc>,
-    last_seen: chrono::DateTime<chrono::Utc>,
-) -> String {
-    let mut q = if key.is_empty() {
-        rule_query.to_string()
-    } else {
-        format!("({rule_query})")
-    };
-    for (field, value) in key {
-        if value == MISSING_VALUE {
-            q.push_str(&format!(" AND NOT _exists_:{field}"));
-        } else {
-            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
-            q.push_str(&format!(" AND {field}:\"{escaped}\""));
-        }
-    }
-    let margin = kibana.margin.as_chrono();
-    query::kibana::discover_url(
-        &kibana.url,
-        &kibana.data_view,
-        &q,
-        first_seen - margin,
-        last_seen + margin,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::config::{HumanDuration, RuleKind};
     use crate::event::Origin;
-    use crate::pipeline::{group_key, CompiledRule};
-    use crate::query::QueryOptions;
+    use crate::rule::{build_for_test, AnyParams, FrequencyParams, RuleConfig, RuleParams};
+    use crate::types::HumanDuration;
     use chrono::{TimeZone, Utc};
     use std::time::Duration;
 
-    fn rule(name: &str, query: &str, kind: RuleKind, group_by: &[&str]) -> RuleConfig {
-        RuleConfig {
-            name: name.into(),
-            source: "orders".into(),
-            query: query.into(),
-            kind,
-            threshold: Some(2),
-            window: Some(HumanDuration(Duration::from_secs(60))),
-            group_by: group_by.iter().map(|s| s.to_string()).collect(),
-            realert: HumanDuration(Duration::from_secs(600)),
-            notify: vec!["ops".into()],
-            ..RuleConfig::default()
-        }
+    fn any() -> RuleParams {
+        RuleParams::Any(AnyParams {})
+    }
+
+    fn frequency() -> RuleParams {
+        RuleParams::Frequency(FrequencyParams {
+            threshold: 2,
+            window: HumanDuration(Duration::from_secs(60)),
+        })
+    }
+
+    fn rule(name: &str, query: &str, params: RuleParams, group_by: &[&str]) -> RuleConfig {
+        let mut c = RuleConfig::new(name, "orders", query, params);
+        c.group_by = group_by.iter().map(|s| s.to_string()).collect();
+        c.realert = HumanDuration(Duration::from_secs(600));
+        c.notify = vec!["ops".into()];
+        c
     }
 
     fn json_event(source: &str, secs: i64, json: &str) -> Event {
@@ -461,10 +496,7 @@ mod tests {
     }
 
     fn engine(rules: Vec<RuleConfig>, kibana: Option<KibanaConfig>) -> Engine {
-        let compiled = rules
-            .into_iter()
-            .map(|r| CompiledRule::compile(r, &QueryOptions::default()).unwrap())
-            .collect();
+        let compiled = rules.iter().map(build_for_test).collect();
         let clock = Arc::new(ManualClock::new(
             Utc.timestamp_opt(1_780_000_100, 0).unwrap(),
         ));
@@ -473,7 +505,7 @@ mod tests {
 
     #[test]
     fn only_rules_of_the_event_source_see_it() {
-        let mut e = engine(vec![rule("r", "ERROR", RuleKind::Any, &[])], None);
+        let mut e = engine(vec![rule("r", "ERROR", any(), &[])], None);
         let mut out = Vec::new();
         e.process(
             &json_event("other", 0, r#"{"message":"ERROR x"}"#),
@@ -490,10 +522,7 @@ mod tests {
 
     #[test]
     fn group_by_splits_keys_and_realert_holds_back_per_key() {
-        let mut e = engine(
-            vec![rule("r", "ERROR", RuleKind::Frequency, &["sku"])],
-            None,
-        );
+        let mut e = engine(vec![rule("r", "ERROR", frequency(), &["sku"])], None);
         let mut out = Vec::new();
         let lines = [
             (0, r#"{"message":"ERROR a","sku":"A"}"#),
@@ -508,7 +537,7 @@ mod tests {
         }
         assert_eq!(out.len(), 1, "{out:?}");
         let a = &out[0].alert;
-        assert_eq!(a.key.get("sku").map(String::as_str), Some("A"));
+        assert_eq!(a.key.get("sku"), Some("A"));
         assert_eq!(
             (a.count, a.sample.as_str()),
             (2, r#"{"message":"ERROR a","sku":"A"}"#)
@@ -516,10 +545,6 @@ mod tests {
         let changes = e.take_realert_changes();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].held_back, 1);
-        assert_eq!(
-            group_key(&["sku".into()], &json_event("orders", 0, "{}"))["sku"],
-            MISSING_VALUE
-        );
     }
 
     #[test]
@@ -529,10 +554,7 @@ mod tests {
             data_view: "orders".into(),
             margin: HumanDuration(Duration::from_secs(600)),
         };
-        let mut e = engine(
-            vec![rule("r", "ERROR", RuleKind::Any, &["sku"])],
-            Some(kibana),
-        );
+        let mut e = engine(vec![rule("r", "ERROR", any(), &["sku"])], Some(kibana));
         let mut out = Vec::new();
         e.process(
             &json_event("orders", 0, r#"{"message":"ERROR","sku":"A\"1"}"#),

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use super::{group_key, CompiledRule, Engine};
-use crate::alert::key_id;
+use super::Engine;
 use crate::clock::ManualClock;
-use crate::config::{HumanDuration, RuleConfig, RuleKind};
 use crate::event::{Event, Origin};
-use crate::query::QueryOptions;
-use crate::store::{Commit, MemoryStore, RaisedAlert, StateStore};
+use crate::rule::{build_for_test, AbsenceParams, FrequencyParams, Rule, RuleConfig, RuleParams};
+use crate::store::{MemoryStore, RaisedAlert, StateStore};
+use crate::types::HumanDuration;
 
 const T0: i64 = 1_780_000_000;
 
@@ -30,47 +29,39 @@ fn event(secs: i64, json: &str) -> Event {
     }
 }
 
-fn secs(s: u64) -> Option<HumanDuration> {
-    Some(HumanDuration(Duration::from_secs(s)))
+fn secs(s: u64) -> HumanDuration {
+    HumanDuration(Duration::from_secs(s))
 }
 
 fn frequency(name: &str, threshold: u64) -> RuleConfig {
-    RuleConfig {
-        name: name.into(),
-        source: "orders".into(),
-        query: "ERROR".into(),
-        kind: RuleKind::Frequency,
-        threshold: Some(threshold),
+    let params = RuleParams::Frequency(FrequencyParams {
+        threshold,
         window: secs(600),
-        group_by: vec!["sku".into()],
-        realert: HumanDuration(Duration::ZERO),
-        notify: vec!["ops".into()],
-        ..RuleConfig::default()
-    }
+    });
+    let mut c = RuleConfig::new(name, "orders", "ERROR", params);
+    c.group_by = vec!["sku".into()];
+    c.realert = secs(0);
+    c.notify = vec!["ops".into()];
+    c
 }
 
 fn absence() -> RuleConfig {
-    RuleConfig {
-        name: "ghost".into(),
-        source: "orders".into(),
-        query: "payment_succeeded OR inventory_deducted".into(),
-        kind: RuleKind::Absence,
-        start: Some("payment_succeeded".into()),
-        expect: Some("inventory_deducted".into()),
+    let params = RuleParams::Absence(AbsenceParams {
+        start: "payment_succeeded".into(),
+        expect: "inventory_deducted".into(),
         within: secs(300),
-        allowed_lateness: secs(0),
-        group_by: vec!["order".into()],
-        realert: HumanDuration(Duration::ZERO),
-        notify: vec!["ops".into()],
-        ..RuleConfig::default()
-    }
+    });
+    let query = "payment_succeeded OR inventory_deducted";
+    let mut c = RuleConfig::new("ghost", "orders", query, params);
+    c.allowed_lateness = Some(secs(0));
+    c.group_by = vec!["order".into()];
+    c.realert = secs(0);
+    c.notify = vec!["ops".into()];
+    c
 }
 
-fn compile(rules: &[RuleConfig]) -> Vec<CompiledRule> {
-    rules
-        .iter()
-        .map(|r| CompiledRule::compile(r.clone(), &QueryOptions::default()).unwrap())
-        .collect()
+fn compile(rules: &[RuleConfig]) -> Vec<Rule> {
+    rules.iter().map(build_for_test).collect()
 }
 
 fn engine(rules: &[RuleConfig], clock: &Arc<ManualClock>) -> Engine {
@@ -88,9 +79,7 @@ fn step(engine: &mut Engine, store: &mut MemoryStore, events: &[Event]) -> Vec<(
         engine.process(e, &mut raised);
     }
     engine.advance(&mut raised);
-    let mut commit = Commit::default();
-    engine.fill_commit(&mut commit);
-    commit.alerts = raised.clone();
+    let commit = engine.commit(Utc::now(), Vec::new(), raised.clone());
     store.commit(&commit).unwrap();
     raised
         .into_iter()
@@ -101,22 +90,6 @@ fn step(engine: &mut Engine, store: &mut MemoryStore, events: &[Event]) -> Vec<(
 
 fn err(secs: i64, sku: &str) -> Event {
     event(secs, &format!(r#"{{"message":"ERROR x","sku":"{sku}"}}"#))
-}
-
-#[test]
-fn the_key_text_written_in_place_is_the_canonical_key() {
-    let rule = &compile(&[RuleConfig {
-        group_by: vec!["sku".into(), "shop".into(), "sku".into()],
-        ..frequency("r", 1)
-    }])[0];
-    let e = event(0, r#"{"sku":"A\"1","shop":7}"#);
-    let mut buf = Vec::new();
-    rule.write_key(&e, &mut buf);
-    let fields = ["shop".to_string(), "sku".to_string()];
-    assert_eq!(
-        String::from_utf8(buf).unwrap(),
-        key_id(&group_key(&fields, &e))
-    );
 }
 
 #[test]
@@ -139,7 +112,7 @@ fn a_restart_mid_window_neither_loses_nor_double_counts() {
 }
 
 #[test]
-fn a_rule_whose_meaning_changed_while_down_starts_empty() {
+fn a_rule_whose_counting_changed_while_down_starts_empty() {
     let clock = wall(0);
     let mut store = MemoryStore::new();
     let mut first = engine(&[frequency("r", 3)], &clock);
@@ -167,20 +140,18 @@ fn a_reload_keeps_unchanged_rules_and_resets_edited_ones() {
     let mut e = engine(&[frequency("a", 3), frequency("b", 3)], &clock);
     e.restore(&store).unwrap();
     step(&mut e, &mut store, &[err(0, "A"), err(1, "A")]);
-    // b only changes where it notifies: same meaning, window kept. a's threshold changes.
-    let b = RuleConfig {
-        notify: vec!["pager".into()],
-        ..frequency("b", 3)
-    };
+    // b only changes where it notifies: same state identity, window kept. a's threshold changes.
+    let mut b = frequency("b", 3);
+    b.notify = vec!["pager".into()];
     e.replace_rules(compile(&[frequency("a", 4), b]));
     let fired = step(&mut e, &mut store, &[err(2, "A")]);
     assert_eq!(fired, vec![("b".to_string(), "sku=A".to_string())]);
-    assert_eq!(store.rule_meanings().unwrap().len(), 2);
+    assert_eq!(store.rule_state_ids().unwrap().len(), 2);
     // Removing a rule drops its stored state.
     e.replace_rules(compile(&[frequency("b", 3)]));
     step(&mut e, &mut store, &[]);
     assert!(store.rule_states("a").unwrap().is_empty());
-    assert_eq!(store.rule_meanings().unwrap().len(), 1);
+    assert_eq!(store.rule_state_ids().unwrap().len(), 1);
 }
 
 #[test]

@@ -1,40 +1,22 @@
-//! Wiring the stages for `klaxon run`: sources feed batches through a bounded channel
-//! (backpressure) to the processor, which runs the engine and commits each batch's
-//! checkpoints, realert state, rule state, source clocks and alerts in one transaction;
-//! the dispatcher then delivers the outbox. Delivery is at-least-once; handling of lines
-//! is exactly-once. Between batches, a tick advances the clocks (so clock-fired rules fire
-//! on a quiet system) and a poll picks up edited rule files.
+//! Wiring only: the stages joined into `klaxon run` ([`run`]) and into the offline replay
+//! of `klaxon test` ([`replay()`]), both driving the same [`Engine`] and commit path.
+//! Delivery is at-least-once; handling of lines is exactly-once.
 
 mod compile;
-mod compiled;
 mod dispatch;
 mod engine;
 #[cfg(test)]
 mod engine_state_tests;
 mod reload;
+mod replay;
+mod run;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{mpsc, watch, Notify};
-
-use crate::clock::Clock;
-use crate::config::LoadedConfig;
-use crate::filter::SwappableFilter;
-use crate::source::{self, Batch};
-use crate::store::{Commit, SqliteStore, StateStore};
-
-pub use compile::{compile_rules, query_options};
-pub use compiled::{compile_loaded, group_key, CompiledRule, MISSING_VALUE};
+pub use compile::{compile_loaded, compile_rules, query_options};
 pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
-
-/// Batches in flight between the sources and the processor.
-const BATCH_QUEUE: usize = 8;
-
-/// How often the clocks advance without a batch, and rule files are looked at.
-const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+pub use replay::{replay, ReplayInput, ReplayReport};
+pub use run::run;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -46,6 +28,8 @@ pub enum PipelineError {
     Source(#[from] crate::source::SourceError),
     #[error("channel `{name}`: {message}")]
     Channel { name: String, message: String },
+    #[error("replay: {0}")]
+    Replay(String),
 }
 
 /// What a run did, for the summary printed at the end.
@@ -60,147 +44,4 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-}
-
-/// Run until `shutdown` turns true, then drain and deliver what is due.
-pub async fn run(
-    loaded: LoadedConfig,
-    clock: Arc<dyn Clock>,
-    shutdown: watch::Receiver<bool>,
-) -> Result<RunStats, PipelineError> {
-    let mut watcher = RuleWatcher::new(&loaded);
-    let rules = watcher.compile_all().map_err(PipelineError::Config)?;
-    let global = &loaded.global;
-    let store = SqliteStore::open(&global.state_dir)?;
-
-    let mut channels = HashMap::new();
-    for (name, cfg) in &global.channels {
-        let channel =
-            crate::notify::build(name, cfg, clock.clone()).map_err(|e| PipelineError::Channel {
-                name: name.clone(),
-                message: e.to_string(),
-            })?;
-        channels.insert(name.clone(), channel);
-    }
-
-    let mut engine = Engine::new(
-        rules,
-        store.realert_states()?,
-        global.kibana.clone(),
-        clock.clone(),
-    );
-    engine.restore(&store)?;
-    let (tx, mut rx) = mpsc::channel::<Batch>(BATCH_QUEUE);
-    let mut used_sources: Vec<&str> = engine.rules().map(|r| r.source.as_str()).collect();
-    used_sources.extend(
-        engine
-            .rules()
-            .flat_map(|r| [&r.left, &r.right])
-            .flatten()
-            .filter_map(|side| side.source.as_deref()),
-    );
-    used_sources.sort();
-    used_sources.dedup();
-    let mut source_tasks = Vec::new();
-    // Each source reads through the prefilter of the rules reading it; a reload swaps it.
-    let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
-    for name in used_sources {
-        let Some(cfg) = global.sources.get(name) else {
-            continue;
-        };
-        let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
-        filters.insert(name.to_string(), filter.clone());
-        let checkpoints = store.checkpoints(name)?;
-        let src = source::build_with_filter(name, cfg, checkpoints, clock.clone(), filter)?;
-        source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
-    }
-    drop(tx);
-
-    let store: Arc<Mutex<SqliteStore>> = Arc::new(Mutex::new(store));
-    let wake = Arc::new(Notify::new());
-    let dispatcher = Dispatcher {
-        channels,
-        store: store.clone(),
-        clock: clock.clone(),
-    };
-    // The dispatcher stops after processing does (on shutdown, or when every source has
-    // ended, as stdin does at EOF), so its last pass sees every committed alert.
-    let (processing_done, dispatch_stop) = watch::channel(false);
-    let dispatch_task = tokio::spawn(dispatcher.run(wake.clone(), dispatch_stop));
-
-    let mut stats = RunStats::default();
-    let mut raised = Vec::new();
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut evicted = EvictionLog::default();
-    // Ends when every source has stopped (on shutdown) and the queue is drained.
-    loop {
-        let mut commit = Commit::default();
-        tokio::select! {
-            batch = rx.recv() => {
-                let Some(batch) = batch else { break };
-                for event in &batch.events {
-                    engine.process(event, &mut raised);
-                }
-                stats.events += batch.events.len() as u64;
-                commit.checkpoints = batch.checkpoints;
-            }
-            _ = tick.tick() => {
-                let (rules, _) = watcher.poll();
-                if let Some(rules) = rules {
-                    engine.replace_rules(rules);
-                    for (name, filter) in &filters {
-                        filter.replace(engine.prefilter(name));
-                    }
-                }
-                evicted.report(&engine);
-            }
-        }
-        engine.advance(&mut raised);
-        stats.alerts += raised.len() as u64;
-        commit.alerts = std::mem::take(&mut raised);
-        engine.fill_commit(&mut commit);
-        if commit.is_empty() {
-            continue;
-        }
-        let has_alerts = !commit.alerts.is_empty();
-        lock(&store).commit(&commit)?;
-        if has_alerts {
-            wake.notify_one();
-        }
-    }
-    for task in source_tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("{e}"),
-            Err(e) => tracing::error!("source task failed: {e}"),
-        }
-    }
-    let _ = processing_done.send(true);
-    if let Err(e) = dispatch_task.await {
-        tracing::error!("dispatcher failed: {e}");
-    }
-    Ok(stats)
-}
-
-/// Warns when a rule starts evicting keys (its `max_keys` is too small for its traffic).
-#[derive(Default)]
-struct EvictionLog {
-    last: HashMap<String, u64>,
-}
-
-impl EvictionLog {
-    fn report(&mut self, engine: &Engine) {
-        for r in engine.reports() {
-            let before = self.last.insert(r.rule.clone(), r.evicted).unwrap_or(0);
-            if r.evicted > before {
-                tracing::warn!(
-                    rule = %r.rule,
-                    evicted = r.evicted,
-                    keys = r.keys,
-                    "rule is at max_keys: least recently seen keys evicted (their state is lost)"
-                );
-            }
-        }
-    }
 }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::compiled::{compile_loaded, CompiledRule};
+use super::compile::compile_loaded;
 use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
+use crate::rule::Rule;
 
 /// What a poll found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -53,12 +54,12 @@ impl RuleWatcher {
     }
 
     /// Every rule, as runs now, compiled afresh (the engine moves state over by meaning).
-    pub fn compile_all(&self) -> Result<Vec<CompiledRule>, Diagnostics> {
+    pub fn compile_all(&self) -> Result<Vec<Rule>, Diagnostics> {
         let mut out = Vec::new();
         let mut problems = Diagnostics::new();
         for rule in self.running.values() {
             match compile_loaded(rule, &self.options) {
-                Ok(c) => out.push(c),
+                Ok((c, _)) => out.push(c),
                 Err(d) => problems.extend(d),
             }
         }
@@ -71,7 +72,7 @@ impl RuleWatcher {
 
     /// Looks for changed rule files; when some changed, loads them and returns the new
     /// rule set to run (`None`: nothing changed, or every change was refused).
-    pub fn poll(&mut self) -> (Option<Vec<CompiledRule>>, ReloadOutcome) {
+    pub fn poll(&mut self) -> (Option<Vec<Rule>>, ReloadOutcome) {
         let now = self.scan();
         if now == self.seen {
             return (None, ReloadOutcome::default());
@@ -112,7 +113,8 @@ impl RuleWatcher {
             }
             match fresh.iter().find(|r| &r.path == path) {
                 Some(rule) => match compile_loaded(rule, &self.options) {
-                    Ok(_) => {
+                    Ok((_, warnings)) => {
+                        log_refused(&warnings);
                         next.insert(path.clone(), rule.clone());
                         outcome.applied.push(path.clone());
                     }
@@ -217,6 +219,15 @@ mod tests {
         )
     }
 
+    /// The threshold of the running version of frequency rule `name`.
+    fn threshold(w: &RuleWatcher, name: &str) -> u64 {
+        let rule = w.running.values().find(|r| r.config.name == name).unwrap();
+        match &rule.config.params {
+            crate::rule::RuleParams::Frequency(p) => p.threshold,
+            other => panic!("not a frequency rule: {other:?}"),
+        }
+    }
+
     #[test]
     fn edits_apply_broken_files_are_refused_and_removals_drop_rules() {
         let dir = tempfile::tempdir().unwrap();
@@ -233,8 +244,8 @@ mod tests {
         let (set, outcome) = w.poll();
         let set = set.expect("a edited");
         assert_eq!(outcome.applied, vec![rules.join("a.yaml")]);
-        let a = set.iter().find(|r| r.config.name == "a").unwrap();
-        assert_eq!(a.config.threshold, Some(4));
+        assert!(set.iter().any(|r| r.name == "a"));
+        assert_eq!(threshold(&w, "a"), 4);
 
         // A broken edit is refused; the running version stays.
         std::fs::write(
@@ -245,22 +256,14 @@ mod tests {
         let (set, outcome) = w.poll();
         assert!(set.is_none());
         assert_eq!(outcome.refused, vec![rules.join("a.yaml")]);
-        let running = w.compile_all().unwrap();
-        assert_eq!(
-            running
-                .iter()
-                .find(|r| r.config.name == "a")
-                .unwrap()
-                .config
-                .threshold,
-            Some(4)
-        );
+        assert_eq!(w.compile_all().unwrap().len(), 2);
+        assert_eq!(threshold(&w, "a"), 4);
 
         // A good edit elsewhere still applies while a.yaml stays broken.
         std::fs::remove_file(rules.join("b.yaml")).unwrap();
         std::fs::write(rules.join("c.yaml"), rule("c", 2)).unwrap();
         let (set, outcome) = w.poll();
-        let names: BTreeSet<String> = set.unwrap().into_iter().map(|r| r.config.name).collect();
+        let names: BTreeSet<String> = set.unwrap().into_iter().map(|r| r.name).collect();
         assert_eq!(names, BTreeSet::from(["a".to_string(), "c".to_string()]));
         assert_eq!(
             outcome.applied,

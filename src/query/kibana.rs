@@ -13,6 +13,59 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Deserialize;
+
+use crate::types::HumanDuration;
+
+/// Where alerts link to for their evidence (`kibana:` in klaxon.yaml).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KibanaConfig {
+    /// Base URL, e.g. `http://kibana:5601`.
+    pub url: String,
+    /// Data view (index pattern) id used by Discover.
+    pub data_view: String,
+    /// Time shown around the matches, each side (default 10m).
+    #[serde(default = "default_margin")]
+    pub margin: HumanDuration,
+}
+
+fn default_margin() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(600))
+}
+
+impl KibanaConfig {
+    /// A Discover link showing a rule's query (Lucene, as [`super::Query::to_lucene`] prints
+    /// it) narrowed to an alert's key — `(field, None)` for a field the events lack —
+    /// around the alert's first and last match.
+    pub fn alert_link<'a>(
+        &self,
+        lucene: &str,
+        key: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        first_seen: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+    ) -> String {
+        let mut q = String::new();
+        for (field, value) in key {
+            match value {
+                None => q.push_str(&format!(" AND NOT _exists_:{field}")),
+                Some(value) => {
+                    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+                    q.push_str(&format!(" AND {field}:\"{escaped}\""));
+                }
+            }
+        }
+        let q = if q.is_empty() {
+            lucene.to_string()
+        } else {
+            format!("({lucene}){q}")
+        };
+        let margin = self.margin.as_chrono();
+        let from = first_seen.checked_sub_signed(margin).unwrap_or(first_seen);
+        let to = last_seen.checked_add_signed(margin).unwrap_or(last_seen);
+        discover_url(&self.url, &self.data_view, &q, from, to)
+    }
+}
 
 /// Characters left readable in a rison value (see the module docs).
 const VALUE: &AsciiSet = &NON_ALPHANUMERIC

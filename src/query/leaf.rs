@@ -63,12 +63,7 @@ pub(crate) struct DateRange {
 impl DateRange {
     /// Inclusive epoch-millisecond limits, reading Elasticsearch's rounding: `>`/`<=` use the
     /// latest instant a value names, `>=`/`<` the earliest.
-    fn limits(&self) -> (i64, i64) {
-        let now = if self.relative() {
-            chrono::Utc::now().timestamp_millis()
-        } else {
-            0
-        };
+    fn limits(&self, now: i64) -> (i64, i64) {
         let lo = match &self.lower {
             StdBound::Unbounded => i64::MIN,
             StdBound::Included(e) => e.resolve(now).map_or(i64::MAX, |r| r.0),
@@ -87,7 +82,7 @@ impl DateRange {
         if self.relative() {
             return false;
         }
-        let (lo, hi) = self.limits();
+        let (lo, hi) = self.limits(0);
         lo > hi
     }
 
@@ -101,8 +96,8 @@ impl DateRange {
 }
 
 impl Test {
-    /// Whether one scalar passes.
-    pub(crate) fn test(&self, s: Scalar<'_>) -> bool {
+    /// Whether one scalar passes; `now_ms` is what `now` in date math means.
+    pub(crate) fn test(&self, s: Scalar<'_>, now_ms: i64) -> bool {
         match self {
             Test::Exists => true,
             Test::TokenPattern(p) => with_text(s, |text| {
@@ -131,7 +126,7 @@ impl Test {
                     _ => None,
                 };
                 ms.is_some_and(|ms| {
-                    let (lo, hi) = range.limits();
+                    let (lo, hi) = range.limits(now_ms);
                     lo <= ms && ms <= hi
                 })
             }

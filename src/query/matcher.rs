@@ -227,11 +227,12 @@ fn merge_words(items: Vec<Node>) -> Node {
 }
 
 impl Node {
-    pub(crate) fn matches(&self, event: &Event) -> bool {
+    /// `now_ms` (epoch milliseconds) is what `now` in date math means.
+    pub(crate) fn matches(&self, event: &Event, now_ms: i64) -> bool {
         match self {
-            Node::All(items) => items.iter().all(|n| n.matches(event)),
-            Node::Any(items) => items.iter().any(|n| n.matches(event)),
-            Node::Not(inner) => !inner.matches(event),
+            Node::All(items) => items.iter().all(|n| n.matches(event, now_ms)),
+            Node::Any(items) => items.iter().any(|n| n.matches(event, now_ms)),
+            Node::Not(inner) => !inner.matches(event, now_ms),
             Node::Words(w) => field_matches(event, &w.field, |s| {
                 leaf::with_text(s, |text| w.found_in(text))
             }),
@@ -241,7 +242,7 @@ impl Node {
                         && tokens(text).any(|t| words.iter().any(|w| eq_lower(t, w)))
                 })
             }),
-            Node::Leaf { field, test, .. } => field_matches(event, field, |s| test.test(s)),
+            Node::Leaf { field, test, .. } => field_matches(event, field, |s| test.test(s, now_ms)),
         }
     }
 }

@@ -28,6 +28,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 pub use analyze::tokens;
@@ -40,8 +41,10 @@ pub use prefilter::{Prefilter, RuleSet};
 use crate::event::Event;
 
 /// Anything that decides whether an event matches; rules depend on this, not on the parser.
+/// `now` is the pipeline's clock (wall time when running, event time in a replay): what
+/// `now` in date math (`@timestamp:>now-15m`) means.
 pub trait Matcher {
-    fn matches(&self, event: &Event) -> bool;
+    fn matches(&self, event: &Event, now: DateTime<Utc>) -> bool;
 }
 
 /// A parsed, compiled query.
@@ -69,9 +72,9 @@ pub fn parse(text: &str, opts: &QueryOptions) -> Result<Query, QueryError> {
 }
 
 impl Query {
-    /// Whether `event` matches.
-    pub fn matches(&self, event: &Event) -> bool {
-        self.root.matches(event)
+    /// Whether `event` matches, with `now` as the time date math (`now-15m`) counts from.
+    pub fn matches(&self, event: &Event, now: DateTime<Utc>) -> bool {
+        self.root.matches(event, now.timestamp_millis())
     }
 
     /// The query as written.
@@ -109,8 +112,8 @@ impl Query {
 }
 
 impl Matcher for Query {
-    fn matches(&self, event: &Event) -> bool {
-        Query::matches(self, event)
+    fn matches(&self, event: &Event, now: DateTime<Utc>) -> bool {
+        Query::matches(self, event, now)
     }
 }
 

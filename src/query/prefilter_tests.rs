@@ -99,7 +99,7 @@ fn spellings_the_literal_would_miss_make_lines_candidates() {
     let kelvin = "\u{212A}B_EXCEEDED";
     let plain = |s: &str| Event::plain(s, Utc::now(), test_origin());
     // The Kelvin sign lowercases to `k`: the query matches although `kb` is not in the line.
-    assert!(qs[0].matches(&plain(kelvin)));
+    assert!(qs[0].matches(&plain(kelvin), chrono::Utc::now()));
     let buf = format!("{kelvin}\n{{\"m\":\"\\u652f\"}}\nnone\n支付\n");
     assert_eq!(
         candidates(&p, &buf),

@@ -188,8 +188,8 @@ fn query_keeps_its_text_and_matches_through_the_trait() {
     assert_eq!(q.text(), "ERROR AND timeout");
     assert_eq!(q.ast(), &Ast::And(vec![t("ERROR"), t("timeout")]));
     let m: &dyn Matcher = &q;
-    assert!(m.matches(&plain("error: upstream Timeout")));
-    assert!(!m.matches(&plain("error: upstream timed out")));
+    assert!(m.matches(&plain("error: upstream Timeout"), chrono::Utc::now()));
+    assert!(!m.matches(&plain("error: upstream timed out"), chrono::Utc::now()));
 }
 
 #[test]
@@ -209,10 +209,10 @@ fn compiled_tree_is_flat_and_merges_words() {
 fn phrases_find_overlapping_starts() {
     // KMP must not skip the start of a match that overlaps a failed partial one.
     let q = parse("\"a a b\"", &opts()).unwrap();
-    assert!(q.matches(&plain("a a a b")));
-    assert!(!q.matches(&plain("a a c b")));
+    assert!(q.matches(&plain("a a a b"), chrono::Utc::now()));
+    assert!(!q.matches(&plain("a a c b"), chrono::Utc::now()));
     let q = parse("\"a b a c\"", &opts()).unwrap();
-    assert!(q.matches(&plain("a b a b a c")));
+    assert!(q.matches(&plain("a b a b a c"), chrono::Utc::now()));
 }
 
 #[test]
@@ -230,13 +230,17 @@ fn json_values_match_like_event_text() {
         ("o.k:v", true),
         ("o:k", true),
     ] {
-        assert_eq!(parse(q, &opts()).unwrap().matches(&ev), expected, "{q}");
+        assert_eq!(
+            parse(q, &opts()).unwrap().matches(&ev, chrono::Utc::now()),
+            expected,
+            "{q}"
+        );
     }
     // The stack-formatted numbers agree with `Event::text`.
     for path in ["n", "big", "neg"] {
         let text = ev.text(path).unwrap();
         let q = parse(&format!("{path}:\"{text}\""), &opts()).unwrap();
-        assert!(q.matches(&ev), "{path}={text}");
+        assert!(q.matches(&ev, chrono::Utc::now()), "{path}={text}");
     }
 }
 
@@ -293,7 +297,11 @@ fn random_queries_round_trip_or_fail_cleanly() {
                     let again =
                         parse(&printed, &o).unwrap_or_else(|e| panic!("{s:?} -> {printed:?}: {e}"));
                     assert_eq!(again.ast(), q.ast(), "{s:?} -> {printed:?}");
-                    assert_eq!(q.matches(&plain(&s)), again.matches(&plain(&s)), "{s:?}");
+                    assert_eq!(
+                        q.matches(&plain(&s), chrono::Utc::now()),
+                        again.matches(&plain(&s), chrono::Utc::now()),
+                        "{s:?}"
+                    );
                 }
                 Err(e) => {
                     let columns = 1..=s.chars().count() + 1;

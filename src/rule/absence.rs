@@ -14,11 +14,40 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    human, micros, span, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats, RuleType,
-    StateChange, Visit,
+    human, micros, span, time_of, BuildContext, Keyed, KeyedMatch, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange, Visit,
 };
 use crate::event::Event;
 use crate::query::Query;
+use crate::types::HumanDuration;
+
+/// `type: absence` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbsenceParams {
+    /// The query of the event that must be followed.
+    pub start: String,
+    /// The query of the event that must follow.
+    pub expect: String,
+    /// How long after `start` the `expect` event may come.
+    pub within: HumanDuration,
+}
+
+impl Params for AbsenceParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let within = cx.positive("within", self.within);
+        let start = cx.query("start", &self.start);
+        let expect = cx.query("expect", &self.expect);
+        Some(Box::new(AbsenceRule::new(
+            start?,
+            expect?,
+            within,
+            cx.max_keys,
+        )))
+    }
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Pending {
@@ -47,9 +76,9 @@ impl AbsenceRule {
 }
 
 impl RuleType for AbsenceRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
-        let is_expect = self.expect.matches(event);
-        let is_start = self.start.matches(event);
+    fn observe(&mut self, key: &str, event: &Event, now: DateTime<Utc>) -> Option<Match> {
+        let is_expect = self.expect.matches(event, now);
+        let is_start = self.start.matches(event, now);
         if !is_expect && !is_start {
             return None;
         }
@@ -126,6 +155,10 @@ impl RuleType for AbsenceRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -135,6 +168,7 @@ impl RuleType for AbsenceRule {
 mod tests {
     use super::*;
     use crate::query::{parse, QueryOptions};
+    use crate::rule::See;
     use crate::rule::{at, event_at};
 
     fn rule() -> AbsenceRule {
@@ -158,9 +192,9 @@ mod tests {
     #[test]
     fn a_start_without_its_expect_fires_once_the_deadline_has_passed() {
         let mut r = rule();
-        r.observe("o1", &event_at(0, "payment_succeeded o1"));
-        r.observe("o2", &event_at(10, "payment_succeeded o2"));
-        r.observe("o2", &event_at(200, "inventory_deducted o2"));
+        r.see("o1", &event_at(0, "payment_succeeded o1"));
+        r.see("o2", &event_at(10, "payment_succeeded o2"));
+        r.see("o2", &event_at(200, "inventory_deducted o2"));
         assert!(fired(&mut r, 299).is_empty());
         // The deadline itself (300) still allows the expect; only past it does it fire.
         assert!(fired(&mut r, 300).is_empty());
@@ -178,26 +212,26 @@ mod tests {
     #[test]
     fn an_expect_exactly_at_the_deadline_counts_and_one_read_first_still_clears() {
         let mut r = rule();
-        r.observe("a", &event_at(0, "payment_succeeded a"));
-        r.observe("a", &event_at(300, "inventory_deducted a"));
+        r.see("a", &event_at(0, "payment_succeeded a"));
+        r.see("a", &event_at(300, "inventory_deducted a"));
         // Out of order: b's expect is read before its start.
-        r.observe("b", &event_at(20, "inventory_deducted b"));
-        r.observe("b", &event_at(15, "payment_succeeded b"));
+        r.see("b", &event_at(20, "inventory_deducted b"));
+        r.see("b", &event_at(15, "payment_succeeded b"));
         assert!(fired(&mut r, 1000).is_empty());
     }
 
     #[test]
     fn every_unfollowed_start_of_a_key_is_counted_and_state_restores() {
         let mut r = rule();
-        r.observe("k", &event_at(0, "payment_succeeded 1"));
-        r.observe("k", &event_at(5, "payment_succeeded 2"));
+        r.see("k", &event_at(0, "payment_succeeded 1"));
+        r.see("k", &event_at(5, "payment_succeeded 2"));
         let mut changes = Vec::new();
         r.take_changes(&mut changes);
         let mut back = rule();
         for c in changes {
             back.restore(&c.key, &c.state.unwrap()).unwrap();
         }
-        back.observe("k", &event_at(100, "payment_succeeded 3"));
+        back.see("k", &event_at(100, "payment_succeeded 3"));
         assert_eq!(
             fired(&mut back, 320),
             vec![("k".into(), 2, "payment_succeeded 1".into())]

@@ -11,14 +11,58 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    human, micros, span, time_of, HyperLogLog, Keyed, Match, RuleError, RuleStats, RuleType,
-    StateChange,
+    human, micros, span, time_of, BuildContext, HyperLogLog, Keyed, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange,
 };
 use crate::event::Event;
+use crate::types::HumanDuration;
+
+/// `type: cardinality` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardinalityParams {
+    /// The field whose distinct values are counted.
+    pub field: String,
+    pub window: HumanDuration,
+    #[serde(default)]
+    pub max_cardinality: Option<u64>,
+    #[serde(default)]
+    pub min_cardinality: Option<u64>,
+}
+
+impl Params for CardinalityParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let window = cx.positive("window", self.window);
+        cx.any_of(
+            "cardinality",
+            ("max_cardinality", self.max_cardinality.is_some()),
+            ("min_cardinality", self.min_cardinality.is_some()),
+        );
+        if let (Some(min), Some(max)) = (self.min_cardinality, self.max_cardinality) {
+            if min > max {
+                cx.problem(
+                    "min_cardinality",
+                    format!(
+                        "`min_cardinality` ({min}) must not be above `max_cardinality` ({max})"
+                    ),
+                );
+            }
+        }
+        Some(Box::new(CardinalityRule::new(
+            self.field.clone(),
+            window,
+            self.max_cardinality,
+            self.min_cardinality,
+            cx.max_keys,
+        )))
+    }
+}
 
 /// Thresholds up to this are tracked exactly.
 const EXACT_LIMIT: u64 = 10_000;
@@ -117,7 +161,7 @@ fn sketch_count(d: &mut Distinct, window: i64, value: &str) -> u64 {
 }
 
 impl RuleType for CardinalityRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         let t = micros(event.time);
         let (window, keep) = (self.window, self.keep());
@@ -190,6 +234,10 @@ impl RuleType for CardinalityRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -199,9 +247,10 @@ impl RuleType for CardinalityRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn card(r: &mut CardinalityRule, t: i64, card: &str) -> Option<(u64, String)> {
-        r.observe("u1", &json_at(t, &format!(r#"{{"card":"{card}"}}"#)))
+        r.see("u1", &json_at(t, &format!(r#"{{"card":"{card}"}}"#)))
             .map(|m| (m.count, m.detail.unwrap()))
     }
 

@@ -4,11 +4,43 @@
 //! the past); with `window`, a change counts only if the previous value is at most that old.
 //! Events without the field are ignored.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{micros, set_text, Keyed, Match, RuleError, RuleStats, RuleType, StateChange};
+use super::{
+    micros, set_text, BuildContext, Keyed, Match, Params, RuleError, RuleStats, RuleType,
+    StateChange,
+};
 use crate::event::Event;
+use crate::types::HumanDuration;
+
+/// `type: change` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeParams {
+    /// The field whose value is watched.
+    pub field: String,
+    /// The order values normally move in; only a move backwards fires.
+    #[serde(default)]
+    pub sequence: Vec<String>,
+    /// A change counts only if the previous value is at most this old.
+    #[serde(default)]
+    pub window: Option<HumanDuration>,
+}
+
+impl Params for ChangeParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let window = self.window.map(|w| cx.positive("window", w));
+        Some(Box::new(ChangeRule::new(
+            self.field.clone(),
+            self.sequence.clone(),
+            window,
+            cx.max_keys,
+        )))
+    }
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Last {
@@ -52,7 +84,7 @@ fn worth_alert(sequence: &[String], from: &str, to: &str) -> bool {
 }
 
 impl RuleType for ChangeRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         let t = micros(event.time);
         let mut created = false;
@@ -89,6 +121,10 @@ impl RuleType for ChangeRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -98,9 +134,10 @@ impl RuleType for ChangeRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn state(r: &mut ChangeRule, t: i64, s: &str) -> Option<String> {
-        r.observe("o1", &json_at(t, &format!(r#"{{"state":"{s}"}}"#)))
+        r.see("o1", &json_at(t, &format!(r#"{{"state":"{s}"}}"#)))
             .map(|m| m.detail.unwrap())
     }
 
@@ -116,7 +153,7 @@ mod tests {
         // A late event (older than the last value) is history, not a change.
         assert_eq!(state(&mut r, 1, "created"), None);
         assert!(
-            r.observe("o1", &json_at(3, r#"{"other":1}"#)).is_none(),
+            r.see("o1", &json_at(3, r#"{"other":1}"#)).is_none(),
             "no field, ignored"
         );
     }

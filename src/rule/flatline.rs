@@ -12,11 +12,42 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::track::Track;
+use serde::{Deserialize, Serialize};
+
 use super::{
-    count_in, human, micros, span, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats,
-    RuleType, StateChange, Visit, UNGROUPED_KEY,
+    count_in, human, micros, span, time_of, BuildContext, Keyed, KeyedMatch, Match, Params,
+    RuleError, RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
+use crate::types::HumanDuration;
+
+/// `type: flatline` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatlineParams {
+    /// Fewer matches than this within `window` fire.
+    pub threshold: u64,
+    pub window: HumanDuration,
+    /// Forget a key once it has fired (it comes back with its next event).
+    #[serde(default)]
+    pub forget_keys: bool,
+}
+
+impl Params for FlatlineParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let threshold = cx.at_least_one("threshold", self.threshold);
+        let window = cx.positive("window", self.window);
+        Some(Box::new(FlatlineRule::new(
+            threshold,
+            window,
+            cx.grouped,
+            self.forget_keys,
+            cx.max_keys,
+        )))
+    }
+}
 
 pub struct FlatlineRule {
     threshold: u64,
@@ -72,7 +103,7 @@ fn evaluate(tr: &mut Track, wm: i64, window: i64, threshold: u64, forget: bool) 
 }
 
 impl RuleType for FlatlineRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let since = micros(event.time);
         self.keys.touch(key, || Track::new(since)).record(event);
         None
@@ -139,6 +170,10 @@ impl RuleType for FlatlineRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -147,6 +182,7 @@ impl RuleType for FlatlineRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::See;
     use crate::rule::{at, event_at};
 
     fn rule(threshold: u64, grouped: bool, forget: bool) -> FlatlineRule {
@@ -168,7 +204,7 @@ mod tests {
     fn fires_when_the_count_drops_below_the_threshold_at_the_exact_instant() {
         let mut r = rule(2, true, false);
         for t in [0, 10, 20] {
-            r.observe("a", &event_at(t, &format!("beat {t}")));
+            r.see("a", &event_at(t, &format!("beat {t}")));
         }
         assert!(
             fires(&mut r, 60).is_empty(),
@@ -189,8 +225,8 @@ mod tests {
         let mut coarse = rule(1, true, false);
         let mut fine = rule(1, true, false);
         for r in [&mut coarse, &mut fine] {
-            r.observe("a", &event_at(0, "x"));
-            r.observe("a", &event_at(30, "y"));
+            r.see("a", &event_at(0, "x"));
+            r.see("a", &event_at(30, "y"));
         }
         let all_at_once = fires(&mut coarse, 300);
         let mut step_by_step = Vec::new();
@@ -213,7 +249,7 @@ mod tests {
     #[test]
     fn forgotten_keys_fire_once_and_ungrouped_rules_fire_without_any_event() {
         let mut r = rule(1, true, true);
-        r.observe("gone", &event_at(0, "last words"));
+        r.see("gone", &event_at(0, "last words"));
         assert_eq!(fires(&mut r, 1000), vec![("gone".into(), 0, 60)]);
         assert!(fires(&mut r, 5000).is_empty(), "forgotten after firing");
         assert_eq!(r.stats().keys, 0);
@@ -229,8 +265,8 @@ mod tests {
     #[test]
     fn an_event_exactly_at_the_window_boundary_has_left() {
         let mut r = rule(1, true, false);
-        r.observe("a", &event_at(0, "x"));
-        r.observe("a", &event_at(60, "y"));
+        r.see("a", &event_at(0, "x"));
+        r.see("a", &event_at(60, "y"));
         // (60, 120] has nothing once t reaches 120: the event at 60 left at exactly 120.
         assert_eq!(fires(&mut r, 121), vec![("a".into(), 0, 120)]);
     }
@@ -238,7 +274,7 @@ mod tests {
     #[test]
     fn state_survives_a_restart_between_ticks() {
         let mut r = rule(2, true, false);
-        r.observe("a", &event_at(0, "x"));
+        r.see("a", &event_at(0, "x"));
         assert!(fires(&mut r, 30).is_empty());
         let mut changes = Vec::new();
         r.take_changes(&mut changes);
@@ -246,7 +282,7 @@ mod tests {
         for c in changes {
             back.restore(&c.key, &c.state.unwrap()).unwrap();
         }
-        back.observe("a", &event_at(40, "y"));
+        back.see("a", &event_at(40, "y"));
         assert_eq!(fires(&mut back, 100), vec![("a".into(), 1, 60)]);
     }
 }

@@ -15,14 +15,38 @@
 
 use std::collections::VecDeque;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    insert_sorted, micros, set_text, time_of, Keyed, Match, RuleError, RuleStats, RuleType,
-    StateChange,
+    insert_sorted, micros, set_text, time_of, BuildContext, Keyed, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange,
 };
 use crate::event::Event;
+use crate::types::HumanDuration;
+
+/// `type: frequency` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyParams {
+    /// Fire at this many matches within `window`.
+    pub threshold: u64,
+    pub window: HumanDuration,
+}
+
+impl Params for FrequencyParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let threshold = cx.at_least_one("threshold", self.threshold);
+        let window = cx.positive("window", self.window);
+        Some(Box::new(FrequencyRule::with_cap(
+            threshold,
+            window,
+            cx.max_keys,
+        )))
+    }
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Window {
@@ -54,7 +78,7 @@ impl FrequencyRule {
 }
 
 impl RuleType for FrequencyRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let t = micros(event.time);
         let w = self.keys.touch(key, Window::default);
         // Keep time order even when events arrive a little out of order.
@@ -94,6 +118,10 @@ impl RuleType for FrequencyRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -103,11 +131,12 @@ impl RuleType for FrequencyRule {
 mod tests {
     use super::*;
     use crate::rule::event_at;
+    use crate::rule::See;
 
     fn feed(rule: &mut FrequencyRule, key: &str, times: &[i64]) -> Vec<Option<Match>> {
         times
             .iter()
-            .map(|&s| rule.observe(key, &event_at(s, &format!("line at {s}"))))
+            .map(|&s| rule.see(key, &event_at(s, &format!("line at {s}"))))
             .collect()
     }
 
@@ -116,15 +145,13 @@ mod tests {
         let mut rule = FrequencyRule::new(5, Duration::minutes(1));
         let out = feed(&mut rule, "k", &[0, 10, 20, 30]);
         assert!(out.iter().all(Option::is_none), "4 of 5 must not fire");
-        let m = rule
-            .observe("k", &event_at(40, "fifth"))
-            .expect("5th fires");
+        let m = rule.see("k", &event_at(40, "fifth")).expect("5th fires");
         assert_eq!(m.count, 5);
         assert_eq!(m.sample, "line at 0");
         assert_eq!(m.first_seen, event_at(0, "").time);
         assert_eq!(m.last_seen, event_at(40, "").time);
         // The window restarts after firing.
-        assert!(rule.observe("k", &event_at(41, "again")).is_none());
+        assert!(rule.see("k", &event_at(41, "again")).is_none());
     }
 
     #[test]
@@ -132,29 +159,26 @@ mod tests {
         let mut rule = FrequencyRule::new(3, Duration::seconds(60));
         assert!(feed(&mut rule, "k", &[0, 30]).iter().all(Option::is_none));
         // At t=61 the event at 0 is out (61-60 = 1 > 0): only 30 and 61 remain.
-        assert!(rule.observe("k", &event_at(61, "x")).is_none());
+        assert!(rule.see("k", &event_at(61, "x")).is_none());
         // An event exactly `window` older than the newest still counts: 30, 61, 90.
-        assert_eq!(
-            rule.observe("k", &event_at(90, "y")).map(|m| m.count),
-            Some(3)
-        );
+        assert_eq!(rule.see("k", &event_at(90, "y")).map(|m| m.count), Some(3));
     }
 
     #[test]
     fn keys_count_independently() {
         let mut rule = FrequencyRule::new(2, Duration::minutes(1));
-        assert!(rule.observe("a", &event_at(0, "a1")).is_none());
-        assert!(rule.observe("b", &event_at(1, "b1")).is_none());
-        let m = rule.observe("a", &event_at(2, "a2")).unwrap();
+        assert!(rule.see("a", &event_at(0, "a1")).is_none());
+        assert!(rule.see("b", &event_at(1, "b1")).is_none());
+        let m = rule.see("a", &event_at(2, "a2")).unwrap();
         assert_eq!((m.count, m.sample.as_str()), (2, "a1"));
     }
 
     #[test]
     fn out_of_order_events_are_placed_by_time() {
         let mut rule = FrequencyRule::new(3, Duration::seconds(10));
-        assert!(rule.observe("k", &event_at(100, "late-newest")).is_none());
-        assert!(rule.observe("k", &event_at(95, "earlier")).is_none());
-        let m = rule.observe("k", &event_at(92, "earliest")).unwrap();
+        assert!(rule.see("k", &event_at(100, "late-newest")).is_none());
+        assert!(rule.see("k", &event_at(95, "earlier")).is_none());
+        let m = rule.see("k", &event_at(92, "earliest")).unwrap();
         assert_eq!(m.sample, "earliest");
         assert_eq!(m.last_seen, event_at(100, "").time);
     }
@@ -162,13 +186,10 @@ mod tests {
     #[test]
     fn a_late_event_older_than_the_window_is_pruned_at_once() {
         let mut rule = FrequencyRule::new(2, Duration::seconds(10));
-        assert!(rule.observe("k", &event_at(100, "now")).is_none());
+        assert!(rule.see("k", &event_at(100, "now")).is_none());
         // 80 is more than the window behind the newest: it never counts.
-        assert!(rule.observe("k", &event_at(80, "too old")).is_none());
-        assert_eq!(
-            rule.observe("k", &event_at(101, "x")).map(|m| m.count),
-            Some(2)
-        );
+        assert!(rule.see("k", &event_at(80, "too old")).is_none());
+        assert_eq!(rule.see("k", &event_at(101, "x")).map(|m| m.count), Some(2));
     }
 
     #[test]
@@ -184,7 +205,7 @@ mod tests {
                 .unwrap();
         }
         let m = restored
-            .observe("a", &event_at(2, "third"))
+            .see("a", &event_at(2, "third"))
             .expect("2 restored + 1");
         assert_eq!((m.count, m.sample.as_str()), (3, "line at 0"));
         // Keys that never come back are evicted once the cap is passed.

@@ -172,6 +172,13 @@ impl<S: Serialize + DeserializeOwned> Keyed<S> {
         Ok(())
     }
 
+    /// Forgets every key (not counted as evictions; nothing to write: the store drops the
+    /// rule's rows).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.touched.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -3,10 +3,81 @@
 //! line, `#` comments and blank lines skipped). Events without the field never fire.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Match, RuleError, RuleType};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{BuildContext, Match, Params, RuleType};
 use crate::event::Event;
+
+/// `type: blacklist` and `type: whitelist` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// The field whose value is looked up.
+    pub field: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// A file of values, one per line (`#` comments), relative to the rule file.
+    #[serde(default)]
+    pub values_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlacklistParams(pub ListParams);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WhitelistParams(pub ListParams);
+
+impl Params for BlacklistParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        self.0.build(cx, "blacklist", true)
+    }
+}
+
+impl Params for WhitelistParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        self.0.build(cx, "whitelist", false)
+    }
+}
+
+impl ListParams {
+    fn build(
+        &self,
+        cx: &mut BuildContext<'_>,
+        kind: &str,
+        fire_when_listed: bool,
+    ) -> Option<Box<dyn RuleType>> {
+        cx.any_of(
+            kind,
+            ("values", !self.values.is_empty()),
+            ("values_file", self.values_file.is_some()),
+        );
+        let mut values = self.values.clone();
+        if let Some(file) = &self.values_file {
+            let path = cx.dir.join(file);
+            match read_values_file(&path) {
+                Ok(v) => values.extend(v),
+                Err(e) => cx.problem(
+                    "values_file",
+                    format!("cannot read `values_file` {}: {e}", path.display()),
+                ),
+            }
+        }
+        Some(Box::new(ListedRule::new(
+            self.field.clone(),
+            values,
+            fire_when_listed,
+        )))
+    }
+}
 
 pub struct ListedRule {
     field: String,
@@ -26,11 +97,11 @@ impl ListedRule {
 }
 
 /// The values in a `values_file`.
-pub fn read_values_file(path: &Path) -> Result<Vec<String>, RuleError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RuleError::ValuesFile {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+pub fn read_values_file(path: &Path) -> std::io::Result<Vec<String>> {
+    if std::fs::metadata(path)?.is_dir() {
+        return Err(std::io::Error::other("is a directory, not a file"));
+    }
+    let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -40,7 +111,7 @@ pub fn read_values_file(path: &Path) -> Result<Vec<String>, RuleError> {
 }
 
 impl RuleType for ListedRule {
-    fn observe(&mut self, _key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, _key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         if self.values.contains(value.as_ref()) != self.fire_when_listed {
             return None;
@@ -64,9 +135,10 @@ impl RuleType for ListedRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn fires(r: &mut ListedRule, json: &str) -> Option<String> {
-        r.observe("", &json_at(0, json)).map(|m| m.detail.unwrap())
+        r.see("", &json_at(0, json)).map(|m| m.detail.unwrap())
     }
 
     #[test]
@@ -94,6 +166,10 @@ mod tests {
             Some("gateway=paypal is not whitelisted")
         );
         let missing = read_values_file(&dir.path().join("nope.txt")).unwrap_err();
-        assert!(missing.to_string().contains("nope.txt"), "{missing}");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            read_values_file(dir.path()).is_err(),
+            "a directory is not a list"
+        );
     }
 }

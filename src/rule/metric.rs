@@ -6,16 +6,106 @@
 
 use std::collections::VecDeque;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    human, insert_sorted, micros, span, time_of, Keyed, Match, MetricKind, RuleError, RuleStats,
-    RuleType, StateChange,
+    human, insert_sorted, micros, span, time_of, BuildContext, Keyed, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange,
 };
 use crate::event::Event;
+use crate::types::HumanDuration;
 
+/// `type: metric` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricParams {
+    /// The numeric field.
+    pub field: String,
+    pub window: HumanDuration,
+    /// min, max, avg, sum, or p50 … p99.
+    pub metric: MetricKind,
+    /// Fire when the value goes above this.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Fire when the value goes below this.
+    #[serde(default)]
+    pub below: Option<f64>,
+}
+
+impl Params for MetricParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let window = cx.positive("window", self.window);
+        cx.any_of(
+            "metric",
+            ("above", self.above.is_some()),
+            ("below", self.below.is_some()),
+        );
+        Some(Box::new(MetricRule::new(Metric {
+            field: self.field.clone(),
+            kind: self.metric,
+            window,
+            above: self.above,
+            below: self.below,
+            cap: cx.max_keys,
+        })))
+    }
+}
+
+/// The aggregate a `metric` rule computes over its window.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String", into = "String")]
+pub enum MetricKind {
+    Min,
+    Max,
+    Avg,
+    Sum,
+    /// p50 … p99.
+    Percentile(u8),
+}
+
+impl TryFrom<String> for MetricKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let p = |n: &str| n.parse::<u8>().ok().filter(|n| (50..=99).contains(n));
+        match s.as_str() {
+            "min" => Ok(MetricKind::Min),
+            "max" => Ok(MetricKind::Max),
+            "avg" => Ok(MetricKind::Avg),
+            "sum" => Ok(MetricKind::Sum),
+            other => match other.strip_prefix('p').and_then(p) {
+                Some(n) => Ok(MetricKind::Percentile(n)),
+                None => Err(format!(
+                    "unknown metric `{other}`; expected min, max, avg, sum or p50 … p99"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetricKind::Min => f.write_str("min"),
+            MetricKind::Max => f.write_str("max"),
+            MetricKind::Avg => f.write_str("avg"),
+            MetricKind::Sum => f.write_str("sum"),
+            MetricKind::Percentile(n) => write!(f, "p{n}"),
+        }
+    }
+}
+
+impl From<MetricKind> for String {
+    fn from(kind: MetricKind) -> String {
+        kind.to_string()
+    }
+}
+
+/// A metric rule's settings, in runtime values.
+pub struct Metric {
     pub field: String,
     pub kind: MetricKind,
     pub window: Duration,
@@ -33,7 +123,7 @@ struct Series {
 }
 
 pub struct MetricRule {
-    p: MetricParams,
+    p: Metric,
     window: i64,
     keys: Keyed<Series>,
     /// Reused for percentiles.
@@ -41,7 +131,7 @@ pub struct MetricRule {
 }
 
 impl MetricRule {
-    pub fn new(p: MetricParams) -> Self {
+    pub fn new(p: Metric) -> Self {
         MetricRule {
             window: span(p.window),
             keys: Keyed::new(p.cap),
@@ -78,7 +168,7 @@ fn number(event: &Event, field: &str) -> Option<f64> {
 }
 
 impl RuleType for MetricRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = number(event, &self.p.field)?;
         let t = micros(event.time);
         let s = self.keys.touch(key, Series::default);
@@ -128,6 +218,10 @@ impl RuleType for MetricRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -137,9 +231,10 @@ impl RuleType for MetricRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn rule(kind: MetricKind, above: Option<f64>, below: Option<f64>) -> MetricRule {
-        MetricRule::new(MetricParams {
+        MetricRule::new(Metric {
             field: "ms".into(),
             kind,
             window: Duration::seconds(60),
@@ -150,7 +245,7 @@ mod tests {
     }
 
     fn ms(r: &mut MetricRule, t: i64, ms: &str) -> Option<String> {
-        r.observe("k", &json_at(t, &format!(r#"{{"ms":{ms}}}"#)))
+        r.see("k", &json_at(t, &format!(r#"{{"ms":{ms}}}"#)))
             .map(|m| m.detail.unwrap())
     }
 

@@ -4,15 +4,71 @@
 //! field holding its value. The newest value of each side is kept; an alert fires when both
 //! are at most `window` apart and differ, once per disagreement (it re-arms when they agree).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    human, micros, set_text, span, time_of, Keyed, Match, RuleError, RuleStats, RuleType,
-    StateChange,
+    human, micros, set_text, span, time_of, BuildContext, Keyed, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange,
 };
 use crate::event::Event;
 use crate::query::Query;
+use crate::types::HumanDuration;
+
+/// `type: mismatch` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MismatchParams {
+    /// One reporter of the fact.
+    pub left: MismatchSide,
+    /// The other reporter of the fact.
+    pub right: MismatchSide,
+    /// How far apart two reports may be and still be compared.
+    pub window: HumanDuration,
+}
+
+/// Where one side of a `mismatch` reads its value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MismatchSide {
+    /// The source (default: the rule's).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Which of the rule's events are this side's (default: all of its source).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The field holding the value.
+    pub field: String,
+}
+
+impl Params for MismatchParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let window = cx.positive("window", self.window);
+        let left = side(cx, "left", &self.left);
+        let right = side(cx, "right", &self.right);
+        Some(Box::new(MismatchRule::new(
+            left?,
+            right?,
+            window,
+            cx.max_keys,
+        )))
+    }
+}
+
+/// One side in runtime values: its source defaulted, its query compiled.
+fn side(cx: &mut BuildContext<'_>, key: &str, s: &MismatchSide) -> Option<Side> {
+    let query = match &s.query {
+        Some(q) => Some(cx.query(&format!("{key}.query"), q)?),
+        None => None,
+    };
+    Some(Side {
+        source: s.source.clone().unwrap_or_else(|| cx.source.to_string()),
+        query,
+        field: s.field.clone(),
+    })
+}
 
 /// Where one side reads its value.
 pub struct Side {
@@ -22,8 +78,9 @@ pub struct Side {
 }
 
 impl Side {
-    fn reads(&self, event: &Event) -> bool {
-        *event.origin.source == *self.source && self.query.as_ref().is_none_or(|q| q.matches(event))
+    fn reads(&self, event: &Event, now: DateTime<Utc>) -> bool {
+        *event.origin.source == *self.source
+            && self.query.as_ref().is_none_or(|q| q.matches(event, now))
     }
 }
 
@@ -56,11 +113,6 @@ impl MismatchRule {
             keys: Keyed::new(max_keys),
         }
     }
-
-    /// Sources this rule reads (the engine routes their events to it).
-    pub fn sources(&self) -> [&str; 2] {
-        [&self.left.source, &self.right.source]
-    }
 }
 
 /// Records `value` at `t` unless the side already has a newer one.
@@ -81,15 +133,19 @@ fn record(fact: &mut Option<Fact>, t: i64, value: &str) {
 }
 
 impl RuleType for MismatchRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn other_sources(&self) -> Vec<String> {
+        vec![self.left.source.clone(), self.right.source.clone()]
+    }
+
+    fn observe(&mut self, key: &str, event: &Event, now: DateTime<Utc>) -> Option<Match> {
         let left = self
             .left
-            .reads(event)
+            .reads(event, now)
             .then(|| event.text(&self.left.field))
             .flatten();
         let right = self
             .right
-            .reads(event)
+            .reads(event, now)
             .then(|| event.text(&self.right.field))
             .flatten();
         if left.is_none() && right.is_none() {
@@ -140,6 +196,10 @@ impl RuleType for MismatchRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -149,6 +209,7 @@ impl RuleType for MismatchRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn from(source: &str, t: i64, json: &str) -> Event {
         let mut e = json_at(t, json);
@@ -174,48 +235,48 @@ mod tests {
     fn fires_once_when_two_sources_disagree_within_the_window() {
         let mut r = rule();
         assert!(r
-            .observe("o1", &from("app", 0, r#"{"state":"in_transit"}"#))
+            .see("o1", &from("app", 0, r#"{"state":"in_transit"}"#))
             .is_none());
         assert!(r
-            .observe("o1", &from("logistics", 5, r#"{"status":"in_transit"}"#))
+            .see("o1", &from("logistics", 5, r#"{"status":"in_transit"}"#))
             .is_none());
         let m = r
-            .observe("o1", &from("app", 60, r#"{"state":"delivered"}"#))
+            .see("o1", &from("app", 60, r#"{"state":"delivered"}"#))
             .expect("app says delivered, logistics says in_transit");
         assert!(m
             .detail
             .unwrap()
             .starts_with("state=delivered (app) but status=in_transit (logistics)"));
         assert!(
-            r.observe("o1", &from("app", 61, r#"{"state":"delivered"}"#))
+            r.see("o1", &from("app", 61, r#"{"state":"delivered"}"#))
                 .is_none(),
             "once"
         );
         // They agree again, then disagree again: a new alert.
         assert!(r
-            .observe("o1", &from("logistics", 70, r#"{"status":"delivered"}"#))
+            .see("o1", &from("logistics", 70, r#"{"status":"delivered"}"#))
             .is_none());
         assert!(r
-            .observe("o1", &from("logistics", 80, r#"{"status":"lost"}"#))
+            .see("o1", &from("logistics", 80, r#"{"status":"lost"}"#))
             .is_some());
     }
 
     #[test]
     fn values_further_apart_than_the_window_are_not_compared() {
         let mut r = rule();
-        r.observe("o2", &from("logistics", 0, r#"{"status":"in_transit"}"#));
+        r.see("o2", &from("logistics", 0, r#"{"status":"in_transit"}"#));
         // Exactly 10 minutes apart still compares; a second more does not.
         assert!(r
-            .observe("o2", &from("app", 601, r#"{"state":"delivered"}"#))
+            .see("o2", &from("app", 601, r#"{"state":"delivered"}"#))
             .is_none());
         let mut r = rule();
-        r.observe("o3", &from("logistics", 0, r#"{"status":"in_transit"}"#));
+        r.see("o3", &from("logistics", 0, r#"{"status":"in_transit"}"#));
         assert!(r
-            .observe("o3", &from("app", 600, r#"{"state":"delivered"}"#))
+            .see("o3", &from("app", 600, r#"{"state":"delivered"}"#))
             .is_some());
         // An event of another source, or without the field, is not a report.
         assert!(r
-            .observe("o4", &from("billing", 0, r#"{"state":"x"}"#))
+            .see("o4", &from("billing", 0, r#"{"state":"x"}"#))
             .is_none());
         assert_eq!(r.stats().keys, 1);
     }

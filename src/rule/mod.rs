@@ -11,6 +11,8 @@ mod absence;
 mod any;
 mod cardinality;
 mod change;
+mod compiled;
+mod config;
 mod flatline;
 mod frequency;
 mod hll;
@@ -21,30 +23,126 @@ mod mismatch;
 mod new_term;
 mod params;
 mod spike;
+mod state_id;
 mod track;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
-use crate::config::{RuleConfig, RuleKind};
 use crate::event::Event;
-use crate::query::{QueryError, QueryOptions};
 
-pub use absence::AbsenceRule;
-pub use any::AnyRule;
-pub use cardinality::CardinalityRule;
-pub use change::ChangeRule;
-pub use flatline::FlatlineRule;
-pub use frequency::FrequencyRule;
+pub use absence::{AbsenceParams, AbsenceRule};
+pub use any::{AnyParams, AnyRule};
+pub use cardinality::{CardinalityParams, CardinalityRule};
+pub use change::{ChangeParams, ChangeRule};
+#[cfg(test)]
+pub(crate) use compiled::build_for_test;
+pub use compiled::{Rule, RuleSettings, DEFAULT_ALLOWED_LATENESS, DEFAULT_MAX_KEYS, MISSING_VALUE};
+pub use config::{ParamsReader, RuleConfig, TypeKey};
+pub use flatline::{FlatlineParams, FlatlineRule};
+pub use frequency::{FrequencyParams, FrequencyRule};
 pub use hll::HyperLogLog;
 pub use keyed::{Keyed, Visit};
-pub use listed::ListedRule;
-pub use metric::MetricRule;
-pub use mismatch::MismatchRule;
-pub use new_term::NewTermRule;
-pub use params::{
-    MetricKind, MismatchSide, SpikeDirection, DEFAULT_ALLOWED_LATENESS, DEFAULT_MAX_KEYS,
-};
-pub use spike::SpikeRule;
+pub use listed::{BlacklistParams, ListParams, ListedRule, WhitelistParams};
+pub use metric::{MetricKind, MetricParams, MetricRule};
+pub use mismatch::{MismatchParams, MismatchRule, MismatchSide};
+pub use new_term::{NewTermParams, NewTermRule};
+pub use params::{BuildContext, Params, ParamsVisitor, RuleProblem};
+pub use spike::{SpikeDirection, SpikeParams, SpikeRule};
+
+/// Declares the rule types: `type:` name, variant and params struct, once. Everything that
+/// must name every type (reading params, building, state identity) goes through the
+/// exhaustive matches generated here, so a new type is one line below plus its own file.
+macro_rules! rule_types {
+    ($($variant:ident($params:ty) = $name:literal,)*) => {
+        /// The `type:` of a rule (`any` when absent: the first listed).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        pub enum RuleKind {
+            $(#[serde(rename = $name)] $variant,)*
+        }
+
+        /// The params of a rule, by type.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum RuleParams {
+            $($variant($params),)*
+        }
+
+        impl RuleKind {
+            pub const ALL: &'static [RuleKind] = &[$(RuleKind::$variant,)*];
+
+            /// The default type: `any`.
+            pub const DEFAULT: RuleKind = RuleKind::ALL[0];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleKind::$variant => $name,)*
+                }
+            }
+
+            /// Reads this type's params from `reader`.
+            pub fn read_params<R: ParamsReader>(self, reader: &R) -> Result<RuleParams, R::Error> {
+                match self {
+                    $(RuleKind::$variant => reader.read::<$params>().map(RuleParams::$variant),)*
+                }
+            }
+
+            /// The keys this type's params accept (besides the common keys).
+            pub fn keys(self) -> &'static [&'static str] {
+                match self {
+                    $(RuleKind::$variant => crate::types::struct_fields::<$params>(),)*
+                }
+            }
+        }
+
+        impl RuleParams {
+            pub fn kind(&self) -> RuleKind {
+                match self {
+                    $(RuleParams::$variant(_) => RuleKind::$variant,)*
+                }
+            }
+
+            /// Calls `visitor` with the params, whatever their type.
+            pub fn visit<V: ParamsVisitor>(&self, visitor: V) -> V::Out {
+                match self {
+                    $(RuleParams::$variant(p) => visitor.visit(p),)*
+                }
+            }
+        }
+    };
+}
+
+rule_types! {
+    Any(AnyParams) = "any",
+    Frequency(FrequencyParams) = "frequency",
+    Flatline(FlatlineParams) = "flatline",
+    Spike(SpikeParams) = "spike",
+    Change(ChangeParams) = "change",
+    Blacklist(BlacklistParams) = "blacklist",
+    Whitelist(WhitelistParams) = "whitelist",
+    NewTerm(NewTermParams) = "new_term",
+    Cardinality(CardinalityParams) = "cardinality",
+    Metric(MetricParams) = "metric",
+    Absence(AbsenceParams) = "absence",
+    Mismatch(MismatchParams) = "mismatch",
+}
+
+impl Default for RuleKind {
+    fn default() -> Self {
+        RuleKind::DEFAULT
+    }
+}
+
+impl Default for RuleParams {
+    fn default() -> Self {
+        RuleParams::Any(AnyParams {})
+    }
+}
+
+impl std::fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a rule type reports when it fires for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +161,7 @@ pub struct Match {
 /// A match raised on the clock, for a key the rule keeps state for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedMatch {
-    /// Canonical key text (see `alert::key_id`).
+    /// Canonical key text (see `alert::AlertKey::id`).
     pub key: String,
     pub found: Match,
 }
@@ -86,10 +184,6 @@ pub struct RuleStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error(transparent)]
-    Query(#[from] QueryError),
-    #[error("cannot read values_file {path}: {message}")]
-    ValuesFile { path: String, message: String },
     #[error("stored state of key {key} is unreadable: {message}")]
     CorruptState { key: String, message: String },
 }
@@ -98,9 +192,10 @@ pub enum RuleError {
 pub const META_KEY: &str = "";
 
 /// One rule type's counting logic. The query has already matched `event`; `key` is the
-/// canonical text of its `group_by` values.
+/// canonical text of its `group_by` values; `now` is the pipeline's clock (what `now` in
+/// the date math of a query inside the rule means).
 pub trait RuleType: Send {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match>;
+    fn observe(&mut self, key: &str, event: &Event, now: DateTime<Utc>) -> Option<Match>;
 
     /// The rule's watermark (its source's clock minus `allowed_lateness`) moved to
     /// `watermark`: push what fired up to it, in event-time order.
@@ -112,6 +207,11 @@ pub trait RuleType: Send {
         false
     }
 
+    /// Sources the type reads besides the rule's own (a `mismatch` across two sources).
+    fn other_sources(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Serialized state of every key changed since the last call.
     fn take_changes(&mut self, _out: &mut Vec<StateChange>) {}
 
@@ -120,113 +220,12 @@ pub trait RuleType: Send {
         Ok(())
     }
 
+    /// Forgets every key (stored state that did not read back is dropped whole).
+    fn clear_state(&mut self) {}
+
     fn stats(&self) -> RuleStats {
         RuleStats::default()
     }
-}
-
-/// The rule type a rule file asks for. Config validation has already checked that the
-/// fields each type needs are present; `options` compile the type's own queries.
-pub fn build(config: &RuleConfig, options: &QueryOptions) -> Result<Box<dyn RuleType>, RuleError> {
-    let window = config.window.map(|w| w.as_chrono()).unwrap_or_default();
-    let cap = config.max_keys();
-    let field = || config.field.clone().unwrap_or_default();
-    Ok(match config.kind {
-        RuleKind::Any => Box::new(AnyRule),
-        RuleKind::Frequency => Box::new(FrequencyRule::with_cap(
-            config.threshold.unwrap_or(1).max(1),
-            window,
-            cap,
-        )),
-        RuleKind::Flatline => Box::new(FlatlineRule::new(
-            config.threshold.unwrap_or(1).max(1),
-            window,
-            !config.group_by.is_empty(),
-            config.forget_keys,
-            cap,
-        )),
-        RuleKind::Spike => Box::new(SpikeRule::new(spike::SpikeParams {
-            window,
-            height: config.spike_height.unwrap_or(2.0),
-            direction: config.spike_type.unwrap_or_default(),
-            threshold_cur: config.threshold_cur.unwrap_or(0),
-            threshold_ref: config.threshold_ref.unwrap_or(0),
-            grouped: !config.group_by.is_empty(),
-            cap,
-        })),
-        RuleKind::Change => Box::new(ChangeRule::new(
-            field(),
-            config.sequence.clone(),
-            config.window.map(|w| w.as_chrono()),
-            cap,
-        )),
-        RuleKind::Blacklist | RuleKind::Whitelist => {
-            let mut values = config.values.clone();
-            if let Some(path) = &config.values_file {
-                values.extend(listed::read_values_file(path)?);
-            }
-            Box::new(ListedRule::new(
-                field(),
-                values,
-                config.kind == RuleKind::Blacklist,
-            ))
-        }
-        RuleKind::NewTerm => {
-            let fields = match &config.field {
-                Some(f) => vec![f.clone()],
-                None => config.fields.clone(),
-            };
-            let learning = config
-                .learning
-                .map(|l| l.as_chrono())
-                .unwrap_or(chrono::Duration::hours(1));
-            Box::new(NewTermRule::new(fields, learning, cap))
-        }
-        RuleKind::Cardinality => Box::new(CardinalityRule::new(
-            field(),
-            window,
-            config.max_cardinality,
-            config.min_cardinality,
-            cap,
-        )),
-        RuleKind::Metric => Box::new(MetricRule::new(metric::MetricParams {
-            field: field(),
-            kind: config.metric.unwrap_or(MetricKind::Avg),
-            window,
-            above: config.above,
-            below: config.below,
-            cap,
-        })),
-        RuleKind::Absence => Box::new(AbsenceRule::new(
-            crate::query::parse(config.start.as_deref().unwrap_or_default(), options)?,
-            crate::query::parse(config.expect.as_deref().unwrap_or_default(), options)?,
-            config.within.map(|w| w.as_chrono()).unwrap_or_default(),
-            cap,
-        )),
-        RuleKind::Mismatch => {
-            let side = |s: &Option<MismatchSide>| -> Result<mismatch::Side, RuleError> {
-                let s = s.clone().unwrap_or(MismatchSide {
-                    source: None,
-                    query: None,
-                    field: String::new(),
-                });
-                Ok(mismatch::Side {
-                    source: s.source.unwrap_or_else(|| config.source.clone()),
-                    query: s
-                        .query
-                        .map(|q| crate::query::parse(&q, options))
-                        .transpose()?,
-                    field: s.field,
-                })
-            };
-            Box::new(MismatchRule::new(
-                side(&config.left)?,
-                side(&config.right)?,
-                window,
-                cap,
-            ))
-        }
-    })
 }
 
 /// Event time in microseconds: compact and cheap to compare in per-key windows.
@@ -260,6 +259,19 @@ pub(crate) fn json_at(secs: i64, json: &str) -> Event {
     let mut e = event_at(secs, json);
     e.fields = Some(serde_json::from_str(json).expect("test JSON"));
     e
+}
+
+/// `observe` with the event's own time as `now`, for tests.
+#[cfg(test)]
+pub(crate) trait See {
+    fn see(&mut self, key: &str, event: &Event) -> Option<Match>;
+}
+
+#[cfg(test)]
+impl<T: RuleType + ?Sized> See for T {
+    fn see(&mut self, key: &str, event: &Event) -> Option<Match> {
+        self.observe(key, event, event.time)
+    }
 }
 
 #[cfg(test)]

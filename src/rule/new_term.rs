@@ -3,11 +3,51 @@
 //! rule's first event only records terms; afterwards each unseen term fires once. Seen
 //! terms are bounded by `max_keys` like any key (an evicted term would fire again).
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{micros, Keyed, Match, RuleError, RuleStats, RuleType, StateChange, META_KEY};
+use super::{
+    micros, BuildContext, Keyed, Match, Params, RuleError, RuleStats, RuleType, StateChange,
+    META_KEY,
+};
 use crate::event::Event;
+use crate::types::HumanDuration;
+
+/// `type: new_term` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTermParams {
+    /// The field whose values are terms.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Or a tuple of fields whose combined value is the term.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// How long terms are learned silently before new ones fire (default 1h).
+    #[serde(default)]
+    pub learning: Option<HumanDuration>,
+}
+
+impl Params for NewTermParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        cx.one_of(
+            "new_term",
+            ("field", self.field.is_some()),
+            ("fields", !self.fields.is_empty()),
+        );
+        let fields = match &self.field {
+            Some(f) => vec![f.clone()],
+            None => self.fields.clone(),
+        };
+        // `learning: 0s` is fine: every term after the first event is new.
+        let learning = self
+            .learning
+            .map_or(Duration::hours(1), HumanDuration::as_chrono);
+        Some(Box::new(NewTermRule::new(fields, learning, cx.max_keys)))
+    }
+}
 
 /// Separates the group key from the term in the keys of `seen`.
 const SEP: char = '\u{1f}';
@@ -72,7 +112,7 @@ impl NewTermRule {
 }
 
 impl RuleType for NewTermRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let t = micros(event.time);
         let born = *self.meta.born.get_or_insert_with(|| {
             self.meta_dirty = true;
@@ -121,6 +161,12 @@ impl RuleType for NewTermRule {
         self.seen.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.seen.clear();
+        self.meta = Meta::default();
+        self.meta_dirty = false;
+    }
+
     fn stats(&self) -> RuleStats {
         RuleStats {
             keys: self.seen.len() as u64,
@@ -133,9 +179,10 @@ impl RuleType for NewTermRule {
 mod tests {
     use super::*;
     use crate::rule::json_at;
+    use crate::rule::See;
 
     fn sku(r: &mut NewTermRule, t: i64, sku: &str) -> Option<String> {
-        r.observe(
+        r.see(
             "{}",
             &json_at(t, &format!(r#"{{"sku":"{sku}","shop":"7"}}"#)),
         )
@@ -152,7 +199,7 @@ mod tests {
         assert_eq!(sku(&mut r, 61, "C"), None, "seen now");
         assert_eq!(sku(&mut r, 62, "A"), None);
         assert!(
-            r.observe("{}", &json_at(63, r#"{"shop":"7"}"#)).is_none(),
+            r.see("{}", &json_at(63, r#"{"shop":"7"}"#)).is_none(),
             "no field"
         );
     }

@@ -1,95 +1,147 @@
-//! Parameters of rule types that rule files name (`spike_type`, `metric`, `mismatch` sides),
-//! and the defaults of the keys every rule type shares.
+//! What every rule type's params implement, and what building one works with: the checks
+//! shared by several types, and problems named by the key they are about (the config
+//! loader turns the key into a file, line and column).
 
-use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
 
-/// Keys per rule kept in memory unless `max_keys` says otherwise.
-pub const DEFAULT_MAX_KEYS: usize = 100_000;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-/// How late (behind the source's clock) an event may arrive and still count, unless
-/// `allowed_lateness` says otherwise.
-pub const DEFAULT_ALLOWED_LATENESS: std::time::Duration = std::time::Duration::from_secs(30);
+use super::RuleType;
+use crate::query::{Query, QueryOptions};
+use crate::types::HumanDuration;
 
-/// Where one side of a `mismatch` reads its value.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct MismatchSide {
-    /// The source (default: the rule's).
-    #[serde(default)]
-    pub source: Option<String>,
-    /// Which of the rule's events are this side's (default: all of its source).
-    #[serde(default)]
-    pub query: Option<String>,
-    /// The field holding the value.
-    pub field: String,
+/// The params struct of one rule type (`FrequencyParams`, …): plain serde data with
+/// `deny_unknown_fields`, defaults for optional keys applied in `build` only.
+pub trait Params: fmt::Debug + Clone + PartialEq + Serialize + DeserializeOwned {
+    /// Bump when stored state of this type no longer reads back, or means something else:
+    /// every rule of the type then starts empty once. Adding an optional key does not need
+    /// it (unset keys are left out of the state identity).
+    const STATE_VERSION: u32;
+
+    /// Checks the params and builds the rule type; every problem goes to `cx`, and `None`
+    /// comes back when there was one.
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>>;
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SpikeDirection {
-    Up,
-    Down,
-    #[default]
-    Both,
+/// Something done with whichever params a rule has (see `RuleParams::visit`).
+pub trait ParamsVisitor {
+    type Out;
+    fn visit<P: Params>(self, params: &P) -> Self::Out;
 }
 
-/// The aggregate a `metric` rule computes over its window.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(try_from = "String")]
-pub enum MetricKind {
-    Min,
-    Max,
-    Avg,
-    Sum,
-    /// p50 … p99.
-    Percentile(u8),
+/// A problem with one key of a rule (`key` is a dotted path such as `left.query`; empty
+/// for the rule as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    pub key: String,
+    pub message: String,
+    /// For a query value: the 1-based character of the query the problem is at.
+    pub column: Option<usize>,
+    /// Worth showing, but the rule still runs.
+    pub warning: bool,
 }
 
-impl TryFrom<String> for MetricKind {
-    type Error = String;
+/// What building a rule type has to hand, and where its problems go.
+pub struct BuildContext<'a> {
+    pub options: &'a QueryOptions,
+    /// The directory of the rule file (`values_file` is relative to it).
+    pub dir: &'a Path,
+    /// The rule's `source`.
+    pub source: &'a str,
+    /// Whether the rule has `group_by` fields.
+    pub grouped: bool,
+    pub max_keys: usize,
+    pub(super) problems: Vec<RuleProblem>,
+}
 
-    fn try_from(s: String) -> Result<Self, String> {
-        let p = |n: &str| n.parse::<u8>().ok().filter(|n| (50..=99).contains(n));
-        match s.as_str() {
-            "min" => Ok(MetricKind::Min),
-            "max" => Ok(MetricKind::Max),
-            "avg" => Ok(MetricKind::Avg),
-            "sum" => Ok(MetricKind::Sum),
-            other => match other.strip_prefix('p').and_then(p) {
-                Some(n) => Ok(MetricKind::Percentile(n)),
-                None => Err(format!(
-                    "unknown metric `{other}`; expected min, max, avg, sum or p50 … p99"
-                )),
-            },
+impl<'a> BuildContext<'a> {
+    pub fn new(options: &'a QueryOptions, dir: &'a Path, source: &'a str) -> Self {
+        BuildContext {
+            options,
+            dir,
+            source,
+            grouped: false,
+            max_keys: super::DEFAULT_MAX_KEYS,
+            problems: Vec::new(),
         }
     }
-}
 
-impl std::fmt::Display for MetricKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MetricKind::Min => f.write_str("min"),
-            MetricKind::Max => f.write_str("max"),
-            MetricKind::Avg => f.write_str("avg"),
-            MetricKind::Sum => f.write_str("sum"),
-            MetricKind::Percentile(n) => write!(f, "p{n}"),
+    pub fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(RuleProblem {
+            key: key.to_string(),
+            message: message.into(),
+            column: None,
+            warning: false,
+        });
+    }
+
+    pub fn warning(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(RuleProblem {
+            key: key.to_string(),
+            message: message.into(),
+            column: None,
+            warning: true,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| !p.warning)
+    }
+
+    /// `value`, refused when 0.
+    pub fn at_least_one(&mut self, key: &str, value: u64) -> u64 {
+        if value == 0 {
+            self.problem(key, format!("`{key}` must be at least 1"));
+        }
+        value.max(1)
+    }
+
+    /// `d` as a chrono duration, refused when zero.
+    pub fn positive(&mut self, key: &str, d: HumanDuration) -> chrono::Duration {
+        if d.0.is_zero() {
+            self.problem(key, format!("`{key}` must be longer than 0"));
+        }
+        d.as_chrono()
+    }
+
+    /// Exactly one of two alternative keys must be set (`values` or `values_file`).
+    pub fn one_of(&mut self, kind: &str, (a, a_set): (&str, bool), (b, b_set): (&str, bool)) {
+        match (a_set, b_set) {
+            (false, false) => self.problem(
+                "type",
+                format!("`type: {kind}` requires one of `{a}` and `{b}`"),
+            ),
+            (true, true) => self.problem(b, format!("`{a}` and `{b}` cannot both be set; use one")),
+            _ => {}
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// At least one of two keys must be set (`above` and/or `below`).
+    pub fn any_of(&mut self, kind: &str, (a, a_set): (&str, bool), (b, b_set): (&str, bool)) {
+        if !a_set && !b_set {
+            self.problem(
+                "type",
+                format!("`type: {kind}` requires one of `{a}` and `{b}`"),
+            );
+        }
+    }
 
-    #[test]
-    fn metric_kinds_parse_and_refuse_clearly() {
-        assert_eq!(
-            MetricKind::try_from("p95".to_string()),
-            Ok(MetricKind::Percentile(95))
-        );
-        assert_eq!(MetricKind::try_from("avg".to_string()), Ok(MetricKind::Avg));
-        let err = MetricKind::try_from("p100".to_string()).unwrap_err();
-        assert!(err.contains("p50 … p99"), "{err}");
-        assert_eq!(MetricKind::Percentile(99).to_string(), "p99");
+    /// A query held in `key` (not the rule's own `query:`), compiled with the rule's options;
+    /// a syntax error is placed at its character inside the value.
+    pub fn query(&mut self, key: &str, text: &str) -> Option<Query> {
+        match crate::query::parse(text, self.options) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                self.problems.push(RuleProblem {
+                    key: key.to_string(),
+                    message: format!("`{key}`: {}", e.message()),
+                    column: Some(e.column()),
+                    warning: false,
+                });
+                None
+            }
+        }
     }
 }

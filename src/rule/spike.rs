@@ -13,13 +13,66 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::track::Track;
+use serde::{Deserialize, Serialize};
+
 use super::{
-    count_in, human, micros, time_of, Keyed, KeyedMatch, Match, RuleError, RuleStats, RuleType,
-    SpikeDirection, StateChange, Visit, UNGROUPED_KEY,
+    count_in, human, micros, time_of, BuildContext, Keyed, KeyedMatch, Match, Params, RuleError,
+    RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
+use crate::types::HumanDuration;
 
+/// `type: spike` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpikeParams {
+    /// The length of each compared window.
+    pub window: HumanDuration,
+    /// How many times bigger one window must be than the other (at least 1).
+    pub spike_height: f64,
+    /// `up`, `down` or `both` (default).
+    #[serde(default)]
+    pub spike_type: Option<SpikeDirection>,
+    /// Least count in the current window for an alert (default 0).
+    #[serde(default)]
+    pub threshold_cur: Option<u64>,
+    /// Least count in the reference (previous) window for an alert (default 0).
+    #[serde(default)]
+    pub threshold_ref: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SpikeDirection {
+    Up,
+    Down,
+    #[default]
+    Both,
+}
+
+impl Params for SpikeParams {
+    const STATE_VERSION: u32 = 1;
+
+    fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
+        let window = cx.positive("window", self.window);
+        // NaN is not at least 1 either.
+        if self.spike_height.is_nan() || self.spike_height < 1.0 {
+            cx.problem("spike_height", "`spike_height` must be at least 1");
+        }
+        Some(Box::new(SpikeRule::new(Spike {
+            window,
+            height: self.spike_height,
+            direction: self.spike_type.unwrap_or_default(),
+            threshold_cur: self.threshold_cur.unwrap_or(0),
+            threshold_ref: self.threshold_ref.unwrap_or(0),
+            grouped: cx.grouped,
+            cap: cx.max_keys,
+        })))
+    }
+}
+
+/// A spike rule's settings, in runtime values.
+pub struct Spike {
     pub window: Duration,
     pub height: f64,
     pub direction: SpikeDirection,
@@ -30,16 +83,16 @@ pub struct SpikeParams {
 }
 
 pub struct SpikeRule {
-    p: SpikeParams,
+    p: Spike,
     window: i64,
     keys: Keyed<Track>,
 }
 
 /// What a comparison found: (current, reference, direction word).
-type Spike = (u64, u64, &'static str);
+type Found = (u64, u64, &'static str);
 
 impl SpikeRule {
-    pub fn new(p: SpikeParams) -> Self {
+    pub fn new(p: Spike) -> Self {
         SpikeRule {
             window: super::span(p.window).max(1),
             keys: Keyed::new(p.cap),
@@ -47,7 +100,7 @@ impl SpikeRule {
         }
     }
 
-    fn compare(&self, cur: u64, reference: u64) -> Option<Spike> {
+    fn compare(&self, cur: u64, reference: u64) -> Option<Found> {
         if cur < self.p.threshold_cur || reference < self.p.threshold_ref || cur + reference == 0 {
             return None;
         }
@@ -67,7 +120,7 @@ impl SpikeRule {
     }
 
     /// Spikes of one key up to `wm`, as (instant, spike).
-    fn evaluate(&self, tr: &mut Track, wm: i64) -> Vec<(i64, Spike)> {
+    fn evaluate(&self, tr: &mut Track, wm: i64) -> Vec<(i64, Found)> {
         let w = self.window;
         let mut fired = Vec::new();
         loop {
@@ -101,7 +154,7 @@ impl SpikeRule {
 }
 
 impl RuleType for SpikeRule {
-    fn observe(&mut self, key: &str, event: &Event) -> Option<Match> {
+    fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let since = micros(event.time);
         self.keys.touch(key, || Track::new(since)).record(event);
         None
@@ -170,6 +223,10 @@ impl RuleType for SpikeRule {
         self.keys.restore(key, state)
     }
 
+    fn clear_state(&mut self) {
+        self.keys.clear();
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }
@@ -178,10 +235,11 @@ impl RuleType for SpikeRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::See;
     use crate::rule::{at, event_at};
 
     fn rule(direction: SpikeDirection, cur: u64, reference: u64) -> SpikeRule {
-        SpikeRule::new(SpikeParams {
+        SpikeRule::new(Spike {
             window: Duration::seconds(60),
             height: 3.0,
             direction,
@@ -194,7 +252,7 @@ mod tests {
 
     fn feed(r: &mut SpikeRule, times: &[i64]) {
         for &t in times {
-            r.observe("k", &event_at(t, &format!("e{t}")));
+            r.see("k", &event_at(t, &format!("e{t}")));
         }
     }
 

@@ -36,6 +36,36 @@ impl<'de> Deserialize<'de> for SourceConfig {
 }
 
 impl SourceConfig {
+    /// How `klaxon test` reads `path` as this source: the same decoding (format, pattern,
+    /// time field and format, time zone, multiline, line limit), from the file's start,
+    /// the file identified by its inode (so even a short file without a newline is read).
+    /// Piped input is read like a file holding the same bytes.
+    pub fn replay_of(&self, path: &Path) -> FileSourceConfig {
+        let mut replay =
+            FileSourceConfig::new(vec![glob::Pattern::escape(&path.to_string_lossy())]);
+        match self {
+            SourceConfig::File(file) => {
+                replay = FileSourceConfig {
+                    include: replay.include,
+                    ..file.clone()
+                };
+                replay.exclude.clear();
+            }
+            SourceConfig::Stdin(stdin) => {
+                replay.format = stdin.format;
+                replay.pattern = stdin.pattern.clone();
+                replay.time_field = stdin.time_field.clone();
+                replay.time_format = stdin.time_format.clone();
+                replay.timezone = stdin.timezone;
+                replay.multiline = stdin.multiline.clone();
+                replay.max_line_bytes = stdin.max_line_bytes;
+            }
+        }
+        replay.read_from = super::ReadFrom::Beginning;
+        replay.fingerprint = super::FingerprintStrategy::DeviceInode;
+        replay
+    }
+
     /// What the config loader does for every source: relative paths become relative to
     /// `base` (the config file's directory), then the options are checked. The message
     /// names the offending option.

@@ -21,9 +21,7 @@ use crate::filter::{AcceptAll, LineFilter};
 pub use checkpoint::Checkpoint;
 pub use config::SourceConfig;
 pub use event_clock::{SourceClockState, SourceClocks, IDLE_GRACE};
-pub use file::{
-    read_file_events, FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom,
-};
+pub use file::{FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom};
 pub use multiline::{MultilineConfig, MultilineMode};
 pub use stdin::{StdinSource, StdinSourceConfig};
 

@@ -13,7 +13,7 @@ pub struct MemoryStore {
     checkpoints: BTreeMap<(String, String), Checkpoint>,
     realert: BTreeMap<(String, String), RealertState>,
     outbox: Vec<Outboxed>,
-    meanings: BTreeMap<String, String>,
+    state_ids: BTreeMap<String, String>,
     rule_state: BTreeMap<(String, String), String>,
     clocks: BTreeMap<String, SourceClockState>,
     /// Every alert ever committed, in order.
@@ -56,9 +56,9 @@ impl StateStore for MemoryStore {
         Ok(self.realert.values().cloned().collect())
     }
 
-    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn rule_state_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self
-            .meanings
+            .state_ids
             .iter()
             .map(|(r, m)| (r.clone(), m.clone()))
             .collect())
@@ -80,9 +80,9 @@ impl StateStore for MemoryStore {
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError> {
         for reset in &commit.rule_resets {
             self.rule_state.retain(|(r, _), _| *r != reset.rule);
-            match &reset.meaning {
-                Some(m) => self.meanings.insert(reset.rule.clone(), m.clone()),
-                None => self.meanings.remove(&reset.rule),
+            match &reset.state_id {
+                Some(m) => self.state_ids.insert(reset.rule.clone(), m.clone()),
+                None => self.state_ids.remove(&reset.rule),
             };
         }
         for c in &commit.rule_state {

@@ -25,12 +25,12 @@ pub struct RaisedAlert {
     pub channels: Vec<String>,
 }
 
-/// A rule whose stored state starts over: every row of it is dropped, and its meaning
-/// (see `RuleConfig::meaning`) recorded — or, with `meaning: None`, the rule is gone.
+/// A rule whose stored state starts over: every row of it is dropped, and its state
+/// identity (see `rule::Rule::state_id`) recorded — or, with `None`, the rule is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleReset {
     pub rule: String,
-    pub meaning: Option<String>,
+    pub state_id: Option<String>,
 }
 
 /// One key of one rule's state changed; `state: None` deletes it.
@@ -44,6 +44,8 @@ pub struct RuleStateChange {
 /// Everything one handled batch changes.
 #[derive(Debug, Default)]
 pub struct Commit {
+    /// When, by the pipeline's clock (event time in a replay): the time rows record.
+    pub at: DateTime<Utc>,
     pub checkpoints: Vec<Checkpoint>,
     pub realert: Vec<RealertState>,
     pub alerts: Vec<RaisedAlert>,
@@ -93,8 +95,8 @@ pub trait StateStore: Send {
     fn checkpoints(&self, source: &str) -> Result<Vec<Checkpoint>, StoreError>;
     /// All realert state, to restore on start.
     fn realert_states(&self) -> Result<Vec<RealertState>, StoreError>;
-    /// Every rule with stored state, and the meaning that state was built under.
-    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Every rule with stored state, and the state identity it was built under.
+    fn rule_state_ids(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// One rule's stored state: (key, state) pairs.
     fn rule_states(&self, rule: &str) -> Result<Vec<(String, String)>, StoreError>;
     fn source_clocks(&self) -> Result<Vec<SourceClockState>, StoreError>;

@@ -74,6 +74,11 @@ CREATE TABLE source_clocks (
     reported  TEXT
 );
 "#,
+    // State identities replace the old "meaning" hashes: rules stored under a meaning start
+    // empty once (their identity no longer matches).
+    r#"
+ALTER TABLE rule_meta RENAME COLUMN meaning TO state_id;
+"#,
 ];
 
 pub struct SqliteStore {
@@ -197,8 +202,8 @@ impl StateStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn rule_meanings(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT rule, meaning FROM rule_meta")?;
+    fn rule_state_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT rule, state_id FROM rule_meta")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -229,7 +234,7 @@ impl StateStore for SqliteStore {
         if commit.is_empty() {
             return Ok(());
         }
-        let now = ts(Utc::now());
+        let now = ts(commit.at);
         let tx = self.conn.transaction()?;
         {
             let mut cp = tx.prepare_cached(
@@ -269,7 +274,7 @@ impl StateStore for SqliteStore {
                 let body = serde_json::to_string(a).expect("alerts always serialize");
                 al.execute(params![
                     a.rule,
-                    crate::alert::key_id(&a.key),
+                    a.key.id(),
                     a.severity.as_str(),
                     a.count as i64,
                     ts(a.first_seen),
@@ -377,10 +382,10 @@ impl StateStore for SqliteStore {
 fn write_rule_state(tx: &rusqlite::Transaction<'_>, commit: &Commit) -> Result<(), StoreError> {
     for reset in &commit.rule_resets {
         tx.execute("DELETE FROM rule_state WHERE rule = ?1", [&reset.rule])?;
-        match &reset.meaning {
+        match &reset.state_id {
             Some(m) => tx.execute(
-                "INSERT INTO rule_meta (rule, meaning) VALUES (?1, ?2)
-                 ON CONFLICT (rule) DO UPDATE SET meaning = excluded.meaning",
+                "INSERT INTO rule_meta (rule, state_id) VALUES (?1, ?2)
+                 ON CONFLICT (rule) DO UPDATE SET state_id = excluded.state_id",
                 params![reset.rule, m],
             )?,
             None => tx.execute("DELETE FROM rule_meta WHERE rule = ?1", [&reset.rule])?,
@@ -532,7 +537,7 @@ mod tests {
                 .commit(&Commit {
                     rule_resets: vec![RuleReset {
                         rule: "r".into(),
-                        meaning: Some("m1".into()),
+                        state_id: Some("m1".into()),
                     }],
                     rule_state: vec![change("a", Some("1")), change("b", Some("2"))],
                     clocks: vec![SourceClockState {
@@ -552,7 +557,7 @@ mod tests {
         }
         let mut store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(
-            store.rule_meanings().unwrap(),
+            store.rule_state_ids().unwrap(),
             vec![("r".into(), "m1".into())]
         );
         assert_eq!(
@@ -561,17 +566,17 @@ mod tests {
         );
         let clocks = store.source_clocks().unwrap();
         assert_eq!((clocks[0].event_max, clocks[0].reported), (Some(t), None));
-        // A reset drops every key; a reset to no meaning forgets the rule.
+        // A reset drops every key; a reset to no identity forgets the rule.
         store
             .commit(&Commit {
                 rule_resets: vec![RuleReset {
                     rule: "r".into(),
-                    meaning: None,
+                    state_id: None,
                 }],
                 ..Commit::default()
             })
             .unwrap();
         assert!(store.rule_states("r").unwrap().is_empty());
-        assert!(store.rule_meanings().unwrap().is_empty());
+        assert!(store.rule_state_ids().unwrap().is_empty());
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{de, Deserialize, Deserializer};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// A `std::time::Duration` that deserializes from `1m`-style text (or a bare number of seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -106,6 +106,13 @@ impl<'de> Deserialize<'de> for HumanDuration {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Written back as rule files write it (`1h30m`): the canonical form state identities hash.
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -3,11 +3,13 @@
 //! module imports nothing of Klaxon, so any stage can depend on it without a cycle.
 
 mod duration;
+mod fields;
 mod secret;
 mod suggest;
 mod tagged;
 
 pub use duration::{parse_duration, HumanDuration};
+pub use fields::struct_fields;
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};
 pub use tagged::{deserialize_tagged, TaggedConfig};

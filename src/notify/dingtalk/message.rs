@@ -86,9 +86,7 @@ mod tests {
     fn log_text_cannot_mention_link_or_escape_the_code_block() {
         let mut alert = sample_alert();
         alert.sample = "@all see [here](http://evil) ```\n# pwned".into();
-        alert
-            .key
-            .insert("user".into(), "@13800000000 ![x](y)".into());
+        alert.key.insert("user", "@13800000000 ![x](y)");
         let body = markdown_body(&Rendered::new(&alert), None, &Mentions::default());
         let text = body["markdown"]["text"].as_str().unwrap();
         assert!(!text.contains('@'), "{text}");

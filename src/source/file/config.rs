@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::decode::{DecodeConfig, DecodeOptions, Format, LineFormat, TimeFormat, TimeZone};
+use crate::decode::{DecodeOptions, LineFormat, TimeFormat, TimeZone};
 use crate::source::multiline::MultilineConfig;
 use crate::types::HumanDuration;
 
@@ -103,22 +103,6 @@ impl FileSourceConfig {
             time_format: None,
             timezone: TimeZone::default(),
             multiline: None,
-        }
-    }
-
-    /// The plain/JSON subset `klaxon test` understands (logfmt and regex read as plain);
-    /// the source itself decodes with [`FileSourceConfig::decode_options`].
-    pub fn decode_config(&self) -> DecodeConfig {
-        DecodeConfig {
-            format: match self.format {
-                LineFormat::Json => Format::Json,
-                _ => Format::Plain,
-            },
-            time_field: self
-                .time_field
-                .clone()
-                .filter(|_| self.format == LineFormat::Json),
-            time_format: self.time_format.clone(),
         }
     }
 

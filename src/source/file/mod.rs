@@ -11,7 +11,6 @@ mod config;
 mod discover;
 mod files;
 mod fingerprint;
-mod offline;
 mod read;
 mod tailer;
 
@@ -32,7 +31,6 @@ use crate::decode::Decoder;
 use crate::filter::{AcceptAll, LineFilter};
 
 pub use config::{FileSourceConfig, FingerprintStrategy, ReadFrom};
-pub use offline::read_file_events;
 
 /// Most events in one batch: bounds memory and latency while one file has a backlog.
 pub const BATCH_CAP: usize = 1024;
@@ -45,6 +43,8 @@ const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct FileSourceStats {
     pub(crate) lines: AtomicU64,
+    /// Every line read, decoded or not (counted only when reading to the end: a replay).
+    pub(crate) lines_read: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) truncated_lines: AtomicU64,
     truncations: AtomicU64,
@@ -57,6 +57,12 @@ impl FileSourceStats {
     /// Lines (or multiline records) decoded and sent on.
     pub fn lines(&self) -> u64 {
         self.lines.load(Ordering::Relaxed)
+    }
+
+    /// Every line read, whether the prefilter let it through or not; counted only by a
+    /// source reading to the end (see [`FileSource::until_eof`]).
+    pub fn lines_read(&self) -> u64 {
+        self.lines_read.load(Ordering::Relaxed)
     }
 
     /// Bytes read past, whether their lines became events or were filtered out.
@@ -101,6 +107,8 @@ pub struct FileSource {
     stats: Arc<FileSourceStats>,
     /// The `include` globs, for the change watch.
     include: Vec<String>,
+    /// Read what is there and stop (a replay), rather than tail.
+    until_eof: bool,
 }
 
 impl FileSource {
@@ -147,7 +155,16 @@ impl FileSource {
             multiline,
             clock,
             stats: Arc::default(),
+            until_eof: false,
         })
+    }
+
+    /// Reads every file once to its end, takes each as complete (an unterminated last line
+    /// is a line, a multiline record being assembled is done) and stops: `klaxon test`
+    /// replays a file through the same reading code `klaxon run` tails it with.
+    pub fn until_eof(mut self) -> Self {
+        self.until_eof = true;
+        self
     }
 
     /// Only lines `filter` picks become events (see [`super::build_with_filter`]).
@@ -180,6 +197,7 @@ impl FileSource {
             multiline,
             clock,
             stats,
+            until_eof,
             ..
         } = self;
         files.scan();
@@ -209,7 +227,8 @@ impl FileSource {
                     }
                 }
                 let w = &mut files.files_mut()[i];
-                let mut reader = LineReader::new(name, w, decoder, stats, clock.now());
+                let mut reader = LineReader::new(name, w, decoder, stats, clock.now())
+                    .counting_lines(*until_eof);
                 let read = reader.read(
                     filter.as_ref(),
                     multiline.as_ref(),
@@ -243,9 +262,12 @@ impl FileSource {
         }
         let now = Instant::now();
         for w in files.files_mut() {
-            let reader = LineReader::new(name, w, decoder, stats, clock.now());
+            let reader =
+                LineReader::new(name, w, decoder, stats, clock.now()).counting_lines(*until_eof);
             // Records no line continued for the timeout, and those of files being dropped.
-            if reader.is_done() {
+            if *until_eof {
+                reader.finish(filter.as_ref(), multiline.as_ref(), &mut batch.events);
+            } else if reader.is_done() {
                 reader.flush_pending(&mut batch.events);
             } else if let Some(m) = multiline.as_ref() {
                 reader.flush_due(m, now, &mut batch.events);
@@ -310,6 +332,7 @@ impl Source for FileSource {
             if *shutdown.borrow()
                 || out.is_closed()
                 || !self.poll(&out, &mut shutdown, &mut scratch).await
+                || self.until_eof
             {
                 return Ok(());
             }

@@ -37,6 +37,9 @@ struct Emitter<'a> {
     decoder: &'a Decoder,
     stats: &'a FileSourceStats,
     arrival: DateTime<Utc>,
+    /// Count every line read, not only those decoded (replays report it; tailing skips
+    /// the extra pass over the bytes).
+    count_lines: bool,
 }
 
 impl<'a> LineReader<'a> {
@@ -54,8 +57,15 @@ impl<'a> LineReader<'a> {
                 decoder,
                 stats,
                 arrival,
+                count_lines: false,
             },
         }
+    }
+
+    /// Counts every line read in `stats.lines_read` (see [`Emitter::count_lines`]).
+    pub(super) fn counting_lines(mut self, on: bool) -> Self {
+        self.emit.count_lines = on;
+        self
     }
 
     pub(super) fn is_done(&self) -> bool {
@@ -123,6 +133,56 @@ impl<'a> LineReader<'a> {
         }
     }
 
+    /// End of input (a replay takes the file as complete): the unterminated last line
+    /// becomes an event too (if the filter picks it, or as part of a multiline record),
+    /// and the record being assembled is emitted.
+    pub(super) fn finish(
+        self,
+        filter: &dyn LineFilter,
+        multiline: Option<&Multiline>,
+        events: &mut Vec<Event>,
+    ) {
+        let Watched {
+            tailer,
+            pending,
+            fingerprint,
+            path,
+            ..
+        } = &mut *self.w;
+        let file = (&*path, &*fingerprint);
+        if let Some(line) = tailer.take_partial() {
+            if self.emit.count_lines {
+                self.emit.stats.lines_read.fetch_add(1, Ordering::Relaxed);
+            }
+            let start = line.end_offset - line.bytes.len() as u64;
+            match multiline {
+                Some(m) => {
+                    let text = self.emit.text(&line);
+                    m.push(
+                        pending,
+                        &text,
+                        start,
+                        line.end_offset,
+                        Instant::now(),
+                        |r| self.emit.record(r, file, events),
+                    );
+                }
+                None => {
+                    let mut buf = line.bytes.to_vec();
+                    buf.push(b'\n');
+                    let mut picked = false;
+                    filter.for_each_candidate(&buf, &mut |_, _| picked = true);
+                    if picked {
+                        self.emit.line(line, file, events);
+                    }
+                }
+            }
+        }
+        if let Some(record) = multiline::flush(pending) {
+            self.emit.record(record, file, events);
+        }
+    }
+
     /// Emits the record being assembled if no line continued it for the timeout.
     pub(super) fn flush_due(self, m: &Multiline, now: Instant, events: &mut Vec<Event>) {
         if let Some(record) = m.flush_due(&mut self.w.pending, now) {
@@ -152,12 +212,19 @@ impl Emitter<'_> {
         for &(start, end) in &spans[..take] {
             self.line(chunk.line(start, end), file, events);
         }
-        match take {
+        let used = match take {
             // Stop just past the last line taken; the rest is handed out again.
             take if take < spans.len() && take > 0 => spans[take - 1].1 + 1,
             0 if !spans.is_empty() => 0,
             _ => chunk.bytes.len(),
+        };
+        if self.count_lines {
+            let lines = memchr::memchr_iter(b'\n', &chunk.bytes[..used]).count();
+            self.stats
+                .lines_read
+                .fetch_add(lines as u64, Ordering::Relaxed);
         }
+        used
     }
 
     /// Feeds every line of `chunk` to the multiline assembler until `cap` events.
@@ -175,6 +242,9 @@ impl Emitter<'_> {
         let mut start = 0;
         let mut line_start = chunk.offset;
         for nl in memchr::memchr_iter(b'\n', chunk.bytes) {
+            if self.count_lines {
+                self.stats.lines_read.fetch_add(1, Ordering::Relaxed);
+            }
             let line = chunk.line(start, nl);
             let text = self.text(&line);
             m.push(pending, &text, line_start, line.end_offset, now, |r| {

@@ -187,7 +187,9 @@ impl Tailer {
         }
     }
 
-    /// Hands up to `limit` complete lines to `emit`, reading as needed.
+    /// Hands up to `limit` complete lines to `emit`, reading as needed (tests read line by
+    /// line; sources read chunks).
+    #[cfg(test)]
     pub(crate) fn read_lines(
         &mut self,
         limit: usize,

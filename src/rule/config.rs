@@ -1,0 +1,98 @@
+//! A rule as written in its YAML file: the keys every rule type shares, and the params of
+//! its `type`, each type's struct living next to that type's logic (`frequency.rs` holds
+//! `FrequencyParams`). This is plain data; [`super::Rule::build`] turns it into what runs.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::RuleParams;
+use crate::alert::Severity;
+use crate::types::HumanDuration;
+
+/// A rule file. Deserializing it reads the keys every rule type shares; the params of its
+/// type come from the same file through [`super::RuleKind::read_params`], which is what
+/// `config::load` does (and why `params` is skipped here).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RuleConfig {
+    /// Unique name; the alert identity is this name plus the `group_by` values.
+    pub name: String,
+    /// Name of a source in klaxon.yaml.
+    pub source: String,
+    /// Lucene/Kibana-style query: the events this rule sees at all.
+    pub query: String,
+    /// Fields whose values split matches into independent keys.
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// After an alert for a key, hold back further alerts for that key this long.
+    #[serde(default = "default_realert")]
+    pub realert: HumanDuration,
+    #[serde(default)]
+    pub severity: Severity,
+    /// Channel names from klaxon.yaml.
+    pub notify: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Events this far behind the source's clock still count (default 30s); later ones are
+    /// dropped (counted) by rules that fire on the clock.
+    #[serde(default)]
+    pub allowed_lateness: Option<HumanDuration>,
+    /// Most keys kept in memory (default 100,000); the least recently seen is evicted
+    /// beyond it (counted).
+    #[serde(default)]
+    pub max_keys: Option<usize>,
+    /// What `type:` says, with that type's own keys.
+    #[serde(skip)]
+    pub params: RuleParams,
+}
+
+fn default_realert() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl RuleConfig {
+    /// A rule with every common key at its default (for building rules in code and tests).
+    pub fn new(name: &str, source: &str, query: &str, params: RuleParams) -> Self {
+        RuleConfig {
+            name: name.into(),
+            source: source.into(),
+            query: query.into(),
+            group_by: Vec::new(),
+            realert: default_realert(),
+            severity: Severity::default(),
+            notify: Vec::new(),
+            description: None,
+            enabled: true,
+            allowed_lateness: None,
+            max_keys: None,
+            params,
+        }
+    }
+
+    /// The keys every rule type reads, `type` included.
+    pub fn common_keys() -> impl Iterator<Item = &'static str> {
+        crate::types::struct_fields::<RuleConfig>()
+            .iter()
+            .copied()
+            .chain(["type"])
+    }
+}
+
+/// Where a rule type's params are read from: `config::load` implements it over the rule
+/// file (streaming, so each error keeps its line and column).
+pub trait ParamsReader {
+    type Error;
+    fn read<P: DeserializeOwned>(&self) -> Result<P, Self::Error>;
+}
+
+/// The `type:` of a rule file alone (absent means `any`).
+#[derive(Debug, Deserialize)]
+pub struct TypeKey {
+    #[serde(rename = "type", default)]
+    pub kind: super::RuleKind,
+}
