@@ -26,7 +26,7 @@ impl SmtpServer {
         );
         let port = super::http::closed_port();
         let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_server.py");
         let child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())

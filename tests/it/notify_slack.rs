@@ -1,6 +1,6 @@
 //! The Slack channel against a real local HTTP server standing in for hooks.slack.com.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The DingTalk channel against a real local HTTP server standing in for oapi.dingtalk.com.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

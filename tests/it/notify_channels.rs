@@ -1,6 +1,6 @@
 //! Channel configuration, `build`, the webhook and console channels, against real listeners.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

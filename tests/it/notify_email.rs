@@ -1,6 +1,6 @@
 //! The email channel against a real SMTP server (aiosmtpd; `pip install aiosmtpd`).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
