@@ -2,27 +2,14 @@
 //! window survives and A starts afresh; then A is broken — it is refused with its location
 //! and the previous version of A keeps running.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use klaxon::store::{SqliteStore, StateStore, DB_FILE};
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-}
-
-fn append(path: &Path, lines: &[&str]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
+use crate::support::binary::{klaxon, write_config, Klaxon};
+use crate::support::files::append_lines;
+use crate::support::state::{alerts, wait_handled};
+use crate::support::{wait_until, write};
 
 fn rule(name: &str, word: &str, threshold: u32) -> String {
     format!(
@@ -31,32 +18,9 @@ fn rule(name: &str, word: &str, threshold: u32) -> String {
     )
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn handled(state: &Path, log: &Path) -> bool {
-    let size = std::fs::metadata(log).unwrap().len();
-    state.join(DB_FILE).exists()
-        && SqliteStore::open(state)
-            .ok()
-            .and_then(|s| s.checkpoints("app").ok())
-            .and_then(|c| c.first().map(|c| c.offset))
-            == Some(size)
-}
-
-fn alerts(state: &Path) -> Vec<String> {
-    SqliteStore::open(state)
-        .unwrap()
-        .alerts()
-        .unwrap()
-        .into_iter()
-        .map(|a| a.rule)
-        .collect()
+/// The rules that fired, in order.
+fn fired(state: &Path) -> Vec<String> {
+    alerts(state).into_iter().map(|a| a.rule).collect()
 }
 
 #[test]
@@ -64,77 +28,55 @@ fn edited_rules_restart_untouched_rules_keep_their_window_and_broken_files_are_r
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("logs")).unwrap();
-    std::fs::create_dir_all(root.join("rules")).unwrap();
-    let config = root.join("klaxon.yaml");
-    write(
-        &config,
-        &format!(
-            "sources:\n  app:\n    type: file\n    include: [\"{}/logs/*.log\"]\n    poll_interval: 50ms\n\
-             channels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n",
-            root.display()
-        ),
-    );
+    let config = write_config(root, "app", "logs/*.log", "", "out");
     let (a, b) = (root.join("rules/a.yaml"), root.join("rules/b.yaml"));
     write(&a, &rule("a", "alpha", 3));
     write(&b, &rule("b", "beta", 3));
     let log = root.join("logs/app.log");
     let state = root.join("state");
-    append(
+    append_lines(
         &log,
         &["2026-06-08 03:00:00 alpha 1", "2026-06-08 03:00:01 beta 1"],
     );
-    append(
+    append_lines(
         &log,
         &["2026-06-08 03:00:02 alpha 2", "2026-06-08 03:00:03 beta 2"],
     );
-    let stderr_path = root.join("stderr.log");
-    let child = Running(
-        Command::new(env!("CARGO_BIN_EXE_klaxon"))
+    // At info level: the test waits for what Klaxon says about the reloads.
+    let child = Klaxon::spawn(
+        klaxon()
             .env("KLAXON_LOG", "info")
             .args(["run", "-c"])
             .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::null()),
     );
-    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    wait_until("the first lines", || handled(&state, &log));
-    assert!(alerts(&state).is_empty());
+    let minute = Duration::from_secs(60);
+    wait_handled(&state, "app", &log);
+    assert!(fired(&state).is_empty());
 
     // Edit A's counting (its window starts over); B is untouched.
     write(&a, &rule("a", "alpha", 2));
-    wait_until("the reload of a.yaml", || {
-        stderr().contains("rule file reloaded")
+    wait_until("the reload of a.yaml", minute, || {
+        child.stderr().contains("rule file reloaded")
     });
-    append(
+    append_lines(
         &log,
         &["2026-06-08 03:00:04 alpha 3", "2026-06-08 03:00:05 beta 3"],
     );
-    wait_until("the third lines", || handled(&state, &log));
+    wait_handled(&state, "app", &log);
     // B had 2 in its window and got its 3rd; A (threshold 2 now) has only 1 since the edit.
-    assert_eq!(alerts(&state), vec!["b"]);
+    assert_eq!(fired(&state), vec!["b"]);
 
     // Break A: refused, with the place of the problem; the edited A keeps running.
     write(&a, &rule("a", "'alpha AND ('", 2));
-    wait_until("the refusal", || stderr().contains("refused"));
-    let text = stderr();
+    wait_until("the refusal", minute, || child.stderr().contains("refused"));
+    let text = child.stderr();
     assert!(text.contains("a.yaml:3:"), "{text}");
-    append(&log, &["2026-06-08 03:00:06 alpha 4"]);
-    wait_until("the fourth line", || handled(&state, &log));
+    append_lines(&log, &["2026-06-08 03:00:06 alpha 4"]);
+    wait_handled(&state, "app", &log);
     assert_eq!(
-        alerts(&state),
+        fired(&state),
         vec!["b", "a"],
         "the running A counted 2 since its edit"
     );
-    drop(child);
-}
-/// A running `klaxon run`, killed (SIGKILL) when dropped — also when a test fails.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -1,83 +1,70 @@
-//! Issue #4's acceptance test, on the real `klaxon` binary: a writer appends 1,000,000
-//! numbered lines while rotating the log 50 times (alternately rename-and-create and
-//! copytruncate) and Klaxon is killed with SIGKILL and restarted along the way. Every line
-//! must be handled exactly once, except that copytruncate may lose the lines written
-//! between its copy and its truncate (docs/TAILING.md): the test writes a few lines into
-//! each such window and checks that nothing outside the windows is missing and nothing
-//! at all is handled twice.
+//! Issue #4's acceptance test, on the real `klaxon` binary: a writer appends numbered lines
+//! while rotating the log (alternately rename-and-create and copytruncate) and Klaxon is
+//! killed with SIGKILL and restarted along the way. Every line must be handled exactly
+//! once, except that copytruncate may lose the lines written between its copy and its
+//! truncate (docs/TAILING.md): the test writes a few lines into each such window and checks
+//! that nothing outside the windows is missing and nothing at all is handled twice.
 //!
-//! `KLAXON_TAIL_LINES` overrides the line count (default 1,000,000; about two minutes
-//! with a debug build on two cores).
+//! By default a short run: 50,000 lines, 10 rotations, 3 kills (a few seconds).
+//! `KLAXON_TORTURE=1` runs the full one: 1,000,000 lines, 50 rotations, 6 kills (about two
+//! minutes with a debug build on two cores). The assertions are the same.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const DEFAULT_LINES: usize = 1_000_000;
-const ROTATIONS: usize = 50;
-const KILLS: usize = 6;
+use crate::support::binary::{write_config, Klaxon};
+use crate::support::files::Appender;
+use crate::support::state::{alert_count, alerts};
+use crate::support::write;
+
 /// Lines written between copytruncate's copy and its truncate: the loss window.
 const WINDOW: usize = 3;
 /// Lines written to the old handle after a rename, before the writer reopens the path.
 const AFTER_RENAME: usize = 2;
-/// How long the writer takes: a little faster than a debug build handles, so Klaxon is
-/// both keeping up and catching up on a backlog while files rotate under it.
-const WRITE_TIME: Duration = Duration::from_secs(45);
 
-fn total_lines() -> usize {
-    std::env::var("KLAXON_TAIL_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_LINES)
+#[derive(Clone, Copy)]
+struct Scale {
+    lines: usize,
+    /// Half renames, half copytruncates.
+    rotations: usize,
+    kills: usize,
+    /// How long the writer takes: a little faster than a debug build handles, so Klaxon is
+    /// both keeping up and catching up on a backlog while files rotate under it.
+    write_time: Duration,
+    /// How long the count must stay put at the end before the run counts as done (a
+    /// duplicate, if any were coming, has that long to show up).
+    settle: Duration,
 }
 
-fn write_file(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+fn scale() -> Scale {
+    if std::env::var_os("KLAXON_TORTURE").is_some_and(|v| v == "1") {
+        Scale {
+            lines: 1_000_000,
+            rotations: 50,
+            kills: 6,
+            write_time: Duration::from_secs(45),
+            settle: Duration::from_secs(3),
+        }
+    } else {
+        Scale {
+            lines: 50_000,
+            rotations: 10,
+            kills: 3,
+            write_time: Duration::from_millis(2500),
+            settle: Duration::from_millis(1500),
+        }
+    }
 }
 
 /// One `any` rule with `realert: 0s` over every line: each handled line is one alert.
 fn setup(dir: &Path) -> PathBuf {
-    let config = dir.join("klaxon.yaml");
-    write_file(
-        &config,
-        &format!(
-            "sources:\n  app:\n    type: file\n    include: [\"{}/logs/app.log*\"]\n    poll_interval: 50ms\n\
-             channels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n",
-            dir.display()
-        ),
-    );
-    write_file(
+    let config = write_config(dir, "app", "logs/app.log*", "", "out");
+    write(
         &dir.join("rules/every-line.yaml"),
         "name: every-line\nsource: app\nquery: line\nrealert: 0s\nnotify: [out]\n",
     );
     config
-}
-
-fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_klaxon"))
-        .env("KLAXON_LOG", "warn")
-        .args(["run", "-c"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Alerts recorded so far (a cheap count while the run goes on).
-fn handled(state: &Path) -> usize {
-    let db = state.join("klaxon.sqlite");
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return 0;
-    };
-    conn.query_row("SELECT count(*) FROM alerts", [], |r| r.get::<_, i64>(0))
-        .map_or(0, |n| n as usize)
 }
 
 /// What the writer did, for the checks.
@@ -88,57 +75,47 @@ struct Written {
     copytruncates: usize,
 }
 
-/// Writes lines `1..=total` to `logs/app.log`, rotating `ROTATIONS` times.
-fn write_and_rotate(dir: &Path, total: usize) -> Written {
+/// Writes lines `1..=scale.lines` to `logs/app.log`, rotating `scale.rotations` times.
+fn write_and_rotate(dir: &Path, scale: &Scale) -> Written {
+    let total = scale.lines;
     let log = dir.join("logs/app.log");
-    let open = |path: &Path| {
-        // O_APPEND, as copytruncate requires of writers: after the truncate, writes go
-        // to the new end rather than leaving a hole.
-        BufWriter::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .unwrap(),
-        )
-    };
-    let mut out = open(&log);
+    let mut out = Appender::open(&log);
     let mut written = Written {
         at_risk: HashSet::new(),
         renames: 0,
         copytruncates: 0,
     };
-    let every = total / (ROTATIONS + 1);
-    let per_tick = (total / (WRITE_TIME.as_millis() as usize / 10)).max(1);
+    let every = total / (scale.rotations + 1);
+    let per_tick = (total / (scale.write_time.as_millis() as usize / 10)).max(1);
     let started = Instant::now();
     let mut n = 1;
-    let line = |out: &mut BufWriter<File>, n: &mut usize| {
-        writeln!(out, "line {} {:x}", *n, *n * 2654435761 % 65521).unwrap();
+    let line = |out: &mut Appender, n: &mut usize| {
+        out.line(format_args!("line {} {:x}", *n, *n * 2654435761 % 65521));
         *n += 1;
     };
     while n <= total {
         line(&mut out, &mut n);
         if n % per_tick == 0 {
-            out.flush().unwrap();
-            // Pace to WRITE_TIME overall.
-            let due = WRITE_TIME.mul_f64(n as f64 / total as f64);
+            out.flush();
+            // Pace to write_time overall.
+            let due = scale.write_time.mul_f64(n as f64 / total as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 std::thread::sleep(wait);
             }
         }
         let rotations = written.renames + written.copytruncates;
-        if (n - 1) % every != 0 || rotations == ROTATIONS || n + AFTER_RENAME + WINDOW > total {
+        if (n - 1) % every != 0 || rotations == scale.rotations || n + AFTER_RENAME + WINDOW > total
+        {
             continue;
         }
         let rotated = dir.join(format!("logs/app.log.{}", rotations + 1));
-        out.flush().unwrap();
+        out.flush();
         if rotations % 2 == 0 {
             std::fs::rename(&log, &rotated).unwrap();
             for _ in 0..AFTER_RENAME {
                 line(&mut out, &mut n);
             }
-            out.flush().unwrap();
-            out = open(&log);
+            out.reopen();
             written.renames += 1;
         } else {
             std::fs::copy(&log, &rotated).unwrap();
@@ -146,70 +123,67 @@ fn write_and_rotate(dir: &Path, total: usize) -> Written {
                 written.at_risk.insert(n);
                 line(&mut out, &mut n);
             }
-            out.flush().unwrap();
-            out.get_ref().set_len(0).unwrap();
+            out.truncate();
             written.copytruncates += 1;
         }
     }
-    out.flush().unwrap();
+    out.flush();
     written
 }
 
 #[test]
 fn rotation_and_sigkill_lose_and_repeat_nothing() {
-    let total = total_lines();
+    let scale = scale();
+    let total = scale.lines;
     let dir = tempfile::tempdir().unwrap();
     let config = setup(dir.path());
-    write_file(&dir.path().join("logs/app.log"), "");
+    write(&dir.path().join("logs/app.log"), "");
     let state = dir.path().join("state");
+    let started = Instant::now();
     let writer = {
         let dir = dir.path().to_path_buf();
-        std::thread::spawn(move || write_and_rotate(&dir, total))
+        std::thread::spawn(move || write_and_rotate(&dir, &scale))
     };
 
-    let mut child = start(&config);
+    let mut child = Klaxon::run(&config);
     let mut handled_at_kill = Vec::new();
-    for _ in 0..KILLS {
-        std::thread::sleep(WRITE_TIME / (KILLS as u32 + 1));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        handled_at_kill.push(handled(&state));
-        child = start(&config);
+    for _ in 0..scale.kills {
+        std::thread::sleep(scale.write_time / (scale.kills as u32 + 1));
+        child.kill(); // SIGKILL
+        handled_at_kill.push(alert_count(&state));
+        child = Klaxon::run(&config);
     }
     let written = writer.join().unwrap();
     assert_eq!(
         (written.renames, written.copytruncates),
-        (ROTATIONS / 2, ROTATIONS / 2)
+        (scale.rotations / 2, scale.rotations / 2)
     );
+    // Every kill but one must interrupt reading.
     let mid_stream = handled_at_kill
         .iter()
         .filter(|&&h| 0 < h && h < total)
         .count();
     assert!(
-        mid_stream >= 5,
+        mid_stream >= scale.kills - 1,
         "kills did not land mid-stream: {handled_at_kill:?}"
     );
 
     // Wait until everything outside the loss windows is in, and nothing more comes.
     let floor = total - written.at_risk.len();
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut last = (handled(&state), Instant::now());
+    let mut last = (alert_count(&state), Instant::now());
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        let now = handled(&state);
+        let now = alert_count(&state);
         if now != last.0 {
             last = (now, Instant::now());
-        } else if now >= floor && last.1.elapsed() > Duration::from_secs(3) {
+        } else if now >= floor && last.1.elapsed() > scale.settle {
             break;
         }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 
-    let alerts = klaxon::store::SqliteStore::open(&state)
-        .unwrap()
-        .alerts()
-        .unwrap();
+    let alerts = alerts(&state);
     let mut seen = vec![0u32; total + 1];
     for alert in &alerts {
         let n: usize = alert
@@ -240,9 +214,11 @@ fn rotation_and_sigkill_lose_and_repeat_nothing() {
         &lost_outside[..lost_outside.len().min(20)]
     );
     eprintln!(
-        "{total} lines, {ROTATIONS} rotations, kills at {handled_at_kill:?} handled; \
-         {} of {} copytruncate-window lines lost",
+        "{total} lines, {} rotations, kills at {handled_at_kill:?} handled; \
+         {} of {} copytruncate-window lines lost; {:.1?}",
+        scale.rotations,
         missing.len(),
-        written.at_risk.len()
+        written.at_risk.len(),
+        started.elapsed()
     );
 }
