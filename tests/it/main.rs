@@ -18,4 +18,5 @@ mod rules_cli;
 mod source_features;
 mod source_file;
 mod source_samples;
+mod store_contract;
 mod tail_rotation_kill;
