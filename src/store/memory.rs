@@ -128,10 +128,15 @@ impl StateStore for MemoryStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        Ok(self
+        // Oldest next attempt first, then oldest row: the SQLite store's order.
+        let mut due: Vec<&Outboxed> = self
             .outbox
             .iter()
             .filter(|o| !o.delivered && o.next_at.is_some_and(|t| t <= now))
+            .collect();
+        due.sort_by_key(|o| (o.next_at, o.delivery.id));
+        Ok(due
+            .into_iter()
             .take(limit)
             .map(|o| o.delivery.clone())
             .collect())

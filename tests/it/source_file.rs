@@ -3,90 +3,45 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use klaxon::clock::SystemClock;
-use klaxon::config::HumanDuration;
 use klaxon::decode::{LineFormat, TimeFormat, TimeZone};
 use klaxon::event::Event;
-use klaxon::source::Checkpoint;
 use klaxon::source::{
-    build, Batch, FileSource, FileSourceConfig, ReadFrom, Source, SourceConfig, SourceError,
+    build, Batch, Checkpoint, FileSource, FileSourceConfig, ReadFrom, SourceConfig,
 };
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
-const NAME: &str = "app";
-const WAIT: Duration = Duration::from_secs(10);
+use crate::support::files::append;
+use crate::support::source::{file_config, SourceRun, NAME, WAIT};
 
-struct Running {
-    rx: mpsc::Receiver<Batch>,
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<Result<(), SourceError>>,
-}
-
-fn config(dir: &Path, pattern: &str) -> FileSourceConfig {
-    let mut cfg = FileSourceConfig::new(vec![dir.join(pattern).to_string_lossy().into_owned()]);
-    cfg.poll_interval = HumanDuration(Duration::from_millis(20));
-    cfg
-}
-
-fn start_source(source: Box<dyn Source>, capacity: usize) -> Running {
-    let (tx, rx) = mpsc::channel(capacity);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(source.run(tx, shutdown_rx));
-    Running { rx, shutdown, task }
-}
-
-fn start(cfg: FileSourceConfig, checkpoints: Vec<Checkpoint>) -> Running {
-    let source = build(
-        NAME,
-        &SourceConfig::File(cfg),
-        checkpoints,
-        Arc::new(SystemClock),
-    )
-    .expect("valid source");
-    start_source(source, 16)
-}
-
-impl Running {
+/// Reading with this module's checks.
+trait Checked {
     /// The next `n` events, checking each batch's checkpoints match its last lines.
+    async fn events(&mut self, n: usize) -> Vec<Event>;
+    async fn lines(&mut self, n: usize) -> Vec<String>;
+    /// Nothing more arrives within a few polls, not even an empty batch.
+    async fn assert_quiet(&mut self);
+}
+
+impl Checked for SourceRun {
     async fn events(&mut self, n: usize) -> Vec<Event> {
-        let mut events = Vec::new();
-        while events.len() < n {
-            let batch = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out with {events:?}"))
-                .expect("source stopped");
-            check_checkpoints(&batch);
-            events.extend(batch.events);
-        }
-        assert_eq!(events.len(), n, "more events than expected: {events:?}");
-        events
+        let batches = self.batches(n).await;
+        batches.iter().for_each(check_checkpoints);
+        batches.into_iter().flat_map(|b| b.events).collect()
     }
 
     async fn lines(&mut self, n: usize) -> Vec<String> {
         self.events(n).await.into_iter().map(|e| e.raw).collect()
     }
 
-    /// Nothing more arrives within a few polls.
     async fn assert_quiet(&mut self) {
-        if let Ok(Some(batch)) =
-            tokio::time::timeout(Duration::from_millis(300), self.rx.recv()).await
-        {
+        if let Some(batch) = self.next_quickly().await {
             panic!("unexpected events: {:?}", batch.events);
         }
-    }
-
-    async fn stop(self) {
-        self.shutdown.send(true).unwrap();
-        let result = tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("stops promptly");
-        result.unwrap().unwrap();
     }
 }
 
@@ -111,15 +66,6 @@ fn check_checkpoints(batch: &Batch) {
     assert_eq!(files.len(), batch.checkpoints.len());
 }
 
-fn append(path: &Path, text: impl AsRef<[u8]>) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_ref()).unwrap();
-}
-
 fn numbered(prefix: &str, range: std::ops::Range<usize>) -> (String, Vec<String>) {
     let lines: Vec<String> = range.map(|i| format!("{prefix} line {i}")).collect();
     let text = lines.iter().map(|l| format!("{l}\n")).collect();
@@ -137,7 +83,7 @@ async fn appended_lines_are_picked_up_with_offsets() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "first\nsecond\n");
-    let mut src = start(config(&dir, "*.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "*.log"), vec![]);
     let events = src.events(2).await;
     assert_eq!(events[0].raw, "first");
     assert_eq!(events[1].origin.offset, 13);
@@ -158,7 +104,7 @@ async fn a_partial_line_is_held_until_completed() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "whole\nhal");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     assert_eq!(src.lines(1).await, ["whole"]);
     src.assert_quiet().await;
     append(&log, "f done\n");
@@ -172,7 +118,7 @@ async fn resuming_from_a_checkpoint_emits_exactly_the_following_lines() {
     let log = dir.join("app.log");
     let (text, lines) = numbered("a", 0..5);
     append(&log, text);
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     let events = src.events(5).await;
     src.stop().await;
     // The pipeline handled up to line 1 when the process died.
@@ -189,7 +135,7 @@ async fn resuming_from_a_checkpoint_emits_exactly_the_following_lines() {
     };
     let (more, more_lines) = numbered("a", 5..7);
     append(&log, more);
-    let mut src = start(config(&dir, "app.log"), vec![other_source, checkpoint]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![other_source, checkpoint]);
     let expected: Vec<String> = lines[2..].iter().chain(&more_lines).cloned().collect();
     assert_eq!(src.lines(5).await, expected);
     src.assert_quiet().await;
@@ -201,9 +147,9 @@ async fn a_checkpoint_takes_precedence_over_read_from_end() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "header\nold 1\nold 2\n");
-    let mut cfg = config(&dir, "app.log");
+    let mut cfg = file_config(&dir, "app.log");
     cfg.read_from = ReadFrom::End;
-    let mut src = start(cfg.clone(), vec![]);
+    let mut src = SourceRun::file(cfg.clone(), vec![]);
     src.assert_quiet().await;
     append(&log, "new 1\n");
     let ev = src.events(1).await;
@@ -215,7 +161,7 @@ async fn a_checkpoint_takes_precedence_over_read_from_end() {
         path: String::new(),
         offset: 7,
     };
-    let mut src = start(cfg, vec![checkpoint]);
+    let mut src = SourceRun::file(cfg, vec![checkpoint]);
     assert_eq!(src.lines(3).await, ["old 1", "old 2", "new 1"]);
     src.stop().await;
 }
@@ -227,7 +173,7 @@ async fn rename_rotation(pattern: &str) {
     let log = dir.join("app.log");
     let (text, mut old_lines) = numbered("old", 0..3);
     append(&log, text);
-    let mut src = start(config(&dir, pattern), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, pattern), vec![]);
     assert_eq!(src.lines(3).await, old_lines);
 
     let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
@@ -276,7 +222,7 @@ async fn copytruncate_with_a_new_first_line_reads_from_the_start() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "2026-06-08 before 1\n2026-06-08 before 2\n");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     assert_eq!(src.lines(2).await.len(), 2);
     // Rewritten in place, longer than before, with no poll in between.
     let mut f = OpenOptions::new().write(true).open(&log).unwrap();
@@ -303,7 +249,7 @@ async fn copytruncate_with_the_same_first_line_restarts_at_zero() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "# header\nbefore 1\nbefore 2\n");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     assert_eq!(src.lines(3).await.len(), 3);
     let f = OpenOptions::new().write(true).open(&log).unwrap();
     f.set_len(0).unwrap();
@@ -318,7 +264,7 @@ async fn a_deleted_file_is_read_to_its_end_then_dropped() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "one\n");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     assert_eq!(src.lines(1).await, ["one"]);
     let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
     fs::remove_file(&log).unwrap();
@@ -331,9 +277,9 @@ async fn a_deleted_file_is_read_to_its_end_then_dropped() {
 #[tokio::test]
 async fn new_matching_files_are_read_and_excluded_ones_are_not() {
     let (_guard, dir) = tempdir();
-    let mut cfg = config(&dir, "*.log*");
+    let mut cfg = file_config(&dir, "*.log*");
     cfg.exclude = vec!["*.gz".into()];
-    let mut src = start(cfg, vec![]);
+    let mut src = SourceRun::file(cfg, vec![]);
     src.assert_quiet().await;
     append(&dir.join("old.log.gz"), "compressed\n");
     append(&dir.join("new.log"), "hello\n");
@@ -348,7 +294,7 @@ async fn a_file_without_a_newline_waits_for_its_identity() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "short");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     src.assert_quiet().await;
     append(&log, " line\nnext\n");
     assert_eq!(src.lines(2).await, ["short line", "next"]);
@@ -363,14 +309,14 @@ async fn json_lines_decode_with_their_time_field() {
         &log,
         "{\"ts\":\"2026-06-08T03:00:00.5Z\",\"level\":\"error\",\"http\":{\"status\":503}}\nnot json\n",
     );
-    let mut cfg = config(&dir, "*.json");
+    let mut cfg = file_config(&dir, "*.json");
     cfg.format = LineFormat::Json;
     cfg.time_field = Some("ts".into());
     cfg.time_format = Some(TimeFormat::Rfc3339);
     let before = Utc::now();
     let source = FileSource::new(NAME, &cfg, vec![], Arc::new(SystemClock)).unwrap();
     let decoder = source.decoder();
-    let mut src = start_source(Box::new(source), 4);
+    let mut src = SourceRun::start(Box::new(source), 4);
     let events = src.events(2).await;
     let want: DateTime<Utc> = "2026-06-08T03:00:00.5Z".parse().unwrap();
     assert_eq!(events[0].time, want);
@@ -389,11 +335,11 @@ async fn plain_lines_take_a_leading_timestamp() {
         &dir.join("app.log"),
         "2026-06-08 03:00:00.123 ERROR order failed\n",
     );
-    let mut cfg = config(&dir, "app.log");
+    let mut cfg = file_config(&dir, "app.log");
     cfg.time_format = Some("%Y-%m-%d %H:%M:%S%.f".parse().unwrap());
     // China ops write local times; the zone says which instant they mean.
     cfg.timezone = "Asia/Shanghai".parse::<TimeZone>().unwrap();
-    let mut src = start(cfg, vec![]);
+    let mut src = SourceRun::file(cfg, vec![]);
     let ev = src.events(1).await;
     assert_eq!(
         ev[0].time,
@@ -411,11 +357,11 @@ async fn crlf_long_lines_invalid_utf8_and_nul_bytes() {
     f.write_all(&[b'x'; 100]).unwrap();
     f.write_all(b"\nbad \xff\xfe bytes\nnul\0here\nend\n")
         .unwrap();
-    let mut cfg = config(&dir, "app.log");
+    let mut cfg = file_config(&dir, "app.log");
     cfg.max_line_bytes = 20;
     let source = FileSource::new(NAME, &cfg, vec![], Arc::new(SystemClock)).unwrap();
     let stats = source.stats();
-    let mut src = start_source(Box::new(source), 4);
+    let mut src = SourceRun::start(Box::new(source), 4);
     let events = src.events(5).await;
     let raws: Vec<_> = events.iter().map(|e| e.raw.as_str()).collect();
     assert_eq!(
@@ -447,12 +393,12 @@ async fn backpressure_delivers_every_line_once_in_order() {
     append(&log, text);
     let source = build(
         NAME,
-        &SourceConfig::File(config(&dir, "app.log")),
+        &SourceConfig::File(file_config(&dir, "app.log")),
         vec![],
         Arc::new(SystemClock),
     )
     .unwrap();
-    let mut src = start_source(source, 1);
+    let mut src = SourceRun::start(source, 1);
     // The channel holds one batch; the source must wait rather than drop or skip.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut got = Vec::new();
@@ -476,15 +422,15 @@ async fn stops_when_shutdown_even_while_blocked_and_when_out_closes() {
     let (text, _) = numbered("bulk", 0..5000);
     append(&dir.join("app.log"), text);
     // Blocked on a full channel: shutdown still stops it.
-    let src = start(config(&dir, "app.log"), vec![]);
+    let src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     src.stop().await;
     // The pipeline went away: the source ends by itself.
-    let Running {
+    let SourceRun {
         rx,
         shutdown: _keep,
         task,
-    } = start(config(&dir, "app.log"), vec![]);
+    } = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     drop(rx);
     let result = tokio::time::timeout(WAIT, task)
         .await
@@ -517,7 +463,7 @@ async fn a_copy_with_the_same_first_line_is_not_read_twice() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "one\ntwo\n");
-    let mut src = start(config(&dir, "app.log*"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log*"), vec![]);
     assert_eq!(src.lines(2).await, ["one", "two"]);
     fs::copy(&log, dir.join("app.log.bak")).unwrap();
     append(&log, "three\n");
@@ -531,7 +477,7 @@ async fn a_rotated_file_with_an_identical_header_is_read_from_its_start() {
     let (_guard, dir) = tempdir();
     let log = dir.join("app.log");
     append(&log, "# header\nold 1\n");
-    let mut src = start(config(&dir, "app.log"), vec![]);
+    let mut src = SourceRun::file(file_config(&dir, "app.log"), vec![]);
     assert_eq!(src.lines(2).await, ["# header", "old 1"]);
     fs::rename(&log, dir.join("app.log.1")).unwrap();
     append(&log, "# header\nnew 1\nnew 2\n");

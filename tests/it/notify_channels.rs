@@ -1,20 +1,14 @@
 //! Channel configuration, `build`, the webhook and console channels, against real listeners.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use klaxon::clock::ManualClock;
 use klaxon::notify::{build, ChannelConfig, ConsoleChannel, DeliveryError, NotifyError};
 use serde_json::json;
-use support::http::{closed_port, Recorder};
-use support::{channel_config, sample_alert, t0};
 
-fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(t0()))
-}
+use crate::support::http::{closed_port, Recorder};
+use crate::support::{assert_no_secrets, channel_config, clock, sample_alert};
 
 fn webhook_yaml(url: &str) -> String {
     format!(
@@ -60,12 +54,7 @@ async fn webhook_posts_the_alert_as_exact_json_with_headers() {
     );
 }
 
-fn assert_no_secrets(err: &DeliveryError) {
-    let shown = format!("{err} {err:?}");
-    for secret in ["url-SECRET-7", "hdr-SECRET-42"] {
-        assert!(!shown.contains(secret), "secret leaked: {shown}");
-    }
-}
+const SECRETS: &[&str] = &["url-SECRET-7", "hdr-SECRET-42"];
 
 #[tokio::test]
 async fn webhook_classifies_failures_and_honours_retry_after() {
@@ -95,7 +84,7 @@ async fn webhook_classifies_failures_and_honours_retry_after() {
     let err = channel.send(&sample_alert()).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
     assert!(err.to_string().contains("400"), "{err}");
-    assert_no_secrets(&err);
+    assert_no_secrets(&err, SECRETS);
 
     // Redirects are not followed: they could carry the secret headers elsewhere.
     server.reply(302, &[("Location", "http://127.0.0.1:1/elsewhere")], "");
@@ -111,7 +100,7 @@ async fn webhook_connection_failure_is_retryable_and_hides_the_url() {
     let err = channel.send(&sample_alert()).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
     assert!(err.to_string().contains("request failed"), "{err}");
-    assert_no_secrets(&err);
+    assert_no_secrets(&err, SECRETS);
 }
 
 #[test]

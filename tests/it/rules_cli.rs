@@ -3,54 +3,27 @@
 //! flatline fire at the end of input for the deadlines that passed by then.
 
 use std::path::Path;
-use std::process::Command;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::SecondsFormat;
 use serde_json::{json, Value};
 
-/// A JSON log line `secs` after 2026-06-08T03:00:00Z with the given fields.
-fn line(secs: i64, fields: Value) -> String {
-    let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap() + Duration::seconds(secs);
-    let mut obj = json!({ "ts": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
-    for (k, v) in fields.as_object().expect("fields are an object") {
-        obj[k] = v.clone();
-    }
-    format!("{obj}\n")
-}
+use crate::support::binary::klaxon;
+use crate::support::json_line;
+use crate::support::{t0, write};
 
 fn at(secs: i64) -> String {
-    let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap() + Duration::seconds(secs);
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    (t0() + chrono::Duration::seconds(secs)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Writes the rule and the log, runs `klaxon test --json`, parses one alert per line.
 fn replay(dir: &Path, rule: &str, log: &[String]) -> Vec<Value> {
     let rule_path = dir.join("rule.yaml");
-    std::fs::write(
+    write(
         &rule_path,
-        format!("source: orders\nnotify: [ops]\nrealert: 0s\n{rule}"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("input.log"), log.concat()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_klaxon"))
-        .env("KLAXON_LOG", "warn")
-        .arg("test")
-        .arg(&rule_path)
-        .arg("--input")
-        .arg(dir.join("input.log"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &format!("source: orders\nnotify: [ops]\nrealert: 0s\n{rule}"),
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    write(&dir.join("input.log"), &log.concat());
+    crate::support::binary::replay(&rule_path, &dir.join("input.log"))
 }
 
 /// (key, count, detail) of each alert.
@@ -71,9 +44,9 @@ fn summary(alerts: &[Value]) -> Vec<(Value, u64, String)> {
 fn any_fires_for_every_matching_event() {
     let dir = tempfile::tempdir().unwrap();
     let log = [
-        line(0, json!({"message": "ERROR order_timeout"})),
-        line(1, json!({"message": "INFO ok"})),
-        line(2, json!({"message": "ERROR inventory_rollback"})),
+        json_line(0, json!({"message": "ERROR order_timeout"})),
+        json_line(1, json!({"message": "INFO ok"})),
+        json_line(2, json!({"message": "ERROR inventory_rollback"})),
     ];
     let alerts = replay(dir.path(), "name: errors\nquery: ERROR\n", &log);
     assert_eq!(alerts.len(), 2);
@@ -85,7 +58,7 @@ fn frequency_fires_at_the_threshold_within_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let log: Vec<String> = [0, 30, 61, 90]
         .iter()
-        .map(|&t| line(t, json!({"message": "ERROR order_timeout", "sku": "A"})))
+        .map(|&t| json_line(t, json!({"message": "ERROR order_timeout", "sku": "A"})))
         .collect();
     let rule =
         "name: f\nquery: ERROR\ntype: frequency\nthreshold: 3\nwindow: 1m\ngroup_by: [sku]\n";
@@ -103,9 +76,9 @@ fn flatline_fires_for_a_key_that_went_quiet_including_at_end_of_input() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Vec::new();
     for t in (0..=100).step_by(10) {
-        log.push(line(t, json!({"message": "heartbeat", "svc": "B"})));
+        log.push(json_line(t, json!({"message": "heartbeat", "svc": "B"})));
         if t <= 20 {
-            log.push(line(t, json!({"message": "heartbeat", "svc": "A"})));
+            log.push(json_line(t, json!({"message": "heartbeat", "svc": "A"})));
         }
     }
     let rule = "name: quiet\nquery: heartbeat\ntype: flatline\nthreshold: 1\nwindow: 30s\n\
@@ -133,7 +106,7 @@ fn spike_fires_when_the_current_window_triples_the_previous() {
     let dir = tempfile::tempdir().unwrap();
     let log: Vec<String> = [0, 70, 130, 140, 150, 160, 200]
         .iter()
-        .map(|&t| line(t, json!({"message": "ERROR payment"})))
+        .map(|&t| json_line(t, json!({"message": "ERROR payment"})))
         .collect();
     let rule = "name: s\nquery: ERROR\ntype: spike\nwindow: 1m\nspike_height: 3\nspike_type: up\n\
                 threshold_cur: 3\nthreshold_ref: 1\nallowed_lateness: 0s\n";
@@ -153,7 +126,7 @@ fn change_fires_when_an_order_state_goes_backwards() {
     let log: Vec<String> = [(0, "created"), (5, "paid"), (9, "picked"), (12, "paid")]
         .iter()
         .map(|&(t, s)| {
-            line(
+            json_line(
                 t,
                 json!({"message": "order_state", "order": "o1", "state": s}),
             )
@@ -176,11 +149,11 @@ fn change_fires_when_an_order_state_goes_backwards() {
 fn blacklist_and_whitelist_read_inline_values_and_files() {
     let dir = tempfile::tempdir().unwrap();
     let log = [
-        line(
+        json_line(
             0,
             json!({"message": "login", "ip": "10.6.6.6", "gateway": "alipay"}),
         ),
-        line(
+        json_line(
             1,
             json!({"message": "login", "ip": "10.0.0.1", "gateway": "paypal"}),
         ),
@@ -211,7 +184,7 @@ fn new_term_fires_for_values_first_seen_after_learning() {
     let dir = tempfile::tempdir().unwrap();
     let log: Vec<String> = [(0, "A"), (30, "B"), (70, "A"), (80, "C"), (90, "C")]
         .iter()
-        .map(|&(t, s)| line(t, json!({"message": "sold", "sku": s})))
+        .map(|&(t, s)| json_line(t, json!({"message": "sold", "sku": s})))
         .collect();
     let rule = "name: n\nquery: sold\ntype: new_term\nfield: sku\nlearning: 1m\n";
     let alerts = replay(dir.path(), rule, &log);
@@ -223,7 +196,7 @@ fn cardinality_fires_above_the_max_distinct_values() {
     let dir = tempfile::tempdir().unwrap();
     let log: Vec<String> = [(0, "a"), (10, "b"), (20, "a"), (30, "c"), (40, "d")]
         .iter()
-        .map(|&(t, c)| line(t, json!({"message": "pay", "user": "u1", "card": c})))
+        .map(|&(t, c)| json_line(t, json!({"message": "pay", "user": "u1", "card": c})))
         .collect();
     let rule = "name: c\nquery: pay\ntype: cardinality\nfield: card\nmax_cardinality: 2\n\
                 window: 1m\ngroup_by: [user]\n";
@@ -243,7 +216,7 @@ fn metric_fires_when_the_average_crosses_above() {
     let dir = tempfile::tempdir().unwrap();
     let log: Vec<String> = [(0, 50), (10, 60), (20, 400), (30, 500)]
         .iter()
-        .map(|&(t, ms)| line(t, json!({"message": "paid", "ms": ms})))
+        .map(|&(t, ms)| json_line(t, json!({"message": "paid", "ms": ms})))
         .collect();
     let rule =
         "name: m\nquery: paid\ntype: metric\nfield: ms\nmetric: avg\nabove: 100\nwindow: 1m\n";
@@ -257,7 +230,7 @@ fn metric_fires_when_the_average_crosses_above() {
 #[test]
 fn absence_fires_for_ghost_orders_including_deadlines_passed_at_end_of_input() {
     let dir = tempfile::tempdir().unwrap();
-    let ev = |t, msg: &str, order: &str| line(t, json!({"message": msg, "order": order}));
+    let ev = |t, msg: &str, order: &str| json_line(t, json!({"message": msg, "order": order}));
     let log = [
         ev(0, "payment_succeeded", "o1"),
         ev(30, "payment_succeeded", "o2"),
@@ -292,7 +265,7 @@ fn absence_fires_for_ghost_orders_including_deadlines_passed_at_end_of_input() {
 fn mismatch_fires_when_two_reporters_disagree() {
     let dir = tempfile::tempdir().unwrap();
     let ev = |t, svc: &str, state: &str| {
-        line(
+        json_line(
             t,
             json!({"message": "order_state", "service": svc, "order": "o1", "state": state}),
         )
@@ -319,17 +292,15 @@ fn mismatch_fires_when_two_reporters_disagree() {
 fn a_broken_rule_is_refused_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let rule_path = dir.path().join("rule.yaml");
-    std::fs::write(
+    write(
         &rule_path,
         "name: z\nsource: orders\nnotify: [ops]\nquery: x\ntype: absence\nstart: order_created\nwithin: 72h\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("input.log"),
-        line(0, json!({"message": "x"})),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_klaxon"))
+    );
+    write(
+        &dir.path().join("input.log"),
+        &json_line(0, json!({"message": "x"})),
+    );
+    let out = klaxon()
         .arg("test")
         .arg(&rule_path)
         .arg("--input")

@@ -3,29 +3,16 @@
 //! be exactly those of one uninterrupted replay of the whole log (`klaxon test`), and
 //! exactly the ones each scenario expects.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use klaxon::store::{SqliteStore, StateStore};
+use chrono::Utc;
 use serde_json::{json, Value};
 
-fn klaxon() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
-    cmd.env("KLAXON_LOG", "warn");
-    cmd
-}
-
-fn line(secs: i64, fields: Value) -> String {
-    let t = Utc.with_ymd_and_hms(2026, 6, 8, 3, 0, 0).unwrap() + chrono::Duration::seconds(secs);
-    let mut obj = json!({ "ts": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
-    for (k, v) in fields.as_object().unwrap() {
-        obj[k] = v.clone();
-    }
-    format!("{obj}\n")
-}
+use crate::support::binary::{replay, write_config, Klaxon};
+use crate::support::files::append;
+use crate::support::json_line;
+use crate::support::state::{alerts, wait_handled};
+use crate::support::write;
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -38,81 +25,26 @@ fn setup(rule: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("logs")).unwrap();
-    std::fs::create_dir_all(root.join("rules")).unwrap();
-    let config = root.join("klaxon.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "sources:\n  orders:\n    type: file\n    include: [\"{}/logs/*.log\"]\n    format: json\n    \
-             time_field: ts\n    poll_interval: 50ms\nchannels:\n  ops:\n    type: console\n\
-             rules: rules\nstate_dir: state\n",
-            root.display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        root,
+        "orders",
+        "logs/*.log",
+        "format: json\ntime_field: ts\n",
+        "ops",
+    );
     let rule_path = root.join("rules/rule.yaml");
-    std::fs::write(
+    write(
         &rule_path,
-        format!(
+        &format!(
             "name: r\nsource: orders\nnotify: [ops]\nrealert: 0s\nallowed_lateness: 0s\n{rule}"
         ),
-    )
-    .unwrap();
+    );
     Setup {
         config,
         rule: rule_path,
         log: root.join("logs/app.log"),
         dir,
     }
-}
-
-fn append(path: &Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(lines.concat().as_bytes()).unwrap();
-}
-
-fn start(config: &Path) -> Running {
-    Running(
-        klaxon()
-            .args(["run", "-c"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-/// A running `klaxon run`, killed (SIGKILL) when dropped — also when a test fails.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until Klaxon has committed everything in `log` (its checkpoint is at the end).
-fn wait_handled(state: &Path, log: &Path) {
-    let size = std::fs::metadata(log).unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        // Only read a store Klaxon has created (it would create it otherwise).
-        let offset = Some(state.join(klaxon::store::DB_FILE))
-            .filter(|db| db.exists())
-            .and_then(|_| SqliteStore::open(state).ok())
-            .and_then(|s| s.checkpoints("orders").ok())
-            .and_then(|c| c.first().map(|c| c.offset));
-        if offset == Some(size) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("klaxon did not handle {} in time", log.display());
 }
 
 /// What identifies an alert across runs (not when it was raised on the wall clock).
@@ -124,10 +56,7 @@ fn identity(a: &Value) -> String {
 }
 
 fn stored_alerts(state: &Path) -> Vec<String> {
-    let store = SqliteStore::open(state).unwrap();
-    let mut out: Vec<String> = store
-        .alerts()
-        .unwrap()
+    let mut out: Vec<String> = alerts(state)
         .iter()
         .map(|a| {
             let ms =
@@ -143,24 +72,7 @@ fn stored_alerts(state: &Path) -> Vec<String> {
 }
 
 fn replayed_alerts(s: &Setup) -> Vec<String> {
-    let out = klaxon()
-        .arg("test")
-        .arg(&s.rule)
-        .arg("--input")
-        .arg(&s.log)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut alerts: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| identity(&serde_json::from_str(l).unwrap()))
-        .collect();
+    let mut alerts: Vec<String> = replay(&s.rule, &s.log).iter().map(identity).collect();
     alerts.sort();
     alerts
 }
@@ -170,14 +82,14 @@ fn replayed_alerts(s: &Setup) -> Vec<String> {
 fn killed_between(rule: &str, first: &[String], rest: &[String]) -> Vec<String> {
     let s = setup(rule);
     let state = s.dir.path().join("state");
-    append(&s.log, first);
-    let child = start(&s.config);
-    wait_handled(&state, &s.log);
+    append(&s.log, first.concat());
+    let child = Klaxon::run(&s.config);
+    wait_handled(&state, "orders", &s.log);
     drop(child); // SIGKILL
     let before = stored_alerts(&state);
-    append(&s.log, rest);
-    let child = start(&s.config);
-    wait_handled(&state, &s.log);
+    append(&s.log, rest.concat());
+    let child = Klaxon::run(&s.config);
+    wait_handled(&state, "orders", &s.log);
     drop(child);
     let after = stored_alerts(&state);
     assert!(after.starts_with(&before) || before.iter().all(|b| after.contains(b)));
@@ -189,13 +101,9 @@ fn killed_between(rule: &str, first: &[String], rest: &[String]) -> Vec<String> 
     after
 }
 
-fn ev(t: i64, fields: Value) -> String {
-    line(t, fields)
-}
-
 #[test]
 fn frequency_window_survives_a_kill() {
-    let e = |t| ev(t, json!({"message": "ERROR order_timeout", "sku": "A"}));
+    let e = |t| json_line(t, json!({"message": "ERROR order_timeout", "sku": "A"}));
     let rule = "query: ERROR\ntype: frequency\nthreshold: 3\nwindow: 1h\ngroup_by: [sku]\n";
     let alerts = killed_between(rule, &[e(0), e(10)], &[e(20)]);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -204,7 +112,7 @@ fn frequency_window_survives_a_kill() {
 
 #[test]
 fn flatline_watch_survives_a_kill() {
-    let beat = |t, svc: &str| ev(t, json!({"message": "heartbeat", "svc": svc}));
+    let beat = |t, svc: &str| json_line(t, json!({"message": "heartbeat", "svc": svc}));
     let first: Vec<String> = (0..=50)
         .step_by(10)
         .flat_map(|t| {
@@ -228,7 +136,7 @@ fn flatline_watch_survives_a_kill() {
 
 #[test]
 fn spike_windows_survive_a_kill() {
-    let e = |t| ev(t, json!({"message": "ERROR payment"}));
+    let e = |t| json_line(t, json!({"message": "ERROR payment"}));
     let rule = "query: ERROR\ntype: spike\nwindow: 1m\nspike_height: 3\nspike_type: up\n\
                 threshold_cur: 3\nthreshold_ref: 1\n";
     let alerts = killed_between(
@@ -243,7 +151,7 @@ fn spike_windows_survive_a_kill() {
 #[test]
 fn change_last_value_survives_a_kill() {
     let e = |t, s: &str| {
-        ev(
+        json_line(
             t,
             json!({"message": "order_state", "order": "o1", "state": s}),
         )
@@ -257,7 +165,7 @@ fn change_last_value_survives_a_kill() {
 
 #[test]
 fn new_term_seen_terms_and_learning_survive_a_kill() {
-    let e = |t, s: &str| ev(t, json!({"message": "sold", "sku": s}));
+    let e = |t, s: &str| json_line(t, json!({"message": "sold", "sku": s}));
     let rule = "query: sold\ntype: new_term\nfield: sku\nlearning: 1m\n";
     let alerts = killed_between(
         rule,
@@ -270,7 +178,7 @@ fn new_term_seen_terms_and_learning_survive_a_kill() {
 
 #[test]
 fn cardinality_values_survive_a_kill() {
-    let e = |t, c: &str| ev(t, json!({"message": "pay", "user": "u1", "card": c}));
+    let e = |t, c: &str| json_line(t, json!({"message": "pay", "user": "u1", "card": c}));
     let rule = "query: pay\ntype: cardinality\nfield: card\nmax_cardinality: 2\nwindow: 1m\ngroup_by: [user]\n";
     let alerts = killed_between(rule, &[e(0, "a"), e(10, "b")], &[e(20, "a"), e(30, "c")]);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -279,7 +187,7 @@ fn cardinality_values_survive_a_kill() {
 
 #[test]
 fn metric_series_survives_a_kill() {
-    let e = |t, ms: u32| ev(t, json!({"message": "paid", "ms": ms}));
+    let e = |t, ms: u32| json_line(t, json!({"message": "paid", "ms": ms}));
     let rule = "query: paid\ntype: metric\nfield: ms\nmetric: avg\nabove: 100\nwindow: 1m\n";
     let alerts = killed_between(rule, &[e(0, 50), e(10, 60)], &[e(20, 400)]);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -288,7 +196,7 @@ fn metric_series_survives_a_kill() {
 
 #[test]
 fn absence_pending_starts_survive_a_kill() {
-    let e = |t, msg: &str, order: &str| ev(t, json!({"message": msg, "order": order}));
+    let e = |t, msg: &str, order: &str| json_line(t, json!({"message": msg, "order": order}));
     let rule = "query: payment_succeeded OR inventory_deducted\ntype: absence\n\
                 start: payment_succeeded\nexpect: inventory_deducted\nwithin: 5m\ngroup_by: [order]\n";
     let alerts = killed_between(
@@ -309,7 +217,7 @@ fn absence_pending_starts_survive_a_kill() {
 #[test]
 fn mismatch_facts_survive_a_kill() {
     let e = |t, svc: &str, s: &str| {
-        ev(
+        json_line(
             t,
             json!({"message": "order_state", "service": svc, "order": "o1", "state": s}),
         )

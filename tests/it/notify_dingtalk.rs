@@ -1,15 +1,14 @@
 //! The DingTalk channel against a real local HTTP server standing in for oapi.dingtalk.com.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use klaxon::clock::ManualClock;
 use klaxon::notify::{build, sign_dingtalk, Channel, DeliveryError};
 use serde_json::json;
-use support::http::{closed_port, Recorder};
-use support::{channel_config, sample_alert, t0};
+
+use crate::support::http::{closed_port, Recorder};
+use crate::support::{assert_no_secrets, channel_config, clock, sample_alert, t0};
 
 const TOKEN: &str = "tok-ACCESS-0123456789";
 const SECRET: &str = "SEC-signing-secret-abcdef";
@@ -23,16 +22,10 @@ fn channel(server: &Recorder, clock: Arc<ManualClock>, extra: &str) -> Box<dyn C
     build("dt", &channel_config(&yaml), clock).unwrap()
 }
 
-fn assert_no_secrets(err: &DeliveryError) {
-    let shown = format!("{err} {err:?}");
-    assert!(!shown.contains(TOKEN), "token leaked: {shown}");
-    assert!(!shown.contains(SECRET), "secret leaked: {shown}");
-}
-
 #[tokio::test]
 async fn sends_a_signed_markdown_message_with_the_exact_body() {
     let server = Recorder::start(OK).await;
-    let clock = Arc::new(ManualClock::new(t0()));
+    let clock = clock();
     let ch = channel(
         &server,
         clock,
@@ -85,7 +78,7 @@ async fn sends_a_signed_markdown_message_with_the_exact_body() {
 #[tokio::test]
 async fn signs_every_send_afresh_with_the_injected_clock() {
     let server = Recorder::start(OK).await;
-    let clock = Arc::new(ManualClock::new(t0()));
+    let clock = clock();
     let ch = channel(&server, clock.clone(), "");
     ch.send(&sample_alert()).await.unwrap();
     clock.advance(chrono::Duration::milliseconds(61_234));
@@ -110,7 +103,7 @@ async fn signs_every_send_afresh_with_the_injected_clock() {
 #[tokio::test]
 async fn errcode_decides_success_even_on_http_200() {
     let server = Recorder::start("").await;
-    let ch = channel(&server, Arc::new(ManualClock::new(t0())), "");
+    let ch = channel(&server, clock(), "");
 
     server.reply(
         200,
@@ -124,7 +117,7 @@ async fn errcode_decides_success_even_on_http_200() {
             message: "DingTalk errcode 310000: keywords not in content".into()
         }
     );
-    assert_no_secrets(&err);
+    assert_no_secrets(&err, &[TOKEN, SECRET]);
 
     server.reply(
         200,
@@ -146,7 +139,7 @@ async fn errcode_decides_success_even_on_http_200() {
     );
     let err = ch.send(&sample_alert()).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
-    assert_no_secrets(&err);
+    assert_no_secrets(&err, &[TOKEN, SECRET]);
 
     server.reply(502, &[], "bad gateway");
     let err = ch.send(&sample_alert()).await.unwrap_err();
@@ -163,21 +156,16 @@ async fn unreachable_robot_is_retryable_without_leaking_the_token() {
         "type: dingtalk\nurl: 'http://127.0.0.1:{}/robot/send?access_token={TOKEN}'\nsecret: {SECRET}\ntimeout: 2s\n",
         closed_port()
     );
-    let ch = build(
-        "dt",
-        &channel_config(&yaml),
-        Arc::new(ManualClock::new(t0())),
-    )
-    .unwrap();
+    let ch = build("dt", &channel_config(&yaml), clock()).unwrap();
     let err = ch.send(&sample_alert()).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
-    assert_no_secrets(&err);
+    assert_no_secrets(&err, &[TOKEN, SECRET]);
 }
 
 #[tokio::test]
 async fn log_text_cannot_mention_anyone() {
     let server = Recorder::start(OK).await;
-    let ch = channel(&server, Arc::new(ManualClock::new(t0())), "");
+    let ch = channel(&server, clock(), "");
     let mut alert = sample_alert();
     alert.sample = "@all @13800000000 [click](http://evil.example) <font>x</font>".into();
     alert.key.insert("user", "@all");

@@ -1,26 +1,18 @@
 //! The Slack channel against a real local HTTP server standing in for hooks.slack.com.
 
-mod support;
-
-use std::sync::Arc;
 use std::time::Duration;
 
-use klaxon::clock::ManualClock;
 use klaxon::notify::{build, Channel, DeliveryError};
 use serde_json::{json, Value};
-use support::http::Recorder;
-use support::{channel_config, sample_alert, t0};
+
+use crate::support::http::Recorder;
+use crate::support::{channel_config, clock, sample_alert};
 
 const TOKEN_PATH: &str = "/services/T0000/B0000/slackTOKENsecret42";
 
 fn channel(server: &Recorder) -> Box<dyn Channel> {
     let yaml = format!("type: slack\nwebhook_url: '{}'\n", server.url(TOKEN_PATH));
-    build(
-        "team",
-        &channel_config(&yaml),
-        Arc::new(ManualClock::new(t0())),
-    )
-    .unwrap()
+    build("team", &channel_config(&yaml), clock()).unwrap()
 }
 
 fn strings(v: &Value, out: &mut Vec<String>) {

@@ -3,7 +3,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct SmtpServer {
     pub port: u16,
@@ -26,7 +26,7 @@ impl SmtpServer {
         );
         let port = super::http::closed_port();
         let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_server.py");
         let child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
@@ -36,20 +36,14 @@ impl SmtpServer {
             .spawn()
             .expect("spawn python3 smtp_server.py");
         let mut server = SmtpServer { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
+        let up = super::wait_for(Duration::from_secs(15), || {
             if let Some(status) = server.child.try_wait().unwrap() {
                 panic!("the SMTP server exited early ({status}); is aiosmtpd installed? `pip install aiosmtpd`");
             }
-            assert!(
-                Instant::now() < deadline,
-                "the SMTP server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "the SMTP server did not start on port {port}");
+        server
     }
 
     /// Raw messages received so far, oldest first.

@@ -1,12 +1,12 @@
 //! Property: printing any AST and parsing the text again gives the same AST, and the Lucene
 //! translation parses back to a query that matches the same events.
 
-use std::sync::Arc;
-
 use chrono::Utc;
-use klaxon::event::{Event, Origin};
+use klaxon::event::Event;
 use klaxon::query::{parse, Ast, Bound, QueryOptions};
 use proptest::prelude::*;
+
+use crate::support::origin;
 
 /// A word with at least one letter or digit (a clause without one is refused).
 fn word() -> impl Strategy<Value = String> {
@@ -73,12 +73,7 @@ fn ast() -> impl Strategy<Value = Ast> {
 }
 
 fn events() -> Vec<Event> {
-    let origin = Origin {
-        source: Arc::from("p"),
-        path: Arc::from("p.log"),
-        fingerprint: Arc::from("fp"),
-        offset: 0,
-    };
+    let origin = origin();
     let json =
         serde_json::json!({"message": "a b 5 x1", "level": "Error", "http": {"status": 503}});
     vec![

@@ -2,12 +2,12 @@
 //! Elasticsearch's `query_string` would return over the same mapping (`standard`-analyzed text
 //! for undeclared fields; keyword, number, date and ip fields as declared).
 
-use std::sync::Arc;
-
 use chrono::Utc;
-use klaxon::event::{Event, Origin};
+use klaxon::event::Event;
 use klaxon::query::{parse, DefaultOperator, FieldType, QueryError, QueryOptions};
 use serde_json::{Map, Value};
+
+use crate::support::origin;
 
 /// An event as a test case writes it.
 #[derive(Clone, Copy)]
@@ -18,15 +18,6 @@ enum Ev {
     J(&'static str),
 }
 use Ev::{J, P};
-
-fn origin() -> Origin {
-    Origin {
-        source: Arc::from("conformance"),
-        path: Arc::from("app.log"),
-        fingerprint: Arc::from("fp"),
-        offset: 0,
-    }
-}
 
 fn event(ev: Ev) -> Event {
     match ev {

@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use klaxon::clock::SystemClock;
 use klaxon::config::HumanDuration;
 use klaxon::event::Event;
-use klaxon::source::{build, Batch, FileSourceConfig, SourceConfig};
-use tokio::sync::{mpsc, watch};
+use klaxon::source::{build, FileSourceConfig, SourceConfig};
 
-const WAIT: Duration = Duration::from_secs(10);
+use crate::support::source::{SourceRun, NAME};
 
 /// Writes `text` to a fresh file, tails it with the source described by `yaml` (the
 /// options after `include`), and returns the first `n` events.
@@ -23,26 +22,20 @@ async fn tail(text: &str, yaml: &str, n: usize) -> Vec<Event> {
     std::fs::write(&log, text).unwrap();
     let cfg = source_config(&log, yaml);
     let source = build(
-        "app",
+        NAME,
         &SourceConfig::File(cfg),
         vec![],
         Arc::new(SystemClock),
     )
     .unwrap();
-    let (tx, mut rx) = mpsc::channel::<Batch>(8);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(source.run(tx, shutdown_rx));
-    let mut events = Vec::new();
-    while events.len() < n {
-        let batch = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out with {events:#?}"))
-            .unwrap();
-        events.extend(batch.events);
-    }
-    shutdown.send(true).unwrap();
-    task.await.unwrap().unwrap();
-    assert_eq!(events.len(), n, "{events:#?}");
+    let mut run = SourceRun::start(source, 8);
+    let events = run
+        .batches(n)
+        .await
+        .into_iter()
+        .flat_map(|b| b.events)
+        .collect();
+    run.stop().await;
     events
 }
 

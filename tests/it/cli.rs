@@ -1,34 +1,19 @@
 //! End-to-end tests of the `klaxon` binary: real files, a real process killed with
 //! SIGKILL, the real SQLite state read back.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use klaxon::store::SqliteStore;
-
-fn klaxon() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
-    cmd.env("KLAXON_LOG", "warn");
-    cmd
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::binary::{klaxon, replay, write_config, Klaxon};
+use crate::support::files::{append, Appender};
+use crate::support::state::{alert_count, alerts};
+use crate::support::{wait_for, write};
 
 /// A config with one `any` rule over plain lines, notifying the console.
 fn config_for(dir: &Path, rule_extra: &str) -> PathBuf {
-    let config = dir.join("klaxon.yaml");
-    write(
-        &config,
-        &format!(
-            "sources:\n  app:\n    type: file\n    include: [\"{}/logs/*.log\"]\n    poll_interval: 50ms\n\
-             channels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n",
-            dir.display()
-        ),
-    );
+    let config = write_config(dir, "app", "logs/*.log", "", "out");
     write(
         &dir.join("rules/every-line.yaml"),
         &format!("name: every-line\nsource: app\nquery: line\nnotify: [out]\n{rule_extra}"),
@@ -36,42 +21,8 @@ fn config_for(dir: &Path, rule_extra: &str) -> PathBuf {
     config
 }
 
-/// A running `klaxon run`, killed (SIGKILL) when dropped, so a failing test leaves no orphan.
-struct Running(Child);
-
-impl Running {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start(config: &Path) -> Running {
-    Running(
-        klaxon()
-            .args(["run", "-c"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 fn recorded_samples(state: &Path) -> Vec<String> {
-    match SqliteStore::open(state) {
-        Ok(store) => store
-            .alerts()
-            .map(|a| a.into_iter().map(|a| a.sample).collect())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
+    alerts(state).into_iter().map(|a| a.sample).collect()
 }
 
 #[test]
@@ -86,9 +37,10 @@ fn run_killed_and_restarted_handles_every_line_exactly_once() {
     let writer = {
         let log = log.clone();
         std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let mut out = Appender::open(&log);
             for n in 1..=total {
-                std::io::Write::write_all(&mut f, format!("line {n}\n").as_bytes()).unwrap();
+                out.line(format_args!("line {n}"));
+                out.flush();
                 if n % 20 == 0 {
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -97,12 +49,12 @@ fn run_killed_and_restarted_handles_every_line_exactly_once() {
     };
     // How many lines were handled at each kill: proof the kills landed mid-stream.
     let mut handled_at_kill = Vec::new();
-    let mut child = start(&config);
+    let mut child = Klaxon::run(&config);
     for round in 0..6 {
         std::thread::sleep(Duration::from_millis(300 + 70 * round));
         child.kill(); // SIGKILL
-        handled_at_kill.push(recorded_samples(&state).len());
-        child = start(&config);
+        handled_at_kill.push(alert_count(&state));
+        child = Klaxon::run(&config);
     }
     writer.join().unwrap();
     let mid_stream = handled_at_kill
@@ -113,10 +65,7 @@ fn run_killed_and_restarted_handles_every_line_exactly_once() {
         mid_stream >= 3,
         "kills did not interrupt reading: {handled_at_kill:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while recorded_samples(&state).len() < total && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(60), || alert_count(&state) >= total);
     // Give a duplicate, if any were coming, the chance to show up.
     std::thread::sleep(Duration::from_millis(500));
     let samples = recorded_samples(&state);
@@ -189,24 +138,7 @@ fn check_accepts_a_good_config_and_reports_query_errors_with_location() {
 fn offline(dir: &Path, rule: &str, log: &str) -> Vec<serde_json::Value> {
     write(&dir.join("rule.yaml"), rule);
     write(&dir.join("input.log"), log);
-    let out = klaxon()
-        .arg("test")
-        .arg(dir.join("rule.yaml"))
-        .arg("--input")
-        .arg(dir.join("input.log"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    replay(&dir.join("rule.yaml"), &dir.join("input.log"))
 }
 
 fn json_lines(lines: &[(u32, &str, &str)]) -> String {
@@ -300,39 +232,27 @@ fn stdin_source_alerts_on_piped_lines_and_exits_at_eof() {
         &dir.path().join("rules/ghost.yaml"),
         "name: ghost\nsource: pipe\nquery: payment_callback AND timeout\ngroup_by: [order]\nnotify: [out]\n",
     );
-    let mut child = klaxon()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        let lines = json_lines(&[
-            (1, "A", "payment_callback received"),
-            (2, "A", "payment_callback timeout"),
-            (3, "B", "inventory_locked"),
-        ])
-        .replace("\"sku\"", "\"order\"");
-        std::io::Write::write_all(&mut stdin, lines.as_bytes()).unwrap();
-    } // EOF
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "klaxon run did not exit at end of stdin"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut child = Klaxon::spawn(
+        klaxon()
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = json_lines(&[
+        (1, "A", "payment_callback received"),
+        (2, "A", "payment_callback timeout"),
+        (3, "B", "inventory_locked"),
+    ])
+    .replace("\"sku\"", "\"order\"");
+    child.stdin().write_all(lines.as_bytes()).unwrap();
+    child.close_stdin(); // EOF
+    let out = child.finish(
+        Duration::from_secs(30),
+        "klaxon run did not exit at end of stdin",
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let stdout = out.stdout;
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("ghost (order=A) count=1 → out"), "{stdout}");
 }
@@ -377,21 +297,9 @@ fn demo_fires_every_shipped_rule_and_ends_by_itself() {
     assert!(summary.contains("0 failed"), "{summary}");
 }
 
-/// Appends lines to a file.
-fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
-}
-
 fn wait_for_samples(state: &Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let samples = recorded_samples(state);
-        if samples.len() >= n || Instant::now() > deadline {
-            return samples;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(Duration::from_secs(30), || alert_count(state) >= n);
+    recorded_samples(state)
 }
 
 #[test]
@@ -407,7 +315,7 @@ fn prefilter_follows_a_reloaded_rule_to_its_new_literal() {
     let log = dir.path().join("logs/app.log");
     write(&log, "");
     let state = dir.path().join("state");
-    let _klaxon = start(&config);
+    let _klaxon = Klaxon::run(&config);
     append(&log, "beta 1\nalpha 1\n");
     assert_eq!(wait_for_samples(&state, 1), vec!["alpha 1"]);
     // The new query's literal was filtered out so far: the reload must swap the prefilter.
@@ -432,13 +340,10 @@ fn file_changes_wake_the_tailer_before_the_next_poll() {
     let log = dir.path().join("logs/app.log");
     write(&log, "");
     let state = dir.path().join("state");
-    let _klaxon = start(&config);
+    let _klaxon = Klaxon::run(&config);
     std::thread::sleep(Duration::from_millis(1500)); // past the first poll
     append(&log, "line 1\n");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while recorded_samples(&state).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(Duration::from_secs(10), || alert_count(&state) > 0);
     assert_eq!(
         recorded_samples(&state),
         vec!["line 1"],
@@ -458,29 +363,19 @@ fn sigterm_stops_a_stdin_source_that_is_still_open() {
         &dir.path().join("rules/r.yaml"),
         "name: r\nsource: pipe\nquery: ERROR\nnotify: [out]\n",
     );
-    let mut child = klaxon()
-        .args(["run", "-c"])
-        .arg(&config)
-        .stdin(Stdio::piped()) // kept open: no EOF
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Klaxon::spawn(
+        klaxon()
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdin(Stdio::piped()) // kept open: no EOF
+            .stdout(Stdio::null()),
+    );
     std::thread::sleep(Duration::from_millis(1000));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    child.terminate();
+    let status = child
+        .wait_timeout(Duration::from_secs(10))
+        .expect("klaxon run did not exit after SIGTERM with stdin still open");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("klaxon run did not exit after SIGTERM with stdin still open");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(child.wait().unwrap().success());
 }
 
 /// CPU time (user + system, in clock ticks) a process has used, from /proc.
@@ -498,11 +393,11 @@ fn an_idle_file_source_does_not_spin() {
     let config = config_for(dir.path(), "");
     let log = dir.path().join("logs/app.log");
     write(&log, "line 0\n");
-    let klaxon = start(&config);
+    let klaxon = Klaxon::run(&config);
     std::thread::sleep(Duration::from_millis(1500));
-    let before = cpu_ticks(klaxon.0.id());
+    let before = cpu_ticks(klaxon.id());
     std::thread::sleep(Duration::from_secs(2));
-    let used = cpu_ticks(klaxon.0.id()) - before;
+    let used = cpu_ticks(klaxon.id()) - before;
     // Polling every 50 ms costs a little; waking on its own file opens would burn a core
     // (about 200 ticks in 2 s).
     assert!(used < 60, "idle klaxon used {used} ticks of CPU in 2 s");

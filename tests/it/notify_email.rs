@@ -1,26 +1,17 @@
 //! The email channel against a real SMTP server (aiosmtpd; `pip install aiosmtpd`).
 
-mod support;
-
-use std::sync::Arc;
-
-use klaxon::clock::ManualClock;
 use klaxon::notify::{build, Channel, DeliveryError};
 use mail_parser::{MessageParser, MimeHeaders};
-use support::http::closed_port;
-use support::smtp::SmtpServer;
-use support::{channel_config, sample_alert, t0};
+
+use crate::support::http::closed_port;
+use crate::support::smtp::SmtpServer;
+use crate::support::{channel_config, clock, sample_alert, t0};
 
 fn channel(port: u16, tls: &str, to: &str) -> Box<dyn Channel> {
     let yaml = format!(
         "type: email\nsmtp:\n  host: 127.0.0.1\n  port: {port}\n{tls}from: Klaxon <klaxon@example.com>\nto: [{to}]\nsubject_prefix: '[klaxon]'\ntimeout: 5s\n"
     );
-    build(
-        "mail",
-        &channel_config(&yaml),
-        Arc::new(ManualClock::new(t0())),
-    )
-    .unwrap()
+    build("mail", &channel_config(&yaml), clock()).unwrap()
 }
 
 #[tokio::test]

@@ -3,8 +3,6 @@
 //! identity, resuming inside a multiline record, and a real pipe into the stdin source.
 
 use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +12,13 @@ use klaxon::event::Event;
 use klaxon::filter::LineFilter;
 use klaxon::source::Checkpoint;
 use klaxon::source::{
-    build_with_filter, Batch, FileSourceConfig, FingerprintStrategy, MultilineConfig, Source,
-    SourceConfig, SourceError, StdinSource, StdinSourceConfig,
+    build_with_filter, FileSourceConfig, FingerprintStrategy, MultilineConfig, Source,
+    SourceConfig, StdinSource, StdinSourceConfig,
 };
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
-const NAME: &str = "app";
-const WAIT: Duration = Duration::from_secs(10);
+use crate::support::files::append;
+use crate::support::source::{file_config, SourceRun, NAME, WAIT};
 
 /// Lines containing one literal: the simplest real prefilter.
 struct Literal(&'static str);
@@ -40,85 +37,46 @@ impl LineFilter for Literal {
     }
 }
 
-struct Running {
-    rx: mpsc::Receiver<Batch>,
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<Result<(), SourceError>>,
+/// The file source `cfg` with the prefilter `filter`, resuming at `checkpoints`.
+fn filtered(
+    cfg: FileSourceConfig,
+    checkpoints: Vec<Checkpoint>,
+    filter: Arc<dyn LineFilter>,
+) -> SourceRun {
+    let source = build_with_filter(
+        NAME,
+        &SourceConfig::File(cfg),
+        checkpoints,
+        Arc::new(SystemClock),
+        filter,
+    )
+    .expect("valid source");
+    SourceRun::start(source, 16)
 }
 
-impl Running {
-    fn start(source: Box<dyn Source>) -> Running {
-        let (tx, rx) = mpsc::channel(16);
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(source.run(tx, shutdown_rx));
-        Running { rx, shutdown, task }
-    }
+/// Reading without the per-batch checks: filtered lines move checkpoints without events.
+trait Unchecked {
+    /// Batches until `n` events arrived; also returns their checkpoints.
+    async fn events(&mut self, n: usize) -> (Vec<Event>, Vec<Checkpoint>);
+    /// No events within a few polls (a batch of checkpoints alone may come).
+    async fn assert_quiet(&mut self);
+}
 
-    fn file(
-        cfg: FileSourceConfig,
-        checkpoints: Vec<Checkpoint>,
-        filter: Arc<dyn LineFilter>,
-    ) -> Running {
-        let source = build_with_filter(
-            NAME,
-            &SourceConfig::File(cfg),
-            checkpoints,
-            Arc::new(SystemClock),
-            filter,
-        )
-        .expect("valid source");
-        Running::start(source)
-    }
-
-    async fn batch(&mut self) -> Batch {
-        tokio::time::timeout(WAIT, self.rx.recv())
-            .await
-            .expect("a batch in time")
-            .expect("source running")
-    }
-
-    /// Batches until `n` events arrived; also returns the last checkpoint per batch.
+impl Unchecked for SourceRun {
     async fn events(&mut self, n: usize) -> (Vec<Event>, Vec<Checkpoint>) {
         let (mut events, mut checkpoints) = (Vec::new(), Vec::new());
-        while events.len() < n {
-            let batch = self.batch().await;
+        for batch in self.batches(n).await {
             events.extend(batch.events);
             checkpoints.extend(batch.checkpoints);
         }
-        assert_eq!(events.len(), n, "{events:?}");
         (events, checkpoints)
     }
 
     async fn assert_quiet(&mut self) {
-        if let Ok(Some(b)) = tokio::time::timeout(Duration::from_millis(300), self.rx.recv()).await
-        {
+        if let Some(b) = self.next_quickly().await {
             assert!(b.events.is_empty(), "unexpected events: {:?}", b.events);
         }
     }
-
-    async fn stop(self) {
-        self.shutdown.send(true).unwrap();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("stops")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn config(dir: &Path, pattern: &str) -> FileSourceConfig {
-    let mut cfg = FileSourceConfig::new(vec![dir.join(pattern).to_string_lossy().into_owned()]);
-    cfg.poll_interval = HumanDuration(Duration::from_millis(20));
-    cfg
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 fn raws(events: &[Event]) -> Vec<&str> {
@@ -130,8 +88,8 @@ async fn filtered_lines_are_skipped_but_still_checkpointed() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "INFO a\nERROR b\nINFO c\n");
-    let mut src = Running::file(
-        config(dir.path(), "app.log"),
+    let mut src = filtered(
+        file_config(dir.path(), "app.log"),
         vec![],
         Arc::new(Literal("ERROR")),
     );
@@ -157,16 +115,16 @@ async fn a_restart_resumes_after_filtered_lines() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "ERROR 1\nINFO 2\nINFO 3\n");
-    let mut src = Running::file(
-        config(dir.path(), "app.log"),
+    let mut src = filtered(
+        file_config(dir.path(), "app.log"),
         vec![],
         Arc::new(Literal("ERROR")),
     );
     let (_, checkpoints) = src.events(1).await;
     src.stop().await;
     append(&log, "ERROR 4\n");
-    let mut again = Running::file(
-        config(dir.path(), "app.log"),
+    let mut again = filtered(
+        file_config(dir.path(), "app.log"),
         checkpoints,
         Arc::new(Literal("ERROR")),
     );
@@ -190,9 +148,9 @@ async fn multiline_records_checkpoint_before_the_unfinished_one() {
         "2026-06-08 11:00:00 ERROR boom\njava.lang.IllegalStateException: x\n\tat A.b(A.java:1)\n";
     append(&log, first);
     append(&log, "2026-06-08 11:00:01 INFO next\n");
-    let mut cfg = config(dir.path(), "app.log");
+    let mut cfg = file_config(dir.path(), "app.log");
     cfg.multiline = Some(java_multiline());
-    let mut src = Running::file(cfg.clone(), vec![], Arc::new(Literal("never")));
+    let mut src = filtered(cfg.clone(), vec![], Arc::new(Literal("never")));
     // The first record is complete once the next starts; the filter is bypassed.
     let batch = src.batch().await;
     assert_eq!(raws(&batch.events), [first.trim_end()]);
@@ -206,7 +164,7 @@ async fn multiline_records_checkpoint_before_the_unfinished_one() {
     let end = std::fs::metadata(&log).unwrap().len();
     assert_eq!(checkpoints.last().unwrap().offset, end);
     src.stop().await;
-    let mut again = Running::file(cfg, resume, Arc::new(Literal("never")));
+    let mut again = filtered(cfg, resume, Arc::new(Literal("never")));
     let (events, _) = again.events(1).await;
     assert_eq!(raws(&events), ["2026-06-08 11:00:01 INFO next"]);
     again.stop().await;
@@ -219,9 +177,9 @@ async fn copytruncate_finishes_unread_lines_from_the_copy() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "line 1\nline 2\n");
-    let mut cfg = config(dir.path(), "app.log*");
+    let mut cfg = file_config(dir.path(), "app.log*");
     cfg.poll_interval = HumanDuration(Duration::from_millis(300));
-    let mut src = Running::file(cfg, vec![], Arc::new(klaxon::filter::AcceptAll));
+    let mut src = filtered(cfg, vec![], Arc::new(klaxon::filter::AcceptAll));
     assert_eq!(raws(&src.events(2).await.0), ["line 1", "line 2"]);
     // Between two polls: more lines, the copy, the truncation, new lines.
     append(&log, "line 3\nline 4\n");
@@ -246,9 +204,9 @@ async fn device_inode_identity_tells_identical_files_apart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "# header\nold\n");
-    let mut cfg = config(dir.path(), "app.log*");
+    let mut cfg = file_config(dir.path(), "app.log*");
     cfg.fingerprint = FingerprintStrategy::DeviceInode;
-    let mut src = Running::file(cfg, vec![], Arc::new(klaxon::filter::AcceptAll));
+    let mut src = filtered(cfg, vec![], Arc::new(klaxon::filter::AcceptAll));
     assert_eq!(raws(&src.events(2).await.0), ["# header", "old"]);
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
     append(&log, "# header\n");

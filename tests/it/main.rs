@@ -1,0 +1,22 @@
+//! Klaxon's integration tests, one binary (`cargo test --test it`) as ripgrep does: one link
+//! instead of one per file, and one `support` module shared by all.
+
+mod support;
+
+mod cli;
+mod config_load;
+mod notify_channels;
+mod notify_dingtalk;
+mod notify_email;
+mod notify_slack;
+mod query_conformance;
+mod query_elastic;
+mod query_roundtrip;
+mod reload_rules;
+mod restart_rules;
+mod rules_cli;
+mod source_features;
+mod source_file;
+mod source_samples;
+mod store_contract;
+mod tail_rotation_kill;
