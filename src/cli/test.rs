@@ -238,7 +238,7 @@ fn summarize(report: &ReplayReport, inputs: &[String], rule: &str) {
     let files: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let matched = report.rules.iter().map(|r| r.matched).sum::<u64>();
     eprintln!(
-        "{} line(s) read from {}: {} event(s) decoded (the rest could not match), {matched} matched the query of `{rule}`; {} alert(s)",
+        "{} line(s) read from {}: {} event(s) decoded, {matched} matched the query of `{rule}`; {} alert(s)",
         report.lines,
         files.join(", "),
         report.events,

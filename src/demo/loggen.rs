@@ -208,6 +208,31 @@ impl LogGen {
             }
         }
     }
+
+    /// A whole log at once: one healthy order every `step` from `start` for `length`, the
+    /// [`SCRIPT`]'s anomalies during its first three quarters, and a quiet last quarter
+    /// (so every deadline of the anomalies has passed by the end).
+    pub fn story(
+        &mut self,
+        start: DateTime<Utc>,
+        length: chrono::Duration,
+        step: chrono::Duration,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut script = SCRIPT.to_vec();
+        script.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut script = script.into_iter().peekable();
+        let mut at = start;
+        while at < start + length {
+            let progress = (at - start).as_seconds_f64() / length.as_seconds_f64() / 0.75;
+            lines.extend(self.normal(at));
+            while let Some((_, anomaly)) = script.next_if(|(p, _)| *p <= progress) {
+                lines.extend(self.anomaly(at, anomaly));
+            }
+            at += step;
+        }
+        lines
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +250,27 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(v["level"], "INFO");
         }
+    }
+
+    #[test]
+    fn a_story_tells_every_anomaly_then_goes_quiet() {
+        let start = Utc::now();
+        let lines = LogGen::new(3).story(
+            start,
+            chrono::Duration::minutes(40),
+            chrono::Duration::seconds(6),
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("zombie_check")).count(),
+            1
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("order_timeout")).count(),
+            42
+        );
+        let last_anomaly = lines.iter().rposition(|l| !l.contains("\"INFO\"")).unwrap();
+        // 400 steps of 4 healthy lines; the anomalies end before the last quarter.
+        assert!(lines.len() - last_anomaly > 100 * 4, "quiet tail");
     }
 
     #[test]

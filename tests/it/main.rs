@@ -15,6 +15,7 @@ mod query_roundtrip;
 mod reload_rules;
 mod restart_rules;
 mod rules_cli;
+mod run_vs_test;
 mod source_features;
 mod source_file;
 mod source_samples;
