@@ -26,8 +26,8 @@ pub fn check(data: &[u8]) {
                     .unwrap_or_else(|e| panic!("{text:?} as Lucene {lucene:?}: {e}"));
                 let _ = q.to_elasticsearch();
                 for ev in events(text) {
-                    assert_eq!(q.matches(&ev), again.matches(&ev), "{text:?}");
-                    assert_eq!(q.matches(&ev), relit.matches(&ev), "{text:?} vs {lucene:?}");
+                    assert_eq!(q.matches(&ev, ev.time), again.matches(&ev, ev.time), "{text:?}");
+                    assert_eq!(q.matches(&ev, ev.time), relit.matches(&ev, ev.time), "{text:?} vs {lucene:?}");
                 }
             }
             Err(e) => {

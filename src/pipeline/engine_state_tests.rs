@@ -196,3 +196,38 @@ fn clock_fired_rules_drop_events_later_than_allowed_and_count_them() {
     assert_eq!(step(&mut f, &mut store, &[err(50, "A")]).len(), 1);
     assert_eq!(f.reports()[0].late, 0);
 }
+
+#[test]
+fn state_that_does_not_read_back_resets_that_rule_only() {
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut first = engine(&[frequency("a", 3), frequency("b", 3)], &clock);
+    first.restore(&store).unwrap();
+    step(&mut first, &mut store, &[err(0, "A"), err(1, "A")]);
+    // An older Klaxon stored `a`'s window in a shape this one cannot read.
+    let key = store.rule_states("a").unwrap()[0].0.clone();
+    let garbage = crate::store::RuleStateChange {
+        rule: "a".into(),
+        key,
+        state: Some("{\"not\":\"a window\"}".into()),
+    };
+    let commit = crate::store::Commit {
+        rule_state: vec![garbage],
+        ..Default::default()
+    };
+    store.commit(&commit).unwrap();
+
+    let mut second = engine(&[frequency("a", 3), frequency("b", 3)], &clock);
+    second
+        .restore(&store)
+        .expect("unreadable state never aborts startup");
+    // `a` starts empty (its two stored events are gone); `b` kept its window.
+    let fired = step(&mut second, &mut store, &[err(2, "A")]);
+    assert_eq!(fired, vec![("b".to_string(), "sku=A".to_string())]);
+    assert_eq!(
+        store.rule_states("a").unwrap().len(),
+        1,
+        "only the new event"
+    );
+    assert!(!store.rule_states("a").unwrap()[0].1.contains("not"));
+}

@@ -13,6 +13,7 @@ mod query_conformance;
 mod query_elastic;
 mod query_roundtrip;
 mod reload_rules;
+mod replay_cli;
 mod restart_rules;
 mod rules_cli;
 mod run_vs_test;
