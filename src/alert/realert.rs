@@ -17,6 +17,12 @@ pub struct RealertState {
     pub held_back: u64,
 }
 
+/// `realert` after `at`, or the end of time.
+fn hold_until(at: DateTime<Utc>, realert: Duration) -> DateTime<Utc> {
+    at.checked_add_signed(realert)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// What to do with an alert that a rule raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -44,7 +50,9 @@ impl Realert {
         }
     }
 
-    /// Decide on an alert for `rule`/`key` raised at (event) time `at`.
+    /// Decide on an alert for `rule`/`key` raised at (event) time `at`. A hold that ends
+    /// further than `realert` after `at` was set by an alert from the future (a forged or
+    /// skewed timestamp, or a shorter `realert` since): it holds nothing back.
     pub fn admit(
         &mut self,
         rule: &str,
@@ -54,14 +62,14 @@ impl Realert {
     ) -> Admission {
         let id = (rule.to_string(), key.to_string());
         let admission = match self.states.get_mut(&id) {
-            Some(state) if at < state.hold_until => {
+            Some(state) if at < state.hold_until && state.hold_until <= hold_until(at, realert) => {
                 state.held_back += 1;
                 Admission::Hold
             }
             Some(state) => {
                 let held_back = state.held_back;
                 state.held_back = 0;
-                state.hold_until = at + realert;
+                state.hold_until = hold_until(at, realert);
                 Admission::Send { held_back }
             }
             None => {
@@ -70,7 +78,7 @@ impl Realert {
                     RealertState {
                         rule: id.0.clone(),
                         key: id.1.clone(),
-                        hold_until: at + realert,
+                        hold_until: hold_until(at, realert),
                         held_back: 0,
                     },
                 );
@@ -126,6 +134,41 @@ mod tests {
             Admission::Send { held_back: 2 }
         );
         assert_eq!(r.admit("a", "k", t(601), ten), Admission::Hold);
+    }
+
+    #[test]
+    fn an_alert_from_the_future_cannot_hold_the_present_back() {
+        let mut r = Realert::default();
+        let ten = Duration::minutes(10);
+        // A line dated a day ahead fires first and sets a hold ending tomorrow.
+        assert_eq!(
+            r.admit("a", "k", t(86_400), ten),
+            Admission::Send { held_back: 0 }
+        );
+        // The genuine alerts of today still go out, once per realert.
+        assert_eq!(
+            r.admit("a", "k", t(0), ten),
+            Admission::Send { held_back: 0 }
+        );
+        assert_eq!(r.admit("a", "k", t(60), ten), Admission::Hold);
+        assert_eq!(
+            r.admit("a", "k", t(600), ten),
+            Admission::Send { held_back: 1 }
+        );
+    }
+
+    #[test]
+    fn holds_never_overflow_a_date() {
+        let mut r = Realert::default();
+        let max = DateTime::<Utc>::MAX_UTC - Duration::days(1);
+        assert_eq!(
+            r.admit("a", "k", max, Duration::days(3650)),
+            Admission::Send { held_back: 0 }
+        );
+        assert_eq!(
+            r.admit("a", "k", max, Duration::days(3650)),
+            Admission::Hold
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::time::{TimeFormat, TimeParser};
-use super::{logfmt, DecodeError, DecodeOptions, LineFormat};
+use super::{json, logfmt, DecodeError, DecodeOptions, LineFormat, TimeLimits};
 use crate::event::{Event, Origin, MESSAGE_FIELD};
 
 /// Decodes lines of one source. Counters are atomics so a shared `&Decoder` can count.
@@ -17,8 +17,11 @@ pub struct Decoder {
     pattern: Option<Pattern>,
     time_field: Option<String>,
     time: Option<TimeParser>,
+    limits: TimeLimits,
     invalid_lines: AtomicU64,
     time_fallbacks: AtomicU64,
+    times_out_of_range: AtomicU64,
+    repaired_lines: AtomicU64,
 }
 
 impl Decoder {
@@ -44,8 +47,11 @@ impl Decoder {
                 .as_ref()
                 .map(|f| TimeParser::new(f, options.timezone))
                 .transpose()?,
+            limits: options.limits,
             invalid_lines: AtomicU64::new(0),
             time_fallbacks: AtomicU64::new(0),
+            times_out_of_range: AtomicU64::new(0),
+            repaired_lines: AtomicU64::new(0),
         })
     }
 
@@ -61,7 +67,12 @@ impl Decoder {
                 };
                 return Event::plain(raw, time, origin);
             }
-            LineFormat::Json => serde_json::from_str::<Map<String, Value>>(&raw).ok(),
+            LineFormat::Json => json::parse(&raw).map(|(fields, repaired)| {
+                if repaired {
+                    self.repaired_lines.fetch_add(1, Ordering::Relaxed);
+                }
+                fields
+            }),
             LineFormat::Logfmt => logfmt::parse(&raw).map(|f| with_message(f, &raw)),
             LineFormat::Regex => self
                 .pattern
@@ -94,11 +105,28 @@ impl Decoder {
         }
     }
 
+    /// The line's own time if it has a believable one, else its arrival time (counted).
     fn or_arrival(&self, found: Option<DateTime<Utc>>, arrival: DateTime<Utc>) -> DateTime<Utc> {
-        found.unwrap_or_else(|| {
-            self.time_fallbacks.fetch_add(1, Ordering::Relaxed);
-            arrival
-        })
+        match found {
+            Some(t) if self.believable(t, arrival) => t,
+            Some(_) => {
+                self.times_out_of_range.fetch_add(1, Ordering::Relaxed);
+                arrival
+            }
+            None => {
+                self.time_fallbacks.fetch_add(1, Ordering::Relaxed);
+                arrival
+            }
+        }
+    }
+
+    /// Within `[arrival - max_event_age, arrival + max_clock_skew]`; a bound beyond what a
+    /// date can hold does not bound.
+    fn believable(&self, t: DateTime<Utc>, arrival: DateTime<Utc>) -> bool {
+        let span = |d: std::time::Duration| chrono::Duration::from_std(d).ok();
+        let oldest = span(self.limits.max_event_age).and_then(|d| arrival.checked_sub_signed(d));
+        let newest = span(self.limits.max_clock_skew).and_then(|d| arrival.checked_add_signed(d));
+        oldest.is_none_or(|o| t >= o) && newest.is_none_or(|n| t <= n)
     }
 
     /// Lines that did not decode in the source's format (not a JSON object, no logfmt
@@ -110,6 +138,18 @@ impl Decoder {
     /// Events whose time was configured but could not be read, so arrival time was used.
     pub fn time_fallbacks(&self) -> u64 {
         self.time_fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Events whose time was too far in the past or the future to believe (see
+    /// [`TimeLimits`]), so arrival time was used.
+    pub fn times_out_of_range(&self) -> u64 {
+        self.times_out_of_range.load(Ordering::Relaxed)
+    }
+
+    /// JSON lines with a value only lenient reading could keep (a lone surrogate, a number
+    /// out of range), decoded with the other fields intact.
+    pub fn repaired_lines(&self) -> u64 {
+        self.repaired_lines.load(Ordering::Relaxed)
     }
 }
 
@@ -144,6 +184,59 @@ mod tests {
     }
 
     const ARRIVAL: &str = "2030-01-01T00:00:00Z";
+
+    #[test]
+    fn unbelievable_and_extreme_times_fall_back_to_arrival_without_panicking() {
+        let arrival = at(ARRIVAL);
+        let rfc = decoder(LineFormat::Json, Some("ts"), None);
+        for line in [
+            r#"{"ts":"-262143-01-01T00:00:00"}"#,
+            r#"{"ts":"+262142-12-31T23:59:59Z"}"#,
+            r#"{"ts":"9999-12-31T23:59:59Z"}"#,
+            r#"{"ts":"1970-01-01T00:00:00Z"}"#,
+            r#"{"ts":"2030-01-03T00:00:00Z"}"#,
+            r#"{"ts":"2030-01-01T00:00:00Z","ts":"9000-01-01T00:00:00Z"}"#,
+        ] {
+            let ev = rfc.decode(line.into(), test_origin(), arrival);
+            assert_eq!(ev.time, arrival, "{line}");
+        }
+        assert_eq!(rfc.times_out_of_range() + rfc.time_fallbacks(), 6);
+        assert!(rfc.times_out_of_range() >= 4, "parsed but not believed");
+        let epoch = decoder(LineFormat::Json, Some("ts"), Some("epoch_s"));
+        for line in [
+            r#"{"ts": 8210266876799}"#,
+            r#"{"ts": -9223372036854775808}"#,
+            r#"{"ts": 1e300}"#,
+            r#"{"ts": "18446744073709551616"}"#,
+        ] {
+            let ev = epoch.decode(line.into(), test_origin(), arrival);
+            assert_eq!(ev.time, arrival, "{line}");
+        }
+        // A time a little in the past or ahead (clock skew) is believed.
+        let ev = rfc.decode(
+            r#"{"ts":"2030-01-01T12:00:00Z"}"#.into(),
+            test_origin(),
+            arrival,
+        );
+        assert_eq!(ev.time, at("2030-01-01T12:00:00Z"));
+        let plain = decoder(LineFormat::Plain, None, Some("%Y-%m-%d %H:%M:%S"));
+        let ev = plain.decode("-262143-01-01 00:00:00 x".into(), test_origin(), arrival);
+        assert_eq!(ev.time, arrival);
+    }
+
+    #[test]
+    fn one_odd_json_value_does_not_hide_the_other_fields() {
+        let d = decoder(LineFormat::Json, None, None);
+        let line = format!(
+            r#"{{"level":"ERROR","note":"\ud800","amount":{},"sku":"A-1"}}"#,
+            "9".repeat(500)
+        );
+        let ev = d.decode(line, test_origin(), at(ARRIVAL));
+        assert_eq!(ev.text("level").as_deref(), Some("ERROR"));
+        assert_eq!(ev.text("note").as_deref(), Some("\u{FFFD}"));
+        assert_eq!(ev.text("amount").map(|a| a.len()), Some(500));
+        assert_eq!((d.repaired_lines(), d.invalid_lines()), (1, 0));
+    }
 
     #[test]
     fn plain_lines_have_no_fields_and_arrival_time() {

@@ -1,6 +1,7 @@
 //! Turning a raw line into an `Event`: fields and event time.
 
 mod decoder;
+mod json;
 mod logfmt;
 mod pattern;
 mod time;
@@ -28,6 +29,32 @@ pub struct DecodeOptions {
     pub time_format: Option<TimeFormat>,
     /// The zone of timestamps written without an offset.
     pub timezone: TimeZone,
+    /// The time window a parsed event time must fall in, around the time the line is read:
+    /// older than `max_event_age` or further ahead than `max_clock_skew`, the line's
+    /// time is not believed (a forged or garbled timestamp) and its arrival time is used.
+    pub limits: TimeLimits,
+}
+
+/// How far from the time a line is read its own timestamp may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimits {
+    pub max_event_age: std::time::Duration,
+    pub max_clock_skew: std::time::Duration,
+}
+
+impl TimeLimits {
+    /// 10 years back (old logs replayed still count), 1 day ahead (clock skew between
+    /// hosts, not a line that could hold alerts back for years).
+    pub const DEFAULT: TimeLimits = TimeLimits {
+        max_event_age: std::time::Duration::from_secs(3650 * 86_400),
+        max_clock_skew: std::time::Duration::from_secs(86_400),
+    };
+}
+
+impl Default for TimeLimits {
+    fn default() -> Self {
+        TimeLimits::DEFAULT
+    }
 }
 
 /// The `format:` of a source.

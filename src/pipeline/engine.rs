@@ -208,7 +208,7 @@ impl Engine {
             .restore(store.source_clocks()?, self.clock.now());
         for running in &mut self.rules {
             let now = self.clocks.event_max(&running.rule.source);
-            running.watermark = now.map(|t| t - running.rule.settings.allowed_lateness);
+            running.watermark = now.map(|t| behind(t, running.rule.settings.allowed_lateness));
         }
         Ok(())
     }
@@ -283,7 +283,7 @@ impl Engine {
             let Some(Some(t)) = now.get(&rule.source) else {
                 continue;
             };
-            let wm = *t - rule.settings.allowed_lateness;
+            let wm = behind(*t, rule.settings.allowed_lateness);
             self.advance_rule(i, wm, out);
         }
     }
@@ -450,6 +450,12 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// `t` minus `lateness`, or the start of time.
+fn behind(t: DateTime<Utc>, lateness: chrono::Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(lateness)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 #[cfg(test)]

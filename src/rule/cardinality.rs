@@ -197,7 +197,7 @@ impl RuleType for CardinalityRule {
             d.buckets[at].1.insert(&value);
             sketch_count(d, window, &value)
         };
-        let watched_a_window = d.newest - d.since >= window;
+        let watched_a_window = d.newest.saturating_sub(d.since) >= window;
         let over = self
             .max
             .filter(|&m| count > m)

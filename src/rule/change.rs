@@ -98,7 +98,7 @@ impl RuleType for ChangeRule {
         if created || t < last.time {
             return None;
         }
-        let recent = self.window.is_none_or(|w| t - last.time <= w);
+        let recent = self.window.is_none_or(|w| t.saturating_sub(last.time) <= w);
         let from_time = last.time;
         let previous = (recent && worth_alert(&self.sequence, &last.value, &value))
             .then(|| last.value.clone());

@@ -7,7 +7,10 @@
 //! where the count is below `threshold`. Counts only fall when an event leaves the window,
 //! so those instants are the only candidates, and the alert does not depend on how often
 //! the clock ticks. After firing the key is watched afresh from `t` (so a key that stays
-//! quiet fires again once per `window`), or forgotten with `forget_keys`.
+//! quiet fires again once per `window`), or forgotten with `forget_keys`. When the clock
+//! leaps over several windows in which the key stays silent (a backlog read at once, a
+//! restart after downtime), it fires for the first and the last of them only: a forged or
+//! distant timestamp cannot make it loop over millions of empty windows.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -94,6 +97,19 @@ fn evaluate(tr: &mut Track, wm: i64, window: i64, threshold: u64, forget: bool) 
                 if forget {
                     return fired;
                 }
+                // Nothing after `c`: every window from here to the watermark is empty and
+                // would fire. Fire once more, at the last of them, rather than once per
+                // window: a watermark that leaps years ahead costs two alerts, not a loop
+                // over millions of windows.
+                if tr.times.back().is_none_or(|&e| e <= c) {
+                    let windows = wm.saturating_sub(1).saturating_sub(c) / window;
+                    if windows >= 1 {
+                        let last = c.saturating_add(windows.saturating_mul(window));
+                        fired.push((last, 0));
+                        tr.since = last;
+                    }
+                    break;
+                }
             }
             None => break,
         }
@@ -149,7 +165,7 @@ impl RuleType for FlatlineRule {
                 key,
                 found: Match {
                     count: n,
-                    first_seen: time_of(c - window),
+                    first_seen: time_of(c.saturating_sub(window)),
                     last_seen: time_of(c),
                     sample,
                     detail: Some(format!("{n} in {} (fewer than {threshold})", human(window))),
@@ -228,21 +244,42 @@ mod tests {
             r.see("a", &event_at(0, "x"));
             r.see("a", &event_at(30, "y"));
         }
-        let all_at_once = fires(&mut coarse, 300);
         let mut step_by_step = Vec::new();
         for wm in (0..=300).step_by(7) {
             step_by_step.extend(fires(&mut fine, wm));
         }
         step_by_step.extend(fires(&mut fine, 300));
-        assert_eq!(all_at_once, step_by_step);
         assert_eq!(
-            all_at_once,
+            step_by_step,
             vec![
                 ("a".into(), 0, 90),
                 ("a".into(), 0, 150),
                 ("a".into(), 0, 210),
                 ("a".into(), 0, 270)
             ]
+        );
+        // A clock that leaps several empty windows at once fires the first and the last of
+        // them, not each one.
+        assert_eq!(
+            fires(&mut coarse, 300),
+            vec![("a".into(), 0, 90), ("a".into(), 0, 270)]
+        );
+    }
+
+    #[test]
+    fn a_clock_leaping_centuries_ahead_costs_two_alerts_not_a_loop() {
+        let mut r = rule(1, true, false);
+        r.see("a", &event_at(0, "x"));
+        let century = 100 * 365 * 86_400;
+        let started = std::time::Instant::now();
+        let got = fires(&mut r, century);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], ("a".into(), 0, 60));
+        assert_eq!(
+            got[1],
+            ("a".into(), 0, century - 60),
+            "the last window before it"
         );
     }
 

@@ -124,23 +124,33 @@ impl SpikeRule {
         let w = self.window;
         let mut fired = Vec::new();
         loop {
-            let first = tr.since.saturating_add(2 * w);
+            let first = tr.since.saturating_add(w.saturating_mul(2));
             let mut candidates: Vec<i64> = std::iter::once(first)
-                .chain(tr.times.iter().flat_map(|&e| [e, e + w, e + 2 * w]))
+                .chain(tr.times.iter().flat_map(|&e| {
+                    [
+                        e,
+                        e.saturating_add(w),
+                        e.saturating_add(w.saturating_mul(2)),
+                    ]
+                }))
                 .filter(|&c| c >= first && c >= tr.checked && c < wm)
                 .collect();
             candidates.sort_unstable();
             candidates.dedup();
             let hit = candidates.into_iter().find_map(|c| {
-                let cur = count_in(&tr.times, c - w, c);
-                let reference = count_in(&tr.times, c - 2 * w, c - w);
+                let cur = count_in(&tr.times, c.saturating_sub(w), c);
+                let reference = count_in(
+                    &tr.times,
+                    c.saturating_sub(w.saturating_mul(2)),
+                    c.saturating_sub(w),
+                );
                 self.compare(cur, reference).map(|s| (c, s))
             });
             match hit {
                 Some((c, s)) => {
                     fired.push((c, s));
                     tr.since = c;
-                    tr.checked = c + 1;
+                    tr.checked = c.saturating_add(1);
                     while tr.times.front().is_some_and(|&e| e <= c) {
                         tr.times.pop_front();
                     }
@@ -169,7 +179,7 @@ impl RuleType for SpikeRule {
         let mut keys = std::mem::replace(&mut self.keys, Keyed::new(1));
         let mut fired = Vec::new();
         keys.visit(|key, tr| {
-            if tr.since.saturating_add(2 * w) >= wm {
+            if tr.since.saturating_add(w.saturating_mul(2)) >= wm {
                 return Visit::Unchanged;
             }
             let hits = self.evaluate(tr, wm);
@@ -181,7 +191,7 @@ impl RuleType for SpikeRule {
             while tr
                 .times
                 .front()
-                .is_some_and(|&e| e.saturating_add(2 * w) < wm)
+                .is_some_and(|&e| e.saturating_add(w.saturating_mul(2)) < wm)
             {
                 tr.times.pop_front();
             }
@@ -198,7 +208,7 @@ impl RuleType for SpikeRule {
                 key,
                 found: Match {
                     count: cur,
-                    first_seen: time_of(c - w),
+                    first_seen: time_of(c.saturating_sub(w)),
                     last_seen: time_of(c),
                     sample,
                     detail: Some(format!(

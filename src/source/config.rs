@@ -59,6 +59,8 @@ impl SourceConfig {
                 replay.timezone = stdin.timezone;
                 replay.multiline = stdin.multiline.clone();
                 replay.max_line_bytes = stdin.max_line_bytes;
+                replay.max_event_age = stdin.max_event_age;
+                replay.max_clock_skew = stdin.max_clock_skew;
             }
         }
         replay.read_from = super::ReadFrom::Beginning;

@@ -98,10 +98,13 @@ impl SourceClocks {
         let c = self.clocks.get_mut(source)?;
         let idle = wall - c.wall_at - IDLE_GRACE;
         let computed = match c.event_max {
-            Some(m) if follow && idle > Duration::zero() => Some(m + idle),
+            Some(m) if follow && idle > Duration::zero() => Some(
+                m.checked_add_signed(idle)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ),
             Some(m) => Some(m),
             // A source that never produced an event: its clock is wall time, once idle.
-            None if follow && idle >= Duration::zero() => Some(wall - IDLE_GRACE),
+            None if follow && idle >= Duration::zero() => wall.checked_sub_signed(IDLE_GRACE),
             None => None,
         };
         let now = match (computed, c.reported) {

@@ -12,9 +12,10 @@ use tokio::sync::{mpsc, watch};
 use super::multiline::{self, Multiline, MultilineConfig, Pending, Record};
 use super::{Batch, Source, SourceError};
 use crate::clock::Clock;
-use crate::decode::{DecodeOptions, Decoder, LineFormat, TimeFormat, TimeZone};
+use crate::decode::{DecodeOptions, Decoder, LineFormat, TimeFormat, TimeLimits, TimeZone};
 use crate::event::{Event, Origin};
 use crate::filter::{AcceptAll, LineFilter};
+use crate::types::HumanDuration;
 
 /// Bytes asked of the pipe per read.
 const READ_SIZE: usize = 64 * 1024;
@@ -41,6 +42,10 @@ pub struct StdinSourceConfig {
     pub multiline: Option<MultilineConfig>,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    #[serde(default = "super::file::default_max_event_age")]
+    pub max_event_age: HumanDuration,
+    #[serde(default = "super::file::default_max_clock_skew")]
+    pub max_clock_skew: HumanDuration,
 }
 
 fn default_max_line_bytes() -> usize {
@@ -57,6 +62,8 @@ impl Default for StdinSourceConfig {
             timezone: TimeZone::default(),
             multiline: None,
             max_line_bytes: default_max_line_bytes(),
+            max_event_age: super::file::default_max_event_age(),
+            max_clock_skew: super::file::default_max_clock_skew(),
         }
     }
 }
@@ -69,6 +76,10 @@ impl StdinSourceConfig {
             time_field: self.time_field.clone(),
             time_format: self.time_format.clone(),
             timezone: self.timezone,
+            limits: TimeLimits {
+                max_event_age: self.max_event_age.0,
+                max_clock_skew: self.max_clock_skew.0,
+            },
         }
     }
 

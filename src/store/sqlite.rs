@@ -91,10 +91,11 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> DateTime<Utc> {
+/// A stored time; `None` for text that is not one (a corrupt row is no time, not a panic).
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
+        .ok()
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 impl SqliteStore {
@@ -195,7 +196,8 @@ impl StateStore for SqliteStore {
             Ok(RealertState {
                 rule: r.get(0)?,
                 key: r.get(1)?,
-                hold_until: parse_ts(&r.get::<_, String>(2)?),
+                // An unreadable hold holds nothing back.
+                hold_until: parse_ts(&r.get::<_, String>(2)?).unwrap_or(DateTime::<Utc>::MIN_UTC),
                 held_back: r.get::<_, i64>(3)? as u64,
             })
         })?;
@@ -223,8 +225,8 @@ impl StateStore for SqliteStore {
         let rows = stmt.query_map([], |r| {
             Ok(SourceClockState {
                 source: r.get(0)?,
-                event_max: r.get::<_, Option<String>>(1)?.map(|t| parse_ts(&t)),
-                reported: r.get::<_, Option<String>>(2)?.map(|t| parse_ts(&t)),
+                event_max: r.get::<_, Option<String>>(1)?.and_then(|t| parse_ts(&t)),
+                reported: r.get::<_, Option<String>>(2)?.and_then(|t| parse_ts(&t)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-/// A `std::time::Duration` that deserializes from `1m`-style text (or a bare number of seconds).
+/// The longest duration any setting takes: 10 years. Past it a setting is refused, so no
+/// window, hold or retention can overflow a date or silence a rule for millennia.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// A `std::time::Duration` that deserializes from `1m`-style text (or a bare number of
+/// seconds), at most [`MAX_DURATION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct HumanDuration(pub Duration);
 
@@ -39,14 +44,17 @@ impl fmt::Display for HumanDuration {
     }
 }
 
-/// Parses `1h30m`, `500ms`, `10s`, `0`; the error says what is accepted.
+/// Parses `1h30m`, `500ms`, `10s`, `0` (at most [`MAX_DURATION`]); the error says what is
+/// accepted.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty duration; expected e.g. 30s, 1m, 10m, 2h, 7d".into());
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let too_long = || format!("duration `{text}` is too long: at most 3650d (10 years)");
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = s.parse::<u64>().map_err(|_| too_long())?;
+        return bounded(Duration::from_secs(secs)).ok_or_else(too_long);
     }
     let mut total = Duration::ZERO;
     let mut rest = s;
@@ -59,30 +67,37 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 "invalid duration `{text}`; expected a number followed by ms, s, m, h or d (e.g. 1m, 1h30m)"
             ));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large in duration `{text}`"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
+        let (per, millis) = match unit {
+            "ms" => (1, true),
+            "s" => (1, false),
+            "m" => (60, false),
+            "h" => (3600, false),
+            "d" => (86_400, false),
             _ => {
                 return Err(format!(
                     "unknown unit `{unit}` in duration `{text}`; expected ms, s, m, h or d"
                 ))
             }
         };
-        total += part;
+        let part = match (n.checked_mul(per), millis) {
+            (Some(ms), true) => Duration::from_millis(ms),
+            (Some(secs), false) => Duration::from_secs(secs),
+            (None, _) => return Err(too_long()),
+        };
+        total = total.checked_add(part).ok_or_else(too_long)?;
     }
-    Ok(total)
+    bounded(total).ok_or_else(too_long)
+}
+
+fn bounded(d: Duration) -> Option<Duration> {
+    (d <= MAX_DURATION).then_some(d)
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
@@ -94,12 +109,15 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration such as 30s, 1m, 10m, 2h or 7d")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumanDuration, E> {
-                Ok(HumanDuration(Duration::from_secs(v)))
+                parse_duration(&v.to_string())
+                    .map(HumanDuration)
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumanDuration, E> {
-                u64::try_from(v)
-                    .map(|v| HumanDuration(Duration::from_secs(v)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom("a duration cannot be negative")),
+                }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
                 parse_duration(v).map(HumanDuration).map_err(E::custom)
@@ -131,6 +149,24 @@ mod tests {
             .unwrap_err()
             .contains("unknown unit `x`"));
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn durations_are_bounded_and_never_overflow() {
+        assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
+        for text in [
+            "3651d",
+            "100000000d",
+            "18446744073709551615d",
+            "99999999999999999999999s",
+            "18446744073709551615",
+            "3650d1ms",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("at most 3650d"), "{text}: {e}");
+        }
+        let e = serde_saphyr::from_str::<HumanDuration>("999999999999").unwrap_err();
+        assert!(e.to_string().contains("at most 3650d"), "{e}");
     }
 
     #[test]

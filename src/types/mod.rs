@@ -8,7 +8,7 @@ mod secret;
 mod suggest;
 mod tagged;
 
-pub use duration::{parse_duration, HumanDuration};
+pub use duration::{parse_duration, HumanDuration, MAX_DURATION};
 pub use fields::struct_fields;
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};

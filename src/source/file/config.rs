@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::decode::{DecodeOptions, LineFormat, TimeFormat, TimeZone};
+use crate::decode::{DecodeOptions, LineFormat, TimeFormat, TimeLimits, TimeZone};
 use crate::source::multiline::MultilineConfig;
 use crate::types::HumanDuration;
 
@@ -51,6 +51,21 @@ pub struct FileSourceConfig {
     /// Joins continuation lines (stack traces) into one event.
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
+    /// A line's time older than this when read is not believed: arrival time is used
+    /// (default 3650d).
+    #[serde(default = "default_max_event_age")]
+    pub max_event_age: HumanDuration,
+    /// A line's time further ahead than this when read is not believed (default 1d).
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew: HumanDuration,
+}
+
+pub(crate) fn default_max_event_age() -> HumanDuration {
+    HumanDuration(TimeLimits::DEFAULT.max_event_age)
+}
+
+pub(crate) fn default_max_clock_skew() -> HumanDuration {
+    HumanDuration(TimeLimits::DEFAULT.max_clock_skew)
 }
 
 /// How files are identified across renames.
@@ -103,6 +118,8 @@ impl FileSourceConfig {
             time_format: None,
             timezone: TimeZone::default(),
             multiline: None,
+            max_event_age: default_max_event_age(),
+            max_clock_skew: default_max_clock_skew(),
         }
     }
 
@@ -113,6 +130,10 @@ impl FileSourceConfig {
             time_field: self.time_field.clone(),
             time_format: self.time_format.clone(),
             timezone: self.timezone,
+            limits: TimeLimits {
+                max_event_age: self.max_event_age.0,
+                max_clock_skew: self.max_clock_skew.0,
+            },
         }
     }
 

@@ -1,0 +1,160 @@
+//! JSON lines, read leniently: one odd value must not turn a whole line into a plain event
+//! (where no field query can see it). A lone UTF-16 surrogate (`"\ud800"`) becomes U+FFFD;
+//! a number no `f64` can hold (`1e400`, 500 digits) is kept as its text. Every other
+//! field keeps its value.
+
+use serde_json::{Map, Value};
+
+/// The line's fields, and whether anything had to be repaired; `None` when it is not a
+/// JSON object even after repair.
+pub(crate) fn parse(raw: &str) -> Option<(Map<String, Value>, bool)> {
+    if let Ok(map) = serde_json::from_str::<Map<String, Value>>(raw) {
+        return Some((map, false));
+    }
+    let repaired = repair(raw)?;
+    serde_json::from_str::<Map<String, Value>>(&repaired)
+        .ok()
+        .map(|map| (map, true))
+}
+
+/// `raw` with lone surrogate escapes replaced and out-of-range numbers quoted; `None` when
+/// there was nothing to repair (the line is broken in some other way).
+fn repair(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len() + 16);
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'"' => {
+                    in_string = false;
+                    i += 1;
+                }
+                b'\\' if bytes.get(i + 1) == Some(&b'u') => match surrogate_fix(bytes, i) {
+                    Some(len) => {
+                        out.push_str(&raw[copied..i]);
+                        out.push_str("\\ufffd");
+                        i += len;
+                        copied = i;
+                        changed = true;
+                    }
+                    None => i += 2,
+                },
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = number_end(bytes, i);
+                let token = &raw[i..end];
+                if token.parse::<f64>().is_ok_and(|n| n.is_infinite()) {
+                    out.push_str(&raw[copied..i]);
+                    out.push('"');
+                    out.push_str(token);
+                    out.push('"');
+                    copied = end;
+                    changed = true;
+                }
+                i = end.max(i + 1);
+            }
+            _ => i += 1,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&raw[copied..]);
+    Some(out)
+}
+
+/// At a `\u` escape: the length of the escape(s) to replace when it is a lone surrogate
+/// (a high one not followed by a low one, or a low one on its own).
+fn surrogate_fix(bytes: &[u8], at: usize) -> Option<usize> {
+    let unit = hex4(bytes, at + 2)?;
+    match unit {
+        0xD800..=0xDBFF => {
+            let paired = bytes.get(at + 6) == Some(&b'\\')
+                && bytes.get(at + 7) == Some(&b'u')
+                && hex4(bytes, at + 8).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low));
+            (!paired).then_some(6)
+        }
+        0xDC00..=0xDFFF => Some(6),
+        _ => None,
+    }
+}
+
+fn hex4(bytes: &[u8], at: usize) -> Option<u16> {
+    let text = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+    u16::from_str_radix(text, 16).ok()
+}
+
+/// The end of the number token starting at `at`.
+fn number_end(bytes: &[u8], at: usize) -> usize {
+    let mut end = at;
+    while end < bytes.len() && matches!(bytes[end], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+    {
+        end += 1;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_lines_are_untouched() {
+        let (map, repaired) = parse(r#"{"a":1,"b":"\ud83d\ude00 ok"}"#).unwrap();
+        assert!(!repaired);
+        assert_eq!(map["b"], "😀 ok");
+    }
+
+    #[test]
+    fn a_lone_surrogate_becomes_a_replacement_character() {
+        let (map, repaired) =
+            parse(r#"{"level":"ERROR","note":"x\ud800y","low":"\udc00"}"#).unwrap();
+        assert!(repaired);
+        assert_eq!(map["level"], "ERROR");
+        assert_eq!(map["note"], "x\u{FFFD}y");
+        assert_eq!(map["low"], "\u{FFFD}");
+        // An escaped backslash before `u` is not an escape.
+        let (map, _) = parse(r#"{"p":"C:\\ud800","n":1e400}"#).unwrap();
+        assert_eq!(map["p"], "C:\\ud800");
+    }
+
+    #[test]
+    fn numbers_no_float_holds_are_kept_as_text() {
+        let big = "9".repeat(500);
+        let line = format!(r#"{{"level":"ERROR","amount":{big},"exp":-1e400,"ok":2.5}}"#);
+        let (map, repaired) = parse(&line).unwrap();
+        assert!(repaired);
+        assert_eq!(map["amount"], Value::String(big));
+        assert_eq!(map["exp"], "-1e400");
+        assert_eq!(map["ok"], 2.5);
+        assert_eq!(map["level"], "ERROR");
+        // Numbers inside strings are text already.
+        let (map, _) = parse(r#"{"s":"1e400","n":1e999}"#).unwrap();
+        assert_eq!(map["s"], "1e400");
+    }
+
+    #[test]
+    fn what_is_not_an_object_stays_unparsed() {
+        assert!(parse("not json").is_none());
+        assert!(parse("[1,2]").is_none());
+        assert!(parse(r#"{"a":"#).is_none());
+        assert!(
+            parse(r#"{"a":1e400"#).is_none(),
+            "still broken after repair"
+        );
+    }
+}
