@@ -1,5 +1,6 @@
 //! Small value types every stage's config uses, and nothing else: durations as ops write
-//! them, secrets that never print, `type:`-tagged config enums, name suggestions. This
+//! them, secrets that never print, `type:`-tagged config enums, name suggestions, log text
+//! flattened to one line. This
 //! module imports nothing of Klaxon, so any stage can depend on it without a cycle.
 
 mod duration;
@@ -7,9 +8,11 @@ mod fields;
 mod secret;
 mod suggest;
 mod tagged;
+mod text;
 
 pub use duration::{parse_duration, HumanDuration, MAX_DURATION};
 pub use fields::struct_fields;
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};
 pub use tagged::{deserialize_tagged, TaggedConfig};
+pub use text::flat;

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod config_load;
+mod hostile;
 mod notify_channels;
 mod notify_dingtalk;
 mod notify_email;

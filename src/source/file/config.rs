@@ -27,6 +27,10 @@ pub struct FileSourceConfig {
     /// Longer lines are cut to this many bytes (and counted).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Read files that are symbolic links (default: skip them, logged once: a link to
+    /// `/etc/shadow` dropped into a log directory is not read).
+    #[serde(default)]
+    pub follow_symlinks: bool,
     /// How a file is recognised after a rename: `checksum` (default) or `device_inode`.
     #[serde(default)]
     pub fingerprint: FingerprintStrategy,
@@ -108,6 +112,7 @@ impl FileSourceConfig {
             include,
             exclude: Vec::new(),
             read_from: ReadFrom::default(),
+            follow_symlinks: false,
             poll_interval: default_poll_interval(),
             max_line_bytes: default_max_line_bytes(),
             fingerprint: FingerprintStrategy::default(),

@@ -11,6 +11,7 @@ use super::discover::Discover;
 use super::fingerprint::{checksum, identity_bytes};
 use super::tailer::Tailer;
 use crate::source::multiline::Pending;
+use crate::types::flat;
 
 /// Polls in a row an unfindable file (renamed away or deleted) must yield nothing before
 /// it is dropped: its writer may still append through its own handle until it reopens.
@@ -32,6 +33,26 @@ fn file_id(meta: &Metadata) -> Option<FileId> {
 #[cfg(not(unix))]
 fn file_id(_meta: &Metadata) -> Option<FileId> {
     None
+}
+
+/// Opens `path` for reading without blocking (a FIFO opens at once instead of waiting for a
+/// writer) and, unless `follow_symlinks`, without following a link in its last component.
+#[cfg(unix)]
+fn open(path: &std::path::Path, follow_symlinks: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+    if !follow_symlinks {
+        flags |= libc::O_NOFOLLOW;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open(path: &std::path::Path, _follow_symlinks: bool) -> io::Result<File> {
+    File::open(path)
 }
 
 /// Reads up to `buf.len()` bytes at `offset` without moving the handle.
@@ -83,6 +104,9 @@ pub(super) struct Watched {
     replaced: bool,
     stale: bool,
     idle_polls: u32,
+    /// Followed from a stored checkpoint beyond its current end (a copy still being
+    /// written): it is not "truncated" while it grows toward that offset.
+    resume_at: Option<u64>,
 }
 
 impl Watched {
@@ -218,15 +242,22 @@ impl FileSet {
         let mut seen_ids = HashSet::new();
         let mut twins: HashMap<String, Twin> = HashMap::new();
         for path in self.discover.paths() {
-            let mut file = match File::open(&path) {
+            let mut file = match open(&path, self.discover.follows_symlinks()) {
                 Ok(file) => file,
                 Err(e) => {
-                    tracing::debug!(path = %path.display(), error = %e, "cannot open file");
+                    tracing::debug!(path = %flat(&path.to_string_lossy()), error = %e, "cannot open file");
                     continue;
                 }
             };
+            // What was opened decides, not what the path held a moment before: a path
+            // swapped for a FIFO, a device or a link between the scan and the open is
+            // skipped, never read.
             let meta = match file.metadata() {
-                Ok(meta) => meta,
+                Ok(meta) if meta.is_file() => meta,
+                Ok(_) => {
+                    tracing::warn!(path = %flat(&path.to_string_lossy()), "skipping: not a regular file");
+                    continue;
+                }
                 Err(_) => continue,
             };
             let id = file_id(&meta);
@@ -235,7 +266,7 @@ impl FileSet {
                 Ok(Some(fp)) => fp,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot read file");
+                    tracing::warn!(path = %flat(&path.to_string_lossy()), error = %e, "cannot read file");
                     continue;
                 }
             };
@@ -245,12 +276,12 @@ impl FileSet {
                 if same_file && !w.findable {
                     w.findable = true;
                     if *w.path != *path_text {
-                        tracing::info!(from = %w.path, to = %path_text, "file renamed");
+                        tracing::info!(from = %flat(&w.path), to = %flat(&path_text), "file renamed");
                         w.path = Arc::from(path_text.as_ref());
                     }
                 } else if !same_file {
                     // A copy, or a new file whose first line equals the followed one's.
-                    tracing::debug!(path = %path_text, same_as = %w.path, "same fingerprint as a followed file");
+                    tracing::debug!(path = %flat(&path_text), same_as = %flat(&w.path), "same fingerprint as a followed file");
                     twins.entry(fp).or_insert(Twin {
                         file,
                         id,
@@ -262,7 +293,7 @@ impl FileSet {
             }
             let head = std::mem::take(&mut self.head);
             if let Err(e) = self.follow(file, id, fp, head, &path_text, meta.len()) {
-                tracing::warn!(path = %path_text, error = %e, "cannot follow file");
+                tracing::warn!(path = %flat(&path_text), error = %e, "cannot follow file");
             }
         }
         self.first_scan = false;
@@ -272,10 +303,10 @@ impl FileSet {
                 w.replaced = true;
             } else if w.findable && w.stale {
                 // Rewritten in place with the same first line.
-                tracing::info!(path = %w.path, "file truncated; reading from the start");
+                tracing::info!(path = %flat(&w.path), "file truncated; reading from the start");
                 w.stale = false;
                 if let Err(e) = w.tailer.rewind() {
-                    tracing::warn!(path = %w.path, error = %e, "cannot rewind file");
+                    tracing::warn!(path = %flat(&w.path), error = %e, "cannot rewind file");
                     w.replaced = true;
                 }
             }
@@ -288,7 +319,7 @@ impl FileSet {
                     let offset = w.tailer.offset().min(copy.len);
                     match Tailer::new(copy.file, offset, self.max_line_bytes) {
                         Ok(tailer) => {
-                            tracing::info!(path = %w.path, copy = %copy.path, offset, "file truncated in place; finishing it from its copy");
+                            tracing::info!(path = %flat(&w.path), copy = %flat(&copy.path), offset, "file truncated in place; finishing it from its copy");
                             w.tailer = tailer;
                             w.id = copy.id;
                             w.path = Arc::from(copy.path);
@@ -296,10 +327,14 @@ impl FileSet {
                             w.replaced = false;
                             w.stale = false;
                         }
-                        Err(e) => tracing::warn!(path = %copy.path, error = %e, "cannot read copy"),
+                        Err(e) => {
+                            tracing::warn!(path = %flat(&copy.path), error = %e, "cannot read copy")
+                        }
                     }
                 }
-                None => tracing::info!(path = %w.path, "file rewritten in place; reading it anew"),
+                None => {
+                    tracing::info!(path = %flat(&w.path), "file rewritten in place; reading it anew")
+                }
             }
         }
     }
@@ -320,9 +355,11 @@ impl FileSet {
             Some(k) if k.truncated => k.offset.min(len),
             // A different inode with the same first line, seen earlier in this run.
             Some(k) if k.id.is_some() && k.id != id => 0,
-            // Shorter than where we left it, at another path: a rotated copy of lines
-            // that were all handled (copytruncate while Klaxon was down).
-            Some(k) if k.offset > len && k.path != path => len,
+            // Shorter than where we left it, at another path: the copy of the file we
+            // followed, still being written (copytruncate with `dateext` caught mid-copy
+            // by a restart). Its first `offset` bytes are the lines already handled:
+            // wait for it to grow past them, and read only what follows.
+            Some(k) if k.offset > len && k.path != path => k.offset,
             // Shorter than where we left it, at its path: truncated while not followed.
             Some(k) if k.offset > len => 0,
             Some(k) => k.offset,
@@ -331,6 +368,7 @@ impl FileSet {
             }
             None => 0,
         };
+        let resume_at = (offset > len).then_some(offset);
         tracing::debug!(path, offset, "following file");
         self.files.push(Watched {
             fingerprint: Arc::from(fp),
@@ -344,6 +382,7 @@ impl FileSet {
             replaced: false,
             stale: false,
             idle_polls: 0,
+            resume_at,
         });
         Ok(())
     }
@@ -351,6 +390,12 @@ impl FileSet {
     /// Checks that file `i` still holds what was read from it, just before reading more:
     /// a copytruncate between two scans must not be read as a continuation.
     pub(super) fn check(&mut self, i: usize) -> io::Result<Check> {
+        if let Some(at) = self.files[i].resume_at {
+            if self.files[i].tailer.file().metadata()?.len() < at {
+                return Ok(Check::Same);
+            }
+            self.files[i].resume_at = None;
+        }
         let truncated = self.files[i].tailer.was_truncated()?;
         let same_head = match self.strategy {
             FingerprintStrategy::DeviceInode => true,
@@ -392,7 +437,7 @@ impl FileSet {
         self.files.retain(|w| {
             let done = w.is_done();
             if done {
-                tracing::debug!(path = %w.path, "no longer following file");
+                tracing::debug!(path = %flat(&w.path), "no longer following file");
                 let k = Known {
                     offset: w.tailer.offset(),
                     id: w.id,

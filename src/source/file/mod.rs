@@ -29,6 +29,7 @@ use super::{send_batch, stopped, Batch, Source, SourceError};
 use crate::clock::Clock;
 use crate::decode::Decoder;
 use crate::filter::{AcceptAll, LineFilter};
+use crate::types::flat;
 
 pub(crate) use config::{default_max_clock_skew, default_max_event_age};
 pub use config::{FileSourceConfig, FingerprintStrategy, ReadFrom};
@@ -125,8 +126,8 @@ impl FileSource {
             message,
         };
         config.validate().map_err(invalid)?;
-        let discover =
-            Discover::new(&config.include, &config.exclude).map_err(|e| invalid(e.to_string()))?;
+        let discover = Discover::new(&config.include, &config.exclude, config.follow_symlinks)
+            .map_err(|e| invalid(e.to_string()))?;
         let decoder =
             Decoder::with_options(&config.decode_options()).map_err(|e| invalid(e.to_string()))?;
         let multiline = config
@@ -214,7 +215,7 @@ impl FileSource {
                     Ok(Check::Same) => {}
                     Ok(Check::Rewound) => {
                         let w = &mut files.files_mut()[i];
-                        tracing::info!(path = %w.path, "file truncated; reading from the start");
+                        tracing::info!(path = %flat(&w.path), "file truncated; reading from the start");
                         stats.truncations.fetch_add(1, Ordering::Relaxed);
                         let reader = LineReader::new(name, w, decoder, stats, clock.now());
                         reader.flush_pending(&mut batch.events);
@@ -222,7 +223,7 @@ impl FileSource {
                     Ok(Check::Stale) => continue,
                     Err(e) => {
                         let w = &files.files_mut()[i];
-                        tracing::warn!(path = %w.path, error = %e, "cannot check file");
+                        tracing::warn!(path = %flat(&w.path), error = %e, "cannot check file");
                         stats.read_errors.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
@@ -240,7 +241,7 @@ impl FileSource {
                 let (advanced, eof) = match read {
                     Ok(outcome) => outcome,
                     Err(e) => {
-                        tracing::warn!(path = %w.path, error = %e, "read failed");
+                        tracing::warn!(path = %flat(&w.path), error = %e, "read failed");
                         stats.read_errors.fetch_add(1, Ordering::Relaxed);
                         (false, true)
                     }
@@ -321,6 +322,25 @@ fn set_checkpoint(
 #[async_trait::async_trait]
 impl Source for FileSource {
     async fn run(
+        self: Box<Self>,
+        out: mpsc::Sender<Batch>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), SourceError> {
+        // Opening and reading files blocks (a slow disk, a network mount): the whole loop
+        // runs on a thread of the blocking pool, never on the runtime's workers.
+        let name = self.name.to_string();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(self.tail(out, shutdown)))
+            .await
+            .map_err(|e| SourceError::Failed {
+                source_name: name,
+                message: format!("reader stopped: {e}"),
+            })?
+    }
+}
+
+impl FileSource {
+    async fn tail(
         mut self: Box<Self>,
         out: mpsc::Sender<Batch>,
         mut shutdown: watch::Receiver<bool>,
