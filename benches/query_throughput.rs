@@ -66,6 +66,7 @@ fn run(buf: &[u8], prefilter: &Prefilter, queries: &[Query], json: bool) -> usiz
             raw: text.to_string(),
             fields,
             origin: origin.clone(),
+            time_guessed: false,
         };
         matched += rules
             .iter()
@@ -136,6 +137,7 @@ fn naive(buf: &[u8], queries: &[Query], json: bool) -> usize {
             raw: text.to_string(),
             fields,
             origin: origin(),
+            time_guessed: false,
         };
         matched += everything
             .iter()

@@ -71,6 +71,7 @@ fn events(n: usize, keys: usize, fields: bool) -> (Vec<Event>, Vec<String>) {
             raw,
             fields: parsed,
             origin: origin(),
+            time_guessed: false,
         });
         ids.push(format!(r#"{{"sku":"{sku}"}}"#));
     }
@@ -168,7 +169,7 @@ fn frequency(c: &mut Criterion) {
         config.realert = HumanDuration(std::time::Duration::from_secs(600));
         config.notify = vec!["ops".into()];
         let options = QueryOptions::default();
-        let (compiled, _) = Rule::build(&config, &options, std::path::Path::new("")).unwrap();
+        let (compiled, _) = Rule::build(&config, &options, std::path::Path::new(""), None).unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let mut engine = Engine::new(vec![compiled], Vec::new(), None, clock);
         let mut out = Vec::new();

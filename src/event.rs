@@ -29,6 +29,10 @@ pub struct Event {
     /// Parsed fields for structured formats (JSON); `None` for plain lines.
     pub fields: Option<Map<String, Value>>,
     pub origin: Origin,
+    /// The source reads times from its lines, but this line's could not be read or
+    /// believed: `time` is when it was read. Such an event does not move its source's
+    /// event-time clock (one garbled line must not make a backlog look late).
+    pub time_guessed: bool,
 }
 
 /// The field plain lines expose their whole text under, and the default field of queries.
@@ -42,6 +46,7 @@ impl Event {
             raw: raw.into(),
             fields: None,
             origin,
+            time_guessed: false,
         }
     }
 
@@ -95,6 +100,7 @@ mod tests {
             raw: raw.to_string(),
             fields: Some(fields),
             origin: test_origin(),
+            time_guessed: false,
         }
     }
 

@@ -73,6 +73,7 @@ fn events(text: &str) -> Vec<Event> {
             raw: json.to_string(),
             fields: json.as_object().cloned(),
             origin,
+            time_guessed: false,
         },
     ]
 }

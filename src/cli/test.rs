@@ -16,8 +16,7 @@ use serde_json::json;
 use crate::alert::Alert;
 use crate::config::{LoadedConfig, LoadedRule};
 use crate::decode::{LineFormat, TimeFormat, TimeZone};
-use crate::pipeline::{compile_loaded, query_options, replay, ReplayInput, ReplayReport};
-use crate::query::QueryOptions;
+use crate::pipeline::{compile_loaded, replay, ReplayInput, ReplayReport, RuleContext};
 use crate::source::{FileSourceConfig, SourceConfig};
 
 #[derive(Debug, Args)]
@@ -30,8 +29,11 @@ pub struct TestArgs {
     input: Vec<String>,
     /// klaxon.yaml whose sources say how to read the input (default: ./klaxon.yaml when
     /// it exists).
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "no_config")]
     config: Option<PathBuf>,
+    /// Ignore ./klaxon.yaml: describe the input with --format and friends.
+    #[arg(long)]
+    no_config: bool,
     /// Without a config: how to read the lines (default: json when the first line is a
     /// JSON object, else plain).
     #[arg(long, value_enum)]
@@ -76,12 +78,18 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     };
     let config_path = args.config.clone().or_else(|| {
         let default = PathBuf::from("klaxon.yaml");
-        default.is_file().then_some(default)
+        (!args.no_config && default.is_file()).then_some(default)
     });
     let global = match &config_path {
         Some(path) => match crate::config::load_global(path) {
             Ok(loaded) => {
                 super::print_diagnostics(&loaded.warnings);
+                // The rule must also be one `klaxon run` would accept with this config.
+                let problems = crate::config::check_rule_against(&loaded, &rule);
+                if problems.has_errors() {
+                    super::print_diagnostics(&problems);
+                    return Ok(ExitCode::FAILURE);
+                }
                 Some(loaded)
             }
             Err(diagnostics) => {
@@ -101,15 +109,15 @@ pub fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         ];
         if let Some((_, flag)) = shortcut.iter().find(|(set, _)| *set) {
             bail!(
-                "{flag} only applies without a klaxon.yaml: the rule's source in {} says how to read the input",
+                "{flag} only applies without a klaxon.yaml: the rule's source in {} says how to read the input (--no-config ignores ./klaxon.yaml)",
                 config_path.as_deref().unwrap_or(Path::new("klaxon.yaml")).display()
             );
         }
     }
-    let options = global
+    let context = global
         .as_ref()
-        .map_or_else(QueryOptions::default, query_options);
-    let built = match compile_loaded(&rule, &options) {
+        .map_or_else(RuleContext::default, RuleContext::of);
+    let built = match compile_loaded(&rule, &context) {
         Ok((built, warnings)) => {
             super::print_diagnostics(&warnings);
             built
@@ -237,8 +245,14 @@ fn first_line(path: &Path) -> anyhow::Result<Option<String>> {
 fn summarize(report: &ReplayReport, inputs: &[String], rule: &str) {
     let files: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let matched = report.rules.iter().map(|r| r.matched).sum::<u64>();
+    let late = report.rules.iter().map(|r| r.late).sum::<u64>();
+    let late = if late > 0 {
+        format!(" ({late} of them dropped as later than `allowed_lateness`)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} line(s) read from {}: {} event(s) decoded, {matched} matched the query of `{rule}`; {} alert(s)",
+        "{} line(s) read from {}: {} event(s) decoded, {matched} matched the query of `{rule}`{late}; {} alert(s)",
         report.lines,
         files.join(", "),
         report.events,

@@ -39,15 +39,39 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
 
 /// Loads `path` with `${VAR}` values from `env`.
 pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<LoadedConfig, Diagnostics> {
-    load_parts(path, env, true)
+    refuse_errors(load_parts(path, env, true)?)
 }
 
 /// Loads klaxon.yaml alone (its sources, channels and settings), not the rule files it
 /// names: `klaxon test` replays one rule file through its sources.
 pub fn load_global(path: &Path) -> Result<LoadedConfig, Diagnostics> {
-    load_parts(path, &ProcessEnv, false)
+    refuse_errors(load_parts(path, &ProcessEnv, false)?)
 }
 
+/// For `klaxon check`: everything that loaded (the rules that parsed, even when others or
+/// their cross-checks failed, so their own problems can be found too) and every problem
+/// found loading. `None` when klaxon.yaml itself does not load.
+pub fn load_for_check(path: &Path) -> (Option<LoadedConfig>, Diagnostics) {
+    match load_parts(path, &ProcessEnv, true) {
+        Ok(mut loaded) => {
+            let problems = std::mem::take(&mut loaded.warnings);
+            (Some(loaded), problems)
+        }
+        Err(problems) => (None, problems),
+    }
+}
+
+/// A load with errors is refused; warnings stay with the config.
+fn refuse_errors(loaded: LoadedConfig) -> Result<LoadedConfig, Diagnostics> {
+    if loaded.warnings.has_errors() {
+        Err(loaded.warnings)
+    } else {
+        Ok(loaded)
+    }
+}
+
+/// Reads klaxon.yaml (and its rules when `with_rules`): `Err` only when klaxon.yaml does
+/// not parse; every other problem, errors included, is in the result's `warnings`.
 fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConfig, Diagnostics> {
     let file = SourceFile::read(path, env)?;
     let mut global: GlobalConfig = file.parse().map_err(Diagnostics::from)?;
@@ -87,6 +111,20 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
         }
     }
 
+    // Each channel is built as `run` builds it (nothing is sent): an invalid `from`
+    // address or URL fails `check`, not the first alert.
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
+    for (name, channel) in &global.channels {
+        if let Err(e) = crate::notify::build(name, channel, clock.clone()) {
+            let message = format!("channel `{name}`: {e}");
+            diags.push(match spans.channels.as_ref().and_then(|s| s.get(name)) {
+                Some(span) => file.at(Level::Error, span, message),
+                None => file.diag(Level::Error, 1, 1, message),
+            });
+        }
+    }
+
     let mut rules = Vec::new();
     // Rule name → where it was first defined, for the uniqueness check.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -101,9 +139,6 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     }
 
     let diags = Diagnostics::from(diags);
-    if diags.has_errors() {
-        return Err(diags);
-    }
     Ok(LoadedConfig {
         path: path.to_path_buf(),
         global,
@@ -129,8 +164,18 @@ struct GlobalSpans {
     rules: Option<Spanned<String>>,
     /// Where each source's settings start, for problems found by its own `validate`.
     sources: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
+    /// Where each channel's settings start, for problems found building it.
+    channels: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
     #[allow(dead_code)] // only parsed so a bad `state_dir` is not a second error here
     state_dir: Option<Spanned<IgnoredAny>>,
+}
+
+/// Problems of one rule file against klaxon.yaml: sources and channels it names that are
+/// not defined (`klaxon test` with a config).
+pub fn check_rule_against(loaded: &LoadedConfig, rule: &LoadedRule) -> Diagnostics {
+    let mut diags = Vec::new();
+    cross_check(&loaded.global, rule, &mut BTreeMap::new(), &mut diags);
+    diags.into()
 }
 
 /// Checks a rule against klaxon.yaml and the rules loaded before it.

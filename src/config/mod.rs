@@ -22,7 +22,8 @@ use serde::Deserialize;
 pub use diagnostic::{Diagnostic, Diagnostics, Level};
 pub use env::{Env, ProcessEnv};
 pub use load::{
-    load, load_global, load_rule_file, load_rule_file_with_env, load_with_env, LoadedConfig,
+    check_rule_against, load, load_for_check, load_global, load_rule_file, load_rule_file_with_env,
+    load_with_env, LoadedConfig,
 };
 pub use query_map::QueryMap;
 pub use rule_file::LoadedRule;

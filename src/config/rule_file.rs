@@ -104,12 +104,29 @@ pub(crate) fn read_rule(path: &Path, env: &dyn Env) -> Result<LoadedRule, Diagno
     }
     let spans = SpanTree::parse(file.text());
     let mut problems = Vec::new();
-    let common = file.parse::<RuleConfig>();
+    let common = file.parse::<RuleConfig>().map_err(|d| problems.push(d));
     let params = match file.parse::<TypeKey>() {
-        Ok(TypeKey { kind }) => kind
-            .read_params(&Reader(&file))
-            .map_err(|d| explain(d, kind, &spans, &file)),
-        Err(d) => Err(explain_type(d)),
+        Ok(TypeKey { kind }) => {
+            // Every key the type does not take, each at its place (serde stops at the
+            // first).
+            let unknown: Vec<Diagnostic> = spans
+                .top_keys()
+                .into_iter()
+                .filter(|(k, _)| !is_key_of(kind, k))
+                .map(|(k, at)| file.at_location(Level::Error, at, unknown_key(k, kind)))
+                .collect();
+            if unknown.is_empty() {
+                kind.read_params(&Reader(&file))
+                    .map_err(|d| problems.push(explain(d, kind, &spans, &file)))
+            } else {
+                problems.extend(unknown);
+                Err(())
+            }
+        }
+        Err(d) => {
+            problems.push(explain_type(d));
+            Err(())
+        }
     };
     match (common, params) {
         (Ok(mut config), Ok(params)) => {
@@ -121,13 +138,18 @@ pub(crate) fn read_rule(path: &Path, env: &dyn Env) -> Result<LoadedRule, Diagno
                 spans: Arc::new(spans),
             })
         }
-        (common, params) => {
-            problems.extend(common.err());
-            problems.extend(params.err());
+        _ => {
+            // In the order they stand in the file, each place once.
+            problems.sort_by_key(|d| (d.line, d.column));
             problems.dedup_by(|a, b| (a.line, a.column) == (b.line, b.column));
             Err(problems.into())
         }
     }
+}
+
+/// Whether a rule of type `kind` takes `key` (its own keys and those every rule has).
+fn is_key_of(kind: RuleKind, key: &str) -> bool {
+    kind.keys().contains(&key) || RuleConfig::common_keys().any(|c| c == key)
 }
 
 /// Reads a type's params from the rule file, skipping the keys every rule has.

@@ -14,7 +14,8 @@ pub struct SpanTree {
 
 #[derive(Debug, Clone)]
 enum Node {
-    Map(Vec<(String, Spanned<Node>)>),
+    /// Entries with where each key is written.
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
     Seq(Vec<Spanned<Node>>),
     /// A scalar's text (`None` for null).
     Scalar(Option<String>),
@@ -40,7 +41,7 @@ impl SpanTree {
         let mut node = self.root.as_ref()?;
         for part in path.split('.').filter(|p| !p.is_empty()) {
             node = match &node.value {
-                Node::Map(entries) => &entries.iter().find(|(k, _)| k == part)?.1,
+                Node::Map(entries) => &entries.iter().find(|(k, _)| k.value == part)?.1,
                 Node::Seq(items) => items.get(part.parse::<usize>().ok()?)?,
                 Node::Scalar(_) => return None,
             };
@@ -53,6 +54,17 @@ impl SpanTree {
             location: node.referenced,
             text,
         })
+    }
+
+    /// The keys of the top-level map, each with where it is written, in file order.
+    pub fn top_keys(&self) -> Vec<(&str, Location)> {
+        match self.root.as_ref().map(|r| &r.value) {
+            Some(Node::Map(entries)) => entries
+                .iter()
+                .map(|(k, _)| (k.value.as_str(), k.referenced))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -73,8 +85,13 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<KeyText>()? {
-            entries.push((key.0, map.next_value()?));
+        while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
+            let key = Spanned {
+                value: key.value.0,
+                referenced: key.referenced,
+                defined: key.defined,
+            };
+            entries.push((key, map.next_value()?));
         }
         Ok(Node::Map(entries))
     }
@@ -144,5 +161,14 @@ mod tests {
         assert!(tree.find("left.missing").is_none());
         assert!(tree.find("name.deeper").is_none());
         assert!(SpanTree::parse("a: [").find("a").is_none());
+        let keys: Vec<_> = tree
+            .top_keys()
+            .into_iter()
+            .map(|(k, l)| (k, l.line(), l.column()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("name", 1, 1), ("left", 2, 1), ("list", 3, 1), ("n", 6, 1)]
+        );
     }
 }

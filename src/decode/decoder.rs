@@ -61,11 +61,12 @@ impl Decoder {
     pub fn decode(&self, raw: String, origin: Origin, arrival: DateTime<Utc>) -> Event {
         let fields = match self.format {
             LineFormat::Plain => {
-                let time = match &self.time {
-                    Some(parser) => self.or_arrival(parser.parse_prefix(&raw), arrival),
-                    None => arrival,
-                };
-                return Event::plain(raw, time, origin);
+                let mut event = Event::plain(raw, arrival, origin);
+                if let Some(parser) = &self.time {
+                    let found = parser.parse_prefix(&event.raw);
+                    self.stamp(&mut event, found, arrival);
+                }
+                return event;
             }
             LineFormat::Json => json::parse(&raw).map(|(fields, repaired)| {
                 if repaired {
@@ -87,35 +88,39 @@ impl Decoder {
                     raw,
                     fields: Some(fields),
                     origin,
+                    time_guessed: false,
                 };
                 if let (Some(field), Some(parser)) = (&self.time_field, &self.time) {
                     let found = event.value(field).and_then(|v| parser.parse_value(v));
-                    event.time = self.or_arrival(found, arrival);
+                    self.stamp(&mut event, found, arrival);
                 }
                 event
             }
             None => {
                 self.invalid_lines.fetch_add(1, Ordering::Relaxed);
-                let time = match self.time {
-                    Some(_) => self.or_arrival(None, arrival),
-                    None => arrival,
-                };
-                Event::plain(raw, time, origin)
+                let mut event = Event::plain(raw, arrival, origin);
+                if self.time.is_some() {
+                    self.stamp(&mut event, None, arrival);
+                }
+                event
             }
         }
     }
 
-    /// The line's own time if it has a believable one, else its arrival time (counted).
-    fn or_arrival(&self, found: Option<DateTime<Utc>>, arrival: DateTime<Utc>) -> DateTime<Utc> {
+    /// Gives `event` the line's own time if it has a believable one, else its arrival time
+    /// (counted, and marked as guessed).
+    fn stamp(&self, event: &mut Event, found: Option<DateTime<Utc>>, arrival: DateTime<Utc>) {
         match found {
-            Some(t) if self.believable(t, arrival) => t,
+            Some(t) if self.believable(t, arrival) => event.time = t,
             Some(_) => {
                 self.times_out_of_range.fetch_add(1, Ordering::Relaxed);
-                arrival
+                event.time = arrival;
+                event.time_guessed = true;
             }
             None => {
                 self.time_fallbacks.fetch_add(1, Ordering::Relaxed);
-                arrival
+                event.time = arrival;
+                event.time_guessed = true;
             }
         }
     }

@@ -5,14 +5,32 @@ use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
 use crate::query::QueryOptions;
 use crate::rule::Rule;
 
+/// What every rule of one configuration is built with.
+#[derive(Debug, Clone, Default)]
+pub struct RuleContext {
+    /// `query:` defaults plus the declared `fields:`.
+    pub options: QueryOptions,
+    /// The sources klaxon.yaml defines (`None`: a rule file on its own).
+    pub sources: Option<Vec<String>>,
+}
+
+impl RuleContext {
+    pub fn of(loaded: &LoadedConfig) -> Self {
+        RuleContext {
+            options: query_options(loaded),
+            sources: Some(loaded.global.sources.keys().cloned().collect()),
+        }
+    }
+}
+
 /// Runnable rules plus the warnings worth showing (e.g. AND/OR mixed without
 /// parentheses). Every problem is collected; any error refuses the whole set.
 pub fn compile_rules(loaded: &LoadedConfig) -> Result<(Vec<Rule>, Diagnostics), Diagnostics> {
-    let options = query_options(loaded);
+    let cx = RuleContext::of(loaded);
     let mut rules = Vec::new();
     let mut problems = Diagnostics::new();
     for loaded_rule in &loaded.rules {
-        match compile_loaded(loaded_rule, &options) {
+        match compile_loaded(loaded_rule, &cx) {
             Ok((rule, warnings)) => {
                 problems.extend(warnings);
                 rules.push(rule);
@@ -31,7 +49,7 @@ pub fn compile_rules(loaded: &LoadedConfig) -> Result<(Vec<Rule>, Diagnostics), 
 /// problem, placed in the file.
 pub fn compile_loaded(
     loaded: &LoadedRule,
-    options: &QueryOptions,
+    cx: &RuleContext,
 ) -> Result<(Rule, Diagnostics), Diagnostics> {
     // In the order they appear in the file.
     let placed = |problems: Vec<_>| -> Diagnostics {
@@ -39,7 +57,8 @@ pub fn compile_loaded(
         placed.sort_by_key(|d| (d.line, d.column));
         placed.into()
     };
-    match Rule::build(&loaded.config, options, loaded.dir()) {
+    let sources = cx.sources.as_deref();
+    match Rule::build(&loaded.config, &cx.options, loaded.dir(), sources) {
         Ok((rule, warnings)) => Ok((rule, placed(warnings))),
         Err(problems) => Err(placed(problems)),
     }

@@ -75,6 +75,8 @@ pub struct Engine {
     clocks: SourceClocks,
     /// Wall time as of the last `advance` (when events were read, to batch precision).
     wall: DateTime<Utc>,
+    /// Offline replay: only events move time.
+    replay: bool,
     /// Rule state resets to store with the next commit.
     resets: Vec<RuleReset>,
     /// Reused for each event's key text.
@@ -117,6 +119,7 @@ impl Engine {
             clock,
             clocks: SourceClocks::new(sources.iter().map(String::as_str), wall, follow_wall),
             wall,
+            replay: !follow_wall,
             resets: Vec::new(),
             key_buf: Vec::new(),
             changes: Vec::new(),
@@ -218,7 +221,9 @@ impl Engine {
         // Taken out (no allocation) so rules can be driven while it is read.
         let by_source = std::mem::take(&mut self.by_source);
         if let Some(source) = by_source.get(&*event.origin.source) {
-            self.clocks.saw(&event.origin.source, event.time, self.wall);
+            if !event.time_guessed {
+                self.clocks.saw(&event.origin.source, event.time, self.wall);
+            }
             // One scan of the line says which rules' required literals are in it; only
             // those rules evaluate their queries.
             let mut candidates = std::mem::take(&mut self.candidates);
@@ -262,7 +267,8 @@ impl Engine {
             };
             let id = key.to_string();
             let key = rule.key_of(event);
-            self.raise(i, &id, key, found, out);
+            let fired_at = self.clock.now();
+            self.raise(i, &id, key, found, fired_at, out);
         }
     }
 
@@ -307,19 +313,37 @@ impl Engine {
         if !running.rule.kind.fires_on_clock() {
             return;
         }
+        let lateness = running.rule.settings.allowed_lateness;
         let mut fired = std::mem::take(&mut self.fired);
         running.rule.kind.advance(wm, &mut fired);
+        let now = self.clock.now();
         for m in fired.drain(..) {
             // Clock-fired matches carry the key text their state is stored under; the
             // pairs are read back once per alert.
             let key = AlertKey::from_id(&m.key).unwrap_or_default();
-            self.raise(i, &m.key, key, m.found, out);
+            // A replay learns of a deadline only when a later event arrives; live, the
+            // alert would have gone out once the clock passed it (plus the lateness).
+            let fired_at = if self.replay {
+                let due = m.due.checked_add_signed(lateness);
+                due.map_or(now, |due| due.min(now))
+            } else {
+                now
+            };
+            self.raise(i, &m.key, key, m.found, fired_at, out);
         }
         self.fired = fired;
     }
 
     /// Realert, then the alert for rule `i` and `key` (`id` is its canonical text).
-    fn raise(&mut self, i: usize, id: &str, key: AlertKey, m: Match, out: &mut Vec<RaisedAlert>) {
+    fn raise(
+        &mut self,
+        i: usize,
+        id: &str,
+        key: AlertKey,
+        m: Match,
+        fired_at: DateTime<Utc>,
+        out: &mut Vec<RaisedAlert>,
+    ) {
         let rule = &self.rules[i].rule;
         let settings = &rule.settings;
         let Admission::Send { held_back } =
@@ -349,7 +373,7 @@ impl Engine {
             sample: m.sample,
             detail: m.detail,
             held_back,
-            fired_at: self.clock.now(),
+            fired_at,
             kibana_url,
         };
         out.push(RaisedAlert {
@@ -411,6 +435,10 @@ impl Engine {
             match old.remove(&running.rule.name) {
                 Some(prev) if prev.rule.state_id() == running.rule.state_id() => {
                     running.rule.kind = prev.rule.kind;
+                    running
+                        .rule
+                        .kind
+                        .set_max_keys(running.rule.settings.max_keys);
                     running.watermark = prev.watermark;
                     running.late = prev.late;
                     running.matched = prev.matched;
@@ -498,6 +526,7 @@ mod tests {
                 fingerprint: "fp".into(),
                 offset: 0,
             },
+            time_guessed: false,
         }
     }
 

@@ -26,6 +26,7 @@ fn event(secs: i64, json: &str) -> Event {
             fingerprint: "fp".into(),
             offset: 0,
         },
+        time_guessed: false,
     }
 }
 

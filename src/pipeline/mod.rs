@@ -11,7 +11,7 @@ mod reload;
 mod replay;
 mod run;
 
-pub use compile::{compile_loaded, compile_rules, query_options};
+pub use compile::{compile_loaded, compile_rules, query_options, RuleContext};
 pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::compile::compile_loaded;
+use super::compile::{compile_loaded, RuleContext};
 use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
 use crate::rule::Rule;
 
@@ -28,7 +28,7 @@ pub struct ReloadOutcome {
 pub struct RuleWatcher {
     config_path: PathBuf,
     rules_spec: String,
-    options: crate::query::QueryOptions,
+    context: RuleContext,
     /// Content hash of every rule file as last read.
     seen: BTreeMap<PathBuf, [u8; 32]>,
     /// The version of each file that runs.
@@ -41,7 +41,7 @@ impl RuleWatcher {
         let mut watcher = RuleWatcher {
             config_path: loaded.path.clone(),
             rules_spec: loaded.global.rules.clone(),
-            options: super::compile::query_options(loaded),
+            context: RuleContext::of(loaded),
             seen: BTreeMap::new(),
             running: loaded
                 .rules
@@ -58,7 +58,7 @@ impl RuleWatcher {
         let mut out = Vec::new();
         let mut problems = Diagnostics::new();
         for rule in self.running.values() {
-            match compile_loaded(rule, &self.options) {
+            match compile_loaded(rule, &self.context) {
                 Ok((c, _)) => out.push(c),
                 Err(d) => problems.extend(d),
             }
@@ -112,7 +112,7 @@ impl RuleWatcher {
                 continue;
             }
             match fresh.iter().find(|r| &r.path == path) {
-                Some(rule) => match compile_loaded(rule, &self.options) {
+                Some(rule) => match compile_loaded(rule, &self.context) {
                     Ok((_, warnings)) => {
                         log_refused(&warnings);
                         next.insert(path.clone(), rule.clone());
@@ -131,6 +131,7 @@ impl RuleWatcher {
                 None => outcome.refused.push(path.clone()),
             }
         }
+        self.refuse_name_clashes(&mut next, &mut outcome);
         if outcome.applied.is_empty() {
             return (None, outcome);
         }
@@ -146,6 +147,43 @@ impl RuleWatcher {
                 log_refused(&d);
                 (None, outcome)
             }
+        }
+    }
+
+    /// A rule name must stay unique: an edited or added file whose rule takes a name
+    /// another file's rule already has is refused (its previous version, if any, keeps
+    /// running), so two rules never share state, realert and alerts under one name.
+    fn refuse_name_clashes(
+        &self,
+        next: &mut BTreeMap<PathBuf, LoadedRule>,
+        outcome: &mut ReloadOutcome,
+    ) {
+        let applied = std::mem::take(&mut outcome.applied);
+        for path in applied {
+            let Some(rule) = next.get(&path) else {
+                outcome.applied.push(path);
+                continue;
+            };
+            let name = &rule.config.name;
+            let clash = next
+                .iter()
+                .find(|(other, r)| **other != path && &r.config.name == name)
+                .map(|(other, _)| other.clone());
+            let Some(other) = clash else {
+                outcome.applied.push(path);
+                continue;
+            };
+            tracing::error!(
+                file = %path.display(),
+                other = %other.display(),
+                rule = %crate::types::flat(name),
+                "rule file refused, previous version keeps running: its rule name is already used"
+            );
+            match self.running.get(&path) {
+                Some(previous) => next.insert(path.clone(), previous.clone()),
+                None => next.remove(&path),
+            };
+            outcome.refused.push(path);
         }
     }
 

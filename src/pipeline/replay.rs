@@ -1,9 +1,14 @@
 //! Offline replay for `klaxon test`: each input file is read by a real source to its end
 //! (the source's own decoding, multiline, time field and zone, and prefilter), then
-//! handled by the same engine and commit path as `klaxon run` — in event time: the
-//! pipeline's clock is the time of the event being handled, so date math (`now-15m`),
-//! `fired_at` and every time the store records are what they would have been live.
+//! handled by the same engine and commit path as `klaxon run`, batch by batch as `run`
+//! handles them — in event time: the pipeline's clock is the time of the event being
+//! handled, so date math (`now-15m`) and realert holds are what they would have been live.
+//!
+//! Several inputs (the two sources of a `mismatch`) are merged by event time: the batch
+//! whose first event is oldest goes next, so the result does not depend on the order the
+//! files were named in.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +19,7 @@ use crate::alert::Alert;
 use crate::clock::{Clock, ManualClock};
 use crate::rule::Rule;
 use crate::source::{Batch, FileSource, FileSourceConfig, FileSourceStats, Source};
-use crate::store::{MemoryStore, StateStore};
+use crate::store::{MemoryStore, RaisedAlert, StateStore};
 
 /// One file read as one source.
 #[derive(Debug, Clone)]
@@ -30,14 +35,14 @@ pub struct ReplayReport {
     pub lines: u64,
     /// Events decoded (lines the prefilter let through, or multiline records).
     pub events: u64,
-    /// Per rule: events its query matched, keys held.
+    /// Per rule: events its query matched, events dropped as late, keys held.
     pub rules: Vec<RuleReport>,
     pub alerts: u64,
 }
 
 /// Replays `inputs` through `rules`; `on_alert` sees each alert as it would have been sent
 /// (after realert), in order. Events without a time of their own are taken as written at
-/// `written` (the input file's modification time).
+/// `written` (the input file's modification time); they do not move the clock.
 pub fn replay(
     rules: Vec<Rule>,
     inputs: Vec<ReplayInput>,
@@ -51,47 +56,91 @@ pub fn replay(
     rt.block_on(run_replay(rules, inputs, written, on_alert))
 }
 
+/// One input being read: its batches as they come, and whether its source has ended.
+struct Feed {
+    rx: mpsc::Receiver<Batch>,
+    queued: VecDeque<Batch>,
+    ended: bool,
+}
+
+impl Feed {
+    /// Makes sure the next batch is known (or that there is none).
+    async fn fill(&mut self) {
+        while self.queued.is_empty() && !self.ended {
+            match self.rx.recv().await {
+                Some(b) if b.events.is_empty() => {}
+                Some(b) => self.queued.push_back(b),
+                None => self.ended = true,
+            }
+        }
+    }
+
+    fn next_time(&self) -> Option<DateTime<Utc>> {
+        self.queued
+            .front()
+            .and_then(|b| b.events.first())
+            .map(|e| e.time)
+    }
+}
+
 async fn run_replay(
     rules: Vec<Rule>,
-    inputs: Vec<ReplayInput>,
+    mut inputs: Vec<ReplayInput>,
     written: DateTime<Utc>,
     on_alert: &mut dyn FnMut(&Alert),
 ) -> Result<ReplayReport, PipelineError> {
+    // Ties between inputs go to the source named first alphabetically, whatever the
+    // order on the command line.
+    inputs.sort_by(|a, b| a.source.cmp(&b.source));
     // "Now" is the newest event time handled so far (the first event sets it).
     let clock = Arc::new(ManualClock::new(DateTime::<Utc>::UNIX_EPOCH));
     let mut engine = Engine::replay(rules, clock.clone());
     let mut store = MemoryStore::new();
     // Sources stamp untimed events with the write time, whatever the pipeline's clock says.
     let arrival: Arc<dyn Clock> = Arc::new(ManualClock::new(written));
-    let (tx, mut rx) = mpsc::channel::<Batch>(8);
     let (_keep_running, running) = watch::channel(false);
     let mut stats: Vec<Arc<FileSourceStats>> = Vec::new();
     let mut tasks = Vec::new();
+    let mut feeds = Vec::new();
     for input in &inputs {
         let source = FileSource::new(&input.source, &input.config, Vec::new(), arrival.clone())?
             .with_filter(engine.prefilter(&input.source))
             .until_eof();
         stats.push(source.stats());
-        tasks.push(tokio::spawn(
-            Box::new(source).run(tx.clone(), running.clone()),
-        ));
+        let (tx, rx) = mpsc::channel::<Batch>(8);
+        tasks.push(tokio::spawn(Box::new(source).run(tx, running.clone())));
+        feeds.push(Feed {
+            rx,
+            queued: VecDeque::new(),
+            ended: false,
+        });
     }
-    drop(tx);
 
     let mut report = ReplayReport::default();
     let mut raised = Vec::new();
-    while let Some(batch) = rx.recv().await {
+    loop {
+        for feed in &mut feeds {
+            feed.fill().await;
+        }
+        let next = feeds
+            .iter_mut()
+            .filter(|f| f.next_time().is_some())
+            .min_by_key(|f| f.next_time());
+        let Some(batch) = next.and_then(|f| f.queued.pop_front()) else {
+            break;
+        };
         for event in &batch.events {
-            // The clock never goes back: an older event does not rewind "now".
-            if event.time > clock.now() {
+            // The clock never goes back: an older event does not rewind "now"; a line
+            // whose time is only a guess does not move it.
+            if !event.time_guessed && event.time > clock.now() {
                 clock.set(event.time);
             }
             engine.process(event, &mut raised);
-            engine.advance(&mut raised);
             report.events += 1;
-            report.alerts += deliver(&mut raised, &mut store, &mut engine, &clock, on_alert)?;
         }
-        let commit = engine.commit(clock.now(), batch.checkpoints, Vec::new());
+        engine.advance(&mut raised);
+        report.alerts += deliver(&mut raised, on_alert);
+        let commit = engine.commit(clock.now(), batch.checkpoints, std::mem::take(&mut raised));
         store.commit(&commit)?;
     }
     for task in tasks {
@@ -101,29 +150,18 @@ async fn run_replay(
         }
     }
     engine.finish(&mut raised);
-    report.alerts += deliver(&mut raised, &mut store, &mut engine, &clock, on_alert)?;
+    report.alerts += deliver(&mut raised, on_alert);
+    let commit = engine.commit(clock.now(), Vec::new(), raised);
+    store.commit(&commit)?;
     report.lines = stats.iter().map(|s| s.lines_read()).sum();
     report.rules = engine.reports();
     Ok(report)
 }
 
-/// Shows the raised alerts and commits them (with the state that raised them) as `run`
-/// would; returns how many there were.
-fn deliver(
-    raised: &mut Vec<crate::store::RaisedAlert>,
-    store: &mut MemoryStore,
-    engine: &mut Engine,
-    clock: &ManualClock,
-    on_alert: &mut dyn FnMut(&Alert),
-) -> Result<u64, PipelineError> {
-    if raised.is_empty() {
-        return Ok(0);
-    }
+/// Shows the raised alerts; returns how many there were.
+fn deliver(raised: &mut [RaisedAlert], on_alert: &mut dyn FnMut(&Alert)) -> u64 {
     for r in raised.iter() {
         on_alert(&r.alert);
     }
-    let n = raised.len() as u64;
-    let commit = engine.commit(clock.now(), Vec::new(), std::mem::take(raised));
-    store.commit(&commit)?;
-    Ok(n)
+    raised.len() as u64
 }

@@ -44,6 +44,7 @@ fn json(raw: &str) -> Event {
         raw: raw.to_string(),
         fields: Some(fields),
         origin: test_origin(),
+        time_guessed: false,
     }
 }
 

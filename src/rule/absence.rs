@@ -121,7 +121,7 @@ impl RuleType for AbsenceRule {
             }
         });
         fired.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        for (_, key, expired) in fired {
+        for (deadline, key, expired) in fired {
             let first = expired[0].0;
             let last = expired[expired.len() - 1].0;
             let count = expired.len() as u64;
@@ -132,6 +132,7 @@ impl RuleType for AbsenceRule {
                 .unwrap_or_default();
             out.push(KeyedMatch {
                 key,
+                due: time_of(deadline),
                 found: Match {
                     count,
                     first_seen: time_of(first),
@@ -157,6 +158,10 @@ impl RuleType for AbsenceRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+    }
+
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
     }
 
     fn stats(&self) -> RuleStats {

@@ -125,6 +125,10 @@ impl RuleType for ChangeRule {
         self.keys.clear();
     }
 
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }

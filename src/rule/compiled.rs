@@ -36,6 +36,8 @@ pub struct RuleSettings {
     pub enabled: bool,
     /// Events this far behind the source's clock still count for clock-fired types.
     pub allowed_lateness: Duration,
+    /// Most keys the rule type keeps.
+    pub max_keys: usize,
 }
 
 pub struct Rule {
@@ -57,14 +59,17 @@ pub type Warnings = Vec<RuleProblem>;
 
 impl Rule {
     /// Compiles the query and builds the rule type. `dir` is the directory of the rule
-    /// file (relative paths inside the rule are read from it). Every problem is returned,
-    /// each naming the key it is about.
+    /// file (relative paths inside the rule are read from it); `known_sources`, when
+    /// given, are the sources other keys may name. Every problem is returned, each naming
+    /// the key it is about.
     pub fn build(
         config: &RuleConfig,
         options: &QueryOptions,
         dir: &Path,
+        known_sources: Option<&[String]>,
     ) -> Result<(Rule, Warnings), Vec<RuleProblem>> {
         let mut cx = BuildContext::new(options, dir, &config.source);
+        cx.known_sources = known_sources;
         check_common(config, &mut cx);
         let query = match crate::query::parse(&config.query, options) {
             Ok(q) => {
@@ -120,6 +125,7 @@ impl Rule {
                 .allowed_lateness
                 .unwrap_or(HumanDuration(DEFAULT_ALLOWED_LATENESS))
                 .as_chrono(),
+            max_keys: cx.max_keys,
         };
         let rule = Rule {
             name: config.name.clone(),
@@ -212,7 +218,7 @@ impl ParamsVisitor for Build<'_, '_> {
 /// `config` built with default query options, for tests; panics on a problem.
 #[cfg(test)]
 pub(crate) fn build_for_test(config: &RuleConfig) -> Rule {
-    match Rule::build(config, &QueryOptions::default(), Path::new("")) {
+    match Rule::build(config, &QueryOptions::default(), Path::new(""), None) {
         Ok((rule, _)) => rule,
         Err(problems) => panic!("test rule does not build: {problems:?}"),
     }
@@ -238,7 +244,7 @@ mod tests {
     }
 
     fn problems(config: &RuleConfig) -> Vec<(String, String)> {
-        match Rule::build(config, &QueryOptions::default(), Path::new("")) {
+        match Rule::build(config, &QueryOptions::default(), Path::new(""), None) {
             Ok((_, warnings)) => warnings.into_iter().map(|p| (p.key, p.message)).collect(),
             Err(problems) => problems.into_iter().map(|p| (p.key, p.message)).collect(),
         }

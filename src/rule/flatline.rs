@@ -163,6 +163,7 @@ impl RuleType for FlatlineRule {
         for (c, key, n, sample) in fired {
             out.push(KeyedMatch {
                 key,
+                due: time_of(c),
                 found: Match {
                     count: n,
                     first_seen: time_of(c.saturating_sub(window)),
@@ -188,6 +189,10 @@ impl RuleType for FlatlineRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+    }
+
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
     }
 
     fn stats(&self) -> RuleStats {

@@ -122,6 +122,10 @@ impl RuleType for FrequencyRule {
         self.keys.clear();
     }
 
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }

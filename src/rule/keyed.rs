@@ -172,6 +172,11 @@ impl<S: Serialize + DeserializeOwned> Keyed<S> {
         Ok(())
     }
 
+    /// Keeps at most `cap` keys from the next change on (the least recently seen go).
+    pub fn set_cap(&mut self, cap: usize) {
+        self.cap = cap.max(1);
+    }
+
     /// Forgets every key (not counted as evictions; nothing to write: the store drops the
     /// rule's rows).
     pub fn clear(&mut self) {

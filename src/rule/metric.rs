@@ -222,6 +222,10 @@ impl RuleType for MetricRule {
         self.keys.clear();
     }
 
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
+    }
+
     fn stats(&self) -> RuleStats {
         self.keys.stats()
     }

@@ -59,6 +59,9 @@ impl Params for MismatchParams {
 
 /// One side in runtime values: its source defaulted, its query compiled.
 fn side(cx: &mut BuildContext<'_>, key: &str, s: &MismatchSide) -> Option<Side> {
+    if let Some(source) = &s.source {
+        cx.source(&format!("{key}.source"), source);
+    }
     let query = match &s.query {
         Some(q) => Some(cx.query(&format!("{key}.query"), q)?),
         None => None,
@@ -198,6 +201,10 @@ impl RuleType for MismatchRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+    }
+
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
     }
 
     fn stats(&self) -> RuleStats {

@@ -163,6 +163,8 @@ pub struct Match {
 pub struct KeyedMatch {
     /// Canonical key text (see `alert::AlertKey::id`).
     pub key: String,
+    /// The event-time instant the condition became true (a deadline that passed).
+    pub due: DateTime<Utc>,
     pub found: Match,
 }
 
@@ -222,6 +224,9 @@ pub trait RuleType: Send {
 
     /// Forgets every key (stored state that did not read back is dropped whole).
     fn clear_state(&mut self) {}
+
+    /// A reload changed `max_keys`: keep at most `cap` keys from now on.
+    fn set_max_keys(&mut self, _cap: usize) {}
 
     fn stats(&self) -> RuleStats {
         RuleStats::default()

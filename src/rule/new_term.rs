@@ -167,6 +167,10 @@ impl RuleType for NewTermRule {
         self.meta_dirty = false;
     }
 
+    fn set_max_keys(&mut self, cap: usize) {
+        self.seen.set_cap(cap);
+    }
+
     fn stats(&self) -> RuleStats {
         RuleStats {
             keys: self.seen.len() as u64,

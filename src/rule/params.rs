@@ -53,6 +53,8 @@ pub struct BuildContext<'a> {
     /// Whether the rule has `group_by` fields.
     pub grouped: bool,
     pub max_keys: usize,
+    /// The sources klaxon.yaml defines, when the rule is built against one.
+    pub(super) known_sources: Option<&'a [String]>,
     pub(super) problems: Vec<RuleProblem>,
 }
 
@@ -64,6 +66,7 @@ impl<'a> BuildContext<'a> {
             source,
             grouped: false,
             max_keys: super::DEFAULT_MAX_KEYS,
+            known_sources: None,
             problems: Vec::new(),
         }
     }
@@ -126,6 +129,23 @@ impl<'a> BuildContext<'a> {
                 format!("`type: {kind}` requires one of `{a}` and `{b}`"),
             );
         }
+    }
+
+    /// A source named at `key` (besides the rule's own `source:`) must be one klaxon.yaml
+    /// defines.
+    pub fn source(&mut self, key: &str, name: &str) {
+        let Some(known) = self.known_sources else {
+            return;
+        };
+        if known.iter().any(|s| s == name) {
+            return;
+        }
+        let hint = match crate::types::closest(name, known.iter().map(String::as_str)) {
+            Some(k) => format!("; did you mean `{k}`?"),
+            None if known.is_empty() => "; klaxon.yaml defines no sources".into(),
+            None => format!("; klaxon.yaml defines: {}", known.join(", ")),
+        };
+        self.problem(key, format!("unknown source `{name}`{hint}"));
     }
 
     /// A query held in `key` (not the rule's own `query:`), compiled with the rule's options;

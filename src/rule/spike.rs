@@ -206,6 +206,7 @@ impl RuleType for SpikeRule {
         for (c, key, (cur, reference, dir), sample) in fired {
             out.push(KeyedMatch {
                 key,
+                due: time_of(c),
                 found: Match {
                     count: cur,
                     first_seen: time_of(c.saturating_sub(w)),
@@ -235,6 +236,10 @@ impl RuleType for SpikeRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+    }
+
+    fn set_max_keys(&mut self, cap: usize) {
+        self.keys.set_cap(cap);
     }
 
     fn stats(&self) -> RuleStats {

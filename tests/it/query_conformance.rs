@@ -29,6 +29,7 @@ fn event(ev: Ev) -> Event {
                 raw: raw.to_string(),
                 fields: Some(fields),
                 origin: origin(),
+                time_guessed: false,
             }
         }
     }

@@ -83,6 +83,7 @@ fn events() -> Vec<Event> {
             raw: json.to_string(),
             fields: json.as_object().cloned(),
             origin,
+            time_guessed: false,
         },
     ]
 }
