@@ -117,7 +117,8 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
         std::sync::Arc::new(crate::clock::SystemClock);
     for (name, channel) in &global.channels {
         if let Err(e) = crate::notify::build(name, channel, clock.clone()) {
-            let message = format!("channel `{name}`: {e}");
+            // The error names the channel already.
+            let message = e.to_string();
             diags.push(match spans.channels.as_ref().and_then(|s| s.get(name)) {
                 Some(span) => file.at(Level::Error, span, message),
                 None => file.diag(Level::Error, 1, 1, message),

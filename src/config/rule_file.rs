@@ -256,6 +256,19 @@ fn unknown_key(key: &str, kind: RuleKind) -> String {
     if let Some(k) = closest(key, candidates) {
         return format!("unknown key `{key}` for `type: {kind}`; did you mean `{k}`?");
     }
+    // A misspelt key of another type: say which types take it.
+    let elsewhere = RuleKind::ALL.iter().flat_map(|k| k.keys().iter().copied());
+    if let Some(k) = closest(key, elsewhere) {
+        let types: Vec<String> = RuleKind::ALL
+            .iter()
+            .filter(|t| t.keys().contains(&k))
+            .map(|t| format!("`type: {t}`"))
+            .collect();
+        return format!(
+            "unknown key `{key}` for `type: {kind}`; `{k}` (did you mean it?) applies to {}",
+            types.join(" and ")
+        );
+    }
     let own = kind.keys();
     let own = if own.is_empty() {
         format!("`type: {kind}` takes no keys of its own")

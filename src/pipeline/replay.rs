@@ -4,9 +4,10 @@
 //! handles them — in event time: the pipeline's clock is the time of the event being
 //! handled, so date math (`now-15m`) and realert holds are what they would have been live.
 //!
-//! Several inputs (the two sources of a `mismatch`) are merged by event time: the batch
-//! whose first event is oldest goes next, so the result does not depend on the order the
-//! files were named in.
+//! Several inputs (the two sources of a `mismatch`) are merged event by event in event
+//! time (ties to the source named first alphabetically), so the result does not depend on
+//! the order the files were named in; the clock advances at the end of each source batch,
+//! as `run` advances it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -56,15 +57,17 @@ pub fn replay(
     rt.block_on(run_replay(rules, inputs, written, on_alert))
 }
 
-/// One input being read: its batches as they come, and whether its source has ended.
+/// One input being read: its batches as they come, how far into the first one the
+/// replay is, and whether its source has ended.
 struct Feed {
     rx: mpsc::Receiver<Batch>,
     queued: VecDeque<Batch>,
+    next: usize,
     ended: bool,
 }
 
 impl Feed {
-    /// Makes sure the next batch is known (or that there is none).
+    /// Makes sure the next event is known (or that there is none).
     async fn fill(&mut self) {
         while self.queued.is_empty() && !self.ended {
             match self.rx.recv().await {
@@ -76,10 +79,26 @@ impl Feed {
     }
 
     fn next_time(&self) -> Option<DateTime<Utc>> {
-        self.queued
+        self.queued.front().map(|b| b.events[self.next].time)
+    }
+
+    /// The batch holding the next event, and where in it the event is.
+    fn take(&mut self) -> (&Batch, usize) {
+        let at = self.next;
+        self.next += 1;
+        (self.queued.front().expect("a queued batch"), at)
+    }
+
+    /// The front batch, once its last event has been taken.
+    fn finished(&mut self) -> Option<Batch> {
+        let done = self
+            .queued
             .front()
-            .and_then(|b| b.events.first())
-            .map(|e| e.time)
+            .is_some_and(|b| self.next == b.events.len());
+        done.then(|| {
+            self.next = 0;
+            self.queued.pop_front().expect("a queued batch")
+        })
     }
 }
 
@@ -112,6 +131,7 @@ async fn run_replay(
         feeds.push(Feed {
             rx,
             queued: VecDeque::new(),
+            next: 0,
             ended: false,
         });
     }
@@ -126,22 +146,25 @@ async fn run_replay(
             .iter_mut()
             .filter(|f| f.next_time().is_some())
             .min_by_key(|f| f.next_time());
-        let Some(batch) = next.and_then(|f| f.queued.pop_front()) else {
+        let Some(feed) = next else {
             break;
         };
-        for event in &batch.events {
-            // The clock never goes back: an older event does not rewind "now"; a line
-            // whose time is only a guess does not move it.
-            if !event.time_guessed && event.time > clock.now() {
-                clock.set(event.time);
-            }
-            engine.process(event, &mut raised);
-            report.events += 1;
+        let (batch, at) = feed.take();
+        let event = &batch.events[at];
+        // The clock never goes back: an older event does not rewind "now"; a line whose
+        // time is only a guess does not move it.
+        if !event.time_guessed && event.time > clock.now() {
+            clock.set(event.time);
         }
-        engine.advance(&mut raised);
-        report.alerts += deliver(&mut raised, on_alert);
-        let commit = engine.commit(clock.now(), batch.checkpoints, std::mem::take(&mut raised));
-        store.commit(&commit)?;
+        engine.process(event, &mut raised);
+        report.events += 1;
+        if let Some(batch) = feed.finished() {
+            engine.advance(&mut raised);
+            report.alerts += deliver(&mut raised, on_alert);
+            let alerts = std::mem::take(&mut raised);
+            let commit = engine.commit(clock.now(), batch.checkpoints, alerts);
+            store.commit(&commit)?;
+        }
     }
     for task in tasks {
         match task.await {

@@ -13,6 +13,7 @@ mod notify_slack;
 mod query_conformance;
 mod query_elastic;
 mod query_roundtrip;
+mod regressions;
 mod reload_rules;
 mod replay_cli;
 mod restart_rules;
