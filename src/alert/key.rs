@@ -65,6 +65,24 @@ impl AlertKey {
         self.pairs.clear();
     }
 
+    /// The key with each value cut to `max_bytes` (`…`): what an alert shows. Identity
+    /// (realert, rule state) uses the whole values.
+    pub fn clipped(self, max_bytes: usize) -> AlertKey {
+        AlertKey {
+            pairs: self
+                .pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match crate::types::clip(&v, max_bytes) {
+                        std::borrow::Cow::Borrowed(_) => v,
+                        std::borrow::Cow::Owned(cut) => cut,
+                    };
+                    (k, v)
+                })
+                .collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

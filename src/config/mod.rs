@@ -48,6 +48,10 @@ pub struct GlobalConfig {
     /// Where the SQLite state lives; relative to the config file.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// How long sent alerts, finished deliveries and ended realert holds are kept
+    /// (default 30d), so the database does not grow without bound.
+    #[serde(default = "default_retention")]
+    pub retention: HumanDuration,
     #[serde(default)]
     pub kibana: Option<KibanaConfig>,
     /// Defaults for every rule's query.
@@ -61,6 +65,10 @@ pub struct GlobalConfig {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
+}
+
+fn default_retention() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30 * 86_400))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One config file being loaded: its original text, the `${VAR}`-substituted text that
 //! YAML sees, and turning positions in the latter into diagnostics about the former.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -8,6 +9,9 @@ use serde_saphyr::{DefaultMessageFormatter, Location, MessageFormatter, Spanned}
 
 use super::diagnostic::{Diagnostic, Diagnostics, Level};
 use super::env::{interpolate, Env, Interpolated};
+
+/// The largest config or rule file read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 pub(crate) struct SourceFile {
     pub path: PathBuf,
@@ -18,14 +22,23 @@ pub(crate) struct SourceFile {
 impl SourceFile {
     /// Reads and substitutes `path`; every problem is reported at its place.
     pub fn read(path: &Path, env: &dyn Env) -> Result<SourceFile, Diagnostics> {
-        let original = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostics::from(Diagnostic::error(
-                path,
-                0,
-                0,
-                format!("cannot read file: {e}"),
-            ))
-        })?;
+        let refuse = |message: String| Diagnostics::from(Diagnostic::error(path, 0, 0, message));
+        let file =
+            std::fs::File::open(path).map_err(|e| refuse(format!("cannot read file: {e}")))?;
+        // Read one byte past the cap: a bigger file (or a device that never ends) is
+        // refused without being read whole.
+        let mut bytes = Vec::new();
+        std::io::Read::take(file, MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| refuse(format!("cannot read file: {e}")))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(refuse(format!(
+                "file is larger than {} KiB; a config or rule file is at most that",
+                MAX_CONFIG_BYTES / 1024
+            )));
+        }
+        let original = String::from_utf8(bytes)
+            .map_err(|_| refuse("cannot read file: it is not UTF-8 text".into()))?;
         Self::from_text(path, original, env)
     }
 

@@ -12,6 +12,10 @@ use crate::alert::Alert;
 /// to their own limits.
 pub const MAX_SAMPLE_CHARS: usize = 8_000;
 
+/// A Kibana link longer than this is left out of messages: no channel's size limit may be
+/// spent on it (links built by Klaxon stay far below; see `query::kibana`).
+pub const MAX_LINK_BYTES: usize = 8_000;
+
 /// A labelled value: `Count: 5`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -85,7 +89,10 @@ impl Rendered {
             held_back,
             description: alert.description.clone().filter(|d| !d.trim().is_empty()),
             sample: escape::truncate(&escape::sanitize(&alert.sample), MAX_SAMPLE_CHARS),
-            kibana_url: alert.kibana_url.clone().filter(|u| escape::is_web_url(u)),
+            kibana_url: alert
+                .kibana_url
+                .clone()
+                .filter(|u| escape::is_web_url(u) && u.len() <= MAX_LINK_BYTES),
         }
     }
 

@@ -21,6 +21,9 @@ use crate::rule::{KeyedMatch, Match, Rule, StateChange, MISSING_VALUE};
 use crate::source::{Checkpoint, SourceClocks};
 use crate::store::{Commit, RaisedAlert, RuleReset, RuleStateChange, StateStore, StoreError};
 
+/// Most bytes of one key value an alert shows (its identity keeps the whole value).
+const MAX_KEY_VALUE_BYTES: usize = 1024;
+
 /// One rule's counters, for logs and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleReport {
@@ -360,6 +363,8 @@ impl Engine {
                 .map(|(f, v)| (f, (v != MISSING_VALUE).then_some(v)));
             k.alert_link(&rule.query.to_lucene(), pairs, m.first_seen, m.last_seen)
         });
+        // A 150 KB value must not make every message about it undeliverable.
+        let key = key.clipped(MAX_KEY_VALUE_BYTES);
         let alert = Alert {
             rule: rule.name.clone(),
             description: settings.description.clone(),

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::LoadedConfig;
 use crate::filter::SwappableFilter;
 use crate::source::{self, Batch};
-use crate::store::{SqliteStore, StateStore};
+use crate::store::{SqliteStore, StateLock, StateStore};
 
 /// Batches in flight between the sources and the processor.
 const BATCH_QUEUE: usize = 8;
@@ -28,9 +28,11 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunStats, PipelineError> {
-    let mut watcher = RuleWatcher::new(&loaded);
+    let watcher = RuleWatcher::new(&loaded);
     let rules = watcher.compile_all().map_err(PipelineError::Config)?;
     let global = &loaded.global;
+    // Held until this returns: one Klaxon per state directory.
+    let _lock = StateLock::acquire(&global.state_dir)?;
     let store = SqliteStore::open(&global.state_dir)?;
 
     let mut channels = HashMap::new();
@@ -66,6 +68,7 @@ pub async fn run(
         source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
     }
     drop(tx);
+    let mut reloaded = watch_rules(watcher, shutdown.clone());
 
     let store: Arc<Mutex<SqliteStore>> = Arc::new(Mutex::new(store));
     let wake = Arc::new(Notify::new());
@@ -84,6 +87,10 @@ pub async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut evicted = EvictionLog::default();
+    let mut pruning = Pruning {
+        retention: global.retention.as_chrono(),
+        next: None,
+    };
     // Ends when every source has stopped (on shutdown) and the queue is drained.
     loop {
         let mut checkpoints = Vec::new();
@@ -96,15 +103,15 @@ pub async fn run(
                 stats.events += batch.events.len() as u64;
                 checkpoints = batch.checkpoints;
             }
-            _ = tick.tick() => {
-                let (rules, _) = watcher.poll();
-                if let Some(rules) = rules {
-                    engine.replace_rules(rules);
-                    for (name, filter) in &filters {
-                        filter.replace(engine.prefilter(name));
-                    }
+            Some(rules) = reloaded.recv() => {
+                engine.replace_rules(rules);
+                for (name, filter) in &filters {
+                    filter.replace(engine.prefilter(name));
                 }
+            }
+            _ = tick.tick() => {
                 evicted.report(&engine);
+                pruning.maybe(&store, clock.now())?;
             }
         }
         engine.advance(&mut raised);
@@ -131,6 +138,58 @@ pub async fn run(
         tracing::error!("dispatcher failed: {e}");
     }
     Ok(stats)
+}
+
+/// Forgets what is older than the retention, at start and then hourly.
+struct Pruning {
+    retention: chrono::Duration,
+    next: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Pruning {
+    fn maybe(
+        &mut self,
+        store: &Mutex<SqliteStore>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), PipelineError> {
+        if self.next.is_some_and(|next| now < next) {
+            return Ok(());
+        }
+        self.next = now.checked_add_signed(chrono::Duration::hours(1));
+        let Some(before) = now.checked_sub_signed(self.retention) else {
+            return Ok(());
+        };
+        let pruned = lock(store).prune(before)?;
+        if pruned != crate::store::Pruned::default() {
+            tracing::info!(
+                deliveries = pruned.deliveries,
+                alerts = pruned.alerts,
+                holds = pruned.holds,
+                "state older than the retention forgotten"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Polls the rule files every tick on a thread of its own — reading and compiling a large
+/// rule set must never hold up ingestion — and hands each new rule set over.
+fn watch_rules(
+    mut watcher: RuleWatcher,
+    shutdown: watch::Receiver<bool>,
+) -> mpsc::Receiver<Vec<crate::rule::Rule>> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        while !*shutdown.borrow() && !tx.is_closed() {
+            std::thread::sleep(TICK);
+            if let (Some(rules), _) = watcher.poll() {
+                if tx.blocking_send(rules).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// Warns when a rule starts evicting keys (its `max_keys` is too small for its traffic).

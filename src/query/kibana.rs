@@ -17,6 +17,11 @@ use serde::Deserialize;
 
 use crate::types::HumanDuration;
 
+/// Key values longer than this (characters) are left out of a link's narrowing.
+pub const MAX_LINK_VALUE: usize = 200;
+/// A link's query longer than this (characters) is left out: the link keeps its time range.
+pub const MAX_LINK_QUERY: usize = 2_000;
+
 /// Where alerts link to for their evidence (`kibana:` in klaxon.yaml).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +42,9 @@ fn default_margin() -> HumanDuration {
 impl KibanaConfig {
     /// A Discover link showing a rule's query (Lucene, as [`super::Query::to_lucene`] prints
     /// it) narrowed to an alert's key — `(field, None)` for a field the events lack —
-    /// around the alert's first and last match.
+    /// around the alert's first and last match. Bounded so it fits every channel: a key
+    /// value longer than [`MAX_LINK_VALUE`] characters is left out of the narrowing, and a
+    /// query longer than [`MAX_LINK_QUERY`] leaves the link with its time range only.
     pub fn alert_link<'a>(
         &self,
         lucene: &str,
@@ -47,6 +54,9 @@ impl KibanaConfig {
     ) -> String {
         let mut q = String::new();
         for (field, value) in key {
+            if value.is_some_and(|v| v.chars().count() > MAX_LINK_VALUE) {
+                continue;
+            }
             match value {
                 None => q.push_str(&format!(" AND NOT _exists_:{field}")),
                 Some(value) => {
@@ -59,6 +69,11 @@ impl KibanaConfig {
             lucene.to_string()
         } else {
             format!("({lucene}){q}")
+        };
+        let q = if q.chars().count() > MAX_LINK_QUERY {
+            String::new()
+        } else {
+            q
         };
         let margin = self.margin.as_chrono();
         let from = first_seen.checked_sub_signed(margin).unwrap_or(first_seen);

@@ -91,7 +91,7 @@ impl RuleType for AbsenceRule {
         }
         if is_start && p.last_expect.is_none_or(|e| e < t || is_expect) {
             let at = p.starts.partition_point(|(s, _)| *s <= t);
-            p.starts.insert(at, (t, event.raw.clone()));
+            p.starts.insert(at, (t, super::kept(&event.raw)));
         }
         None
     }

@@ -28,7 +28,7 @@ impl RuleType for AnyRule {
             count: 1,
             first_seen: event.time,
             last_seen: event.time,
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: None,
         })
     }

@@ -217,7 +217,7 @@ impl RuleType for CardinalityRule {
             count,
             first_seen: time_of(d.newest.saturating_sub(window)),
             last_seen: time_of(d.newest),
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!(
                 "{count} distinct {} in {} ({limit})",
                 self.field,

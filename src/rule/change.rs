@@ -85,14 +85,16 @@ fn worth_alert(sequence: &[String], from: &str, to: &str) -> bool {
 
 impl RuleType for ChangeRule {
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
-        let value = event.text(&self.field)?;
+        let text = event.text(&self.field)?;
+        // Compared as kept: a value longer than a rule keeps is compared by what is kept.
+        let value = crate::types::clip(&text, super::MAX_KEPT_BYTES);
         let t = micros(event.time);
         let mut created = false;
         let last = self.keys.touch(key, || {
             created = true;
             Last {
                 time: t,
-                value: value.to_string(),
+                value: super::kept(&value),
             }
         });
         if created || t < last.time {
@@ -108,7 +110,7 @@ impl RuleType for ChangeRule {
             count: 1,
             first_seen: super::time_of(from_time),
             last_seen: event.time,
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!("{}: {from} → {value}", self.field)),
         })
     }

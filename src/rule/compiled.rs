@@ -71,7 +71,13 @@ impl Rule {
         let mut cx = BuildContext::new(options, dir, &config.source);
         cx.known_sources = known_sources;
         check_common(config, &mut cx);
-        let query = match crate::query::parse(&config.query, options) {
+        let query = if config.query.len() > super::params::MAX_QUERY_BYTES {
+            cx.problem("query", super::params::too_long("query"));
+            Err(None)
+        } else {
+            crate::query::parse(&config.query, options).map_err(Some)
+        };
+        let query = match query {
             Ok(q) => {
                 for w in q.warnings() {
                     cx.problems.push(RuleProblem {
@@ -83,7 +89,7 @@ impl Rule {
                 }
                 Some(q)
             }
-            Err(e) => {
+            Err(Some(e)) => {
                 cx.problems.push(RuleProblem {
                     key: "query".into(),
                     message: e.message().to_string(),
@@ -92,6 +98,7 @@ impl Rule {
                 });
                 None
             }
+            Err(None) => None,
         };
         cx.grouped = !config.group_by.is_empty();
         cx.max_keys = match config.max_keys {

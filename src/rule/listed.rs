@@ -125,7 +125,7 @@ impl RuleType for ListedRule {
             count: 1,
             first_seen: event.time,
             last_seen: event.time,
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!("{}={value} {verdict}", self.field)),
         })
     }

@@ -200,7 +200,7 @@ impl RuleType for MetricRule {
             count: s.values.len() as u64,
             first_seen: time_of(*s.times.front().expect("not empty")),
             last_seen: time_of(newest),
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!(
                 "{}({}) over {} = {v} ({limit})",
                 self.p.kind,

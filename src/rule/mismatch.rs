@@ -129,7 +129,7 @@ fn record(fact: &mut Option<Fact>, t: i64, value: &str) {
         None => {
             *fact = Some(Fact {
                 time: t,
-                value: value.to_string(),
+                value: super::kept(value),
             })
         }
     }
@@ -165,7 +165,8 @@ impl RuleType for MismatchRule {
         let (Some(l), Some(r)) = (&f.left, &f.right) else {
             return None;
         };
-        let differ = l.value != r.value && (l.time - r.time).abs() <= self.window;
+        let apart = l.time.saturating_sub(r.time).unsigned_abs();
+        let differ = l.value != r.value && apart <= self.window.unsigned_abs();
         if !differ {
             f.disagree = false;
             return None;
@@ -177,7 +178,7 @@ impl RuleType for MismatchRule {
             count: 2,
             first_seen: time_of(l.time.min(r.time)),
             last_seen: time_of(l.time.max(r.time)),
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!(
                 "{}={} ({}) but {}={} ({}), {} apart at most",
                 self.left.field,

@@ -242,10 +242,19 @@ pub(crate) fn time_of(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// Copies `text` into `buf`, reusing its allocation.
+/// Most bytes of a log line (or field value) a rule keeps: an alert's sample, a value in
+/// its state. Longer ones are cut (`…`), so a 1 MiB line costs 8 KiB per key, not 1 MiB.
+pub const MAX_KEPT_BYTES: usize = 8 * 1024;
+
+/// Copies `text` (cut to [`MAX_KEPT_BYTES`]) into `buf`, reusing its allocation.
 pub(crate) fn set_text(buf: &mut String, text: &str) {
     buf.clear();
-    buf.push_str(text);
+    buf.push_str(&crate::types::clip(text, MAX_KEPT_BYTES));
+}
+
+/// `raw` as a rule keeps it: cut to [`MAX_KEPT_BYTES`].
+pub(crate) fn kept(raw: &str) -> String {
+    crate::types::clip(raw, MAX_KEPT_BYTES).into_owned()
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ impl RuleType for NewTermRule {
             count: 1,
             first_seen: event.time,
             last_seen: event.time,
-            sample: event.raw.clone(),
+            sample: super::kept(&event.raw),
             detail: Some(format!("new {names}: {term}")),
         })
     }

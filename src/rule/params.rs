@@ -12,6 +12,16 @@ use super::RuleType;
 use crate::query::{Query, QueryOptions};
 use crate::types::HumanDuration;
 
+/// The longest query a rule may hold (its own `query:` or one inside its type's keys).
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+pub(super) fn too_long(key: &str) -> String {
+    format!(
+        "`{key}` is longer than {} KiB; a query is at most that",
+        MAX_QUERY_BYTES / 1024
+    )
+}
+
 /// The params struct of one rule type (`FrequencyParams`, …): plain serde data with
 /// `deny_unknown_fields`, defaults for optional keys applied in `build` only.
 pub trait Params: fmt::Debug + Clone + PartialEq + Serialize + DeserializeOwned {
@@ -151,6 +161,10 @@ impl<'a> BuildContext<'a> {
     /// A query held in `key` (not the rule's own `query:`), compiled with the rule's options;
     /// a syntax error is placed at its character inside the value.
     pub fn query(&mut self, key: &str, text: &str) -> Option<Query> {
+        if text.len() > MAX_QUERY_BYTES {
+            self.problem(key, too_long(key));
+            return None;
+        }
         match crate::query::parse(text, self.options) {
             Ok(q) => Some(q),
             Err(e) => {

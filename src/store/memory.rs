@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, Delivery, StateStore, StoreError};
+use super::{Commit, Delivery, Pruned, StateStore, StoreError};
 use crate::alert::RealertState;
 use crate::source::{Checkpoint, SourceClockState};
 
@@ -140,6 +140,28 @@ impl StateStore for MemoryStore {
             .take(limit)
             .map(|o| o.delivery.clone())
             .collect())
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        self.outbox.retain(|o| {
+            let done = o.delivered || o.next_at.is_none();
+            let gone = done && o.delivery.alert.fired_at < before;
+            pruned.deliveries += u64::from(gone);
+            !gone
+        });
+        let outbox = &self.outbox;
+        self.alerts.retain(|a| {
+            let gone = a.fired_at < before && !outbox.iter().any(|o| o.delivery.alert == *a);
+            pruned.alerts += u64::from(gone);
+            !gone
+        });
+        self.realert.retain(|_, r| {
+            let gone = r.hold_until < before;
+            pruned.holds += u64::from(gone);
+            !gone
+        });
+        Ok(pruned)
     }
 
     fn delivered(&mut self, id: i64, _at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -8,7 +8,9 @@
 //! [`MemoryStore`] implements the same trait for tests and offline runs.
 
 mod memory;
+mod migrations;
 mod sqlite;
+mod state_dir;
 
 use chrono::{DateTime, Utc};
 
@@ -17,6 +19,7 @@ use crate::source::{Checkpoint, SourceClockState};
 
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, DB_FILE};
+pub use state_dir::{StateLock, LOCK_FILE};
 
 /// An alert raised by a batch, with the channels it must reach.
 #[derive(Debug, Clone)]
@@ -66,6 +69,14 @@ impl Commit {
     }
 }
 
+/// What a prune removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: u64,
+    pub alerts: u64,
+    pub holds: u64,
+}
+
 /// One delivery of one alert to one channel, waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
@@ -79,11 +90,17 @@ pub struct Delivery {
 pub enum StoreError {
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("state store: cannot create {path}: {source}")]
+    #[error("state store: cannot use {path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "state store: {state_dir} is in use by {holder}; two Klaxons must not share a state_dir"
+    )]
+    InUse { state_dir: String, holder: String },
+    #[error("state store: {path} was deleted or replaced while Klaxon ran; stopping rather than writing where no restart would read (restore it, or restart to start afresh)")]
+    Replaced { path: String },
     #[error("state store: corrupt alert record {id}: {source}")]
     Corrupt { id: i64, source: serde_json::Error },
     #[error("state store: stored state of rule `{rule}` is unreadable: {message}")]
@@ -102,6 +119,9 @@ pub trait StateStore: Send {
     fn source_clocks(&self) -> Result<Vec<SourceClockState>, StoreError>;
     /// Apply one batch's changes atomically.
     fn commit(&mut self, commit: &Commit) -> Result<(), StoreError>;
+    /// Forgets what is over: deliveries sent or dead before `before`, alerts fired before
+    /// it with no delivery left, realert holds that ended before it.
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<Pruned, StoreError>;
     /// Deliveries not yet done whose next attempt is due at `now`, oldest first.
     fn due_deliveries(&self, now: DateTime<Utc>, limit: usize)
         -> Result<Vec<Delivery>, StoreError>;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection};
 
-use super::{Commit, Delivery, StateStore, StoreError};
+use super::state_dir::{prepare_dir, prepare_file, FileIdentity};
+use super::{Commit, Delivery, Pruned, StateStore, StoreError};
 use crate::alert::Alert;
 use crate::alert::RealertState;
 use crate::source::{Checkpoint, SourceClockState};
@@ -13,77 +14,11 @@ use crate::source::{Checkpoint, SourceClockState};
 /// The database file inside `state_dir`.
 pub const DB_FILE: &str = "klaxon.sqlite";
 
-/// Schema steps, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE checkpoints (
-    source      TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    path        TEXT NOT NULL,
-    offset      INTEGER NOT NULL,
-    updated_at  TEXT NOT NULL,
-    PRIMARY KEY (source, fingerprint)
-);
-CREATE TABLE realert (
-    rule       TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    hold_until TEXT NOT NULL,
-    held_back  INTEGER NOT NULL,
-    PRIMARY KEY (rule, key)
-);
-CREATE TABLE alerts (
-    id         INTEGER PRIMARY KEY,
-    rule       TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    severity   TEXT NOT NULL,
-    count      INTEGER NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen  TEXT NOT NULL,
-    fired_at   TEXT NOT NULL,
-    held_back  INTEGER NOT NULL,
-    sample     TEXT NOT NULL,
-    body       TEXT NOT NULL
-);
-CREATE INDEX alerts_rule ON alerts (rule, fired_at);
-CREATE TABLE outbox (
-    id         INTEGER PRIMARY KEY,
-    alert_id   INTEGER NOT NULL REFERENCES alerts (id),
-    channel    TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    next_at    TEXT,
-    last_error TEXT,
-    sent_at    TEXT
-);
-CREATE INDEX outbox_due ON outbox (status, next_at);
-"#,
-    r#"
-CREATE TABLE rule_meta (
-    rule    TEXT PRIMARY KEY,
-    meaning TEXT NOT NULL
-);
-CREATE TABLE rule_state (
-    rule  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    state TEXT NOT NULL,
-    PRIMARY KEY (rule, key)
-);
-CREATE TABLE source_clocks (
-    source    TEXT PRIMARY KEY,
-    event_max TEXT,
-    reported  TEXT
-);
-"#,
-    // State identities replace the old "meaning" hashes: rules stored under a meaning start
-    // empty once (their identity no longer matches).
-    r#"
-ALTER TABLE rule_meta RENAME COLUMN meaning TO state_id;
-"#,
-];
-
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The file opened, to notice it deleted or replaced underneath.
+    identity: Option<FileIdentity>,
 }
 
 /// Timestamps are stored as fixed-width RFC 3339 UTC text, so they sort as text.
@@ -99,13 +34,13 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl SqliteStore {
-    /// Open (creating if needed) the store in `state_dir`.
+    /// Open (creating if needed) the store in `state_dir`: the directory `0700`, the
+    /// database `0600`.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
-            path: state_dir.display().to_string(),
-            source,
-        })?;
-        Self::open_file(&state_dir.join(DB_FILE))
+        prepare_dir(state_dir)?;
+        let path = state_dir.join(DB_FILE);
+        prepare_file(&path)?;
+        Self::open_file(&path)
     }
 
     pub fn open_file(path: &Path) -> Result<Self, StoreError> {
@@ -119,6 +54,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            identity: FileIdentity::of(path),
         };
         store.migrate()?;
         Ok(store)
@@ -128,6 +64,19 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Fails when the database file was deleted or replaced since it was opened: writing
+    /// on would go into a file no restart reads, and the restart would alert everything
+    /// again.
+    fn still_there(&self) -> Result<(), StoreError> {
+        match (self.identity, FileIdentity::of(&self.path)) {
+            (Some(opened), Some(now)) if opened == now => Ok(()),
+            (None, _) => Ok(()),
+            _ => Err(StoreError::Replaced {
+                path: self.path.display().to_string(),
+            }),
+        }
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         // The version is read inside a write transaction, so two processes opening a new
         // store at once (klaxon and a tool reading it) never both apply a step.
@@ -135,7 +84,11 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        for (i, sql) in super::migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version)
+        {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i + 1)?;
         }
@@ -236,6 +189,7 @@ impl StateStore for SqliteStore {
         if commit.is_empty() {
             return Ok(());
         }
+        self.still_there()?;
         let now = ts(commit.at);
         let tx = self.conn.transaction()?;
         {
@@ -265,8 +219,8 @@ impl StateStore for SqliteStore {
             write_rule_state(&tx, commit)?;
             let mut al = tx.prepare_cached(
                 "INSERT INTO alerts (rule, key, severity, count, first_seen, last_seen, fired_at,
-                                     held_back, sample, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                     held_back, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut ob = tx.prepare_cached(
                 "INSERT INTO outbox (alert_id, channel, status, next_at) VALUES (?1, ?2, 'pending', ?3)",
@@ -283,7 +237,6 @@ impl StateStore for SqliteStore {
                     ts(a.last_seen),
                     ts(a.fired_at),
                     a.held_back as i64,
-                    a.sample,
                     body
                 ])?;
                 let alert_id = tx.last_insert_rowid();
@@ -294,6 +247,11 @@ impl StateStore for SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        self.still_there()?;
+        prune_before(&mut self.conn, before)
     }
 
     fn due_deliveries(
@@ -378,6 +336,29 @@ impl StateStore for SqliteStore {
         )?;
         Ok(())
     }
+}
+
+/// Forgets, in one transaction, what [`StateStore::prune`] names.
+fn prune_before(conn: &mut Connection, before: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    let before = ts(before);
+    let tx = conn.transaction()?;
+    let deliveries = tx.execute(
+        "DELETE FROM outbox WHERE status IN ('sent', 'dead')
+         AND alert_id IN (SELECT id FROM alerts WHERE fired_at < ?1)",
+        [&before],
+    )?;
+    let alerts = tx.execute(
+        "DELETE FROM alerts WHERE fired_at < ?1
+         AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id)",
+        [&before],
+    )?;
+    let holds = tx.execute("DELETE FROM realert WHERE hold_until < ?1", [&before])?;
+    tx.commit()?;
+    Ok(Pruned {
+        deliveries: deliveries as u64,
+        alerts: alerts as u64,
+        holds: holds as u64,
+    })
 }
 
 /// Rule resets, then changed keys, then source clocks: the rule side of a commit.

@@ -15,4 +15,4 @@ pub use fields::struct_fields;
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};
 pub use tagged::{deserialize_tagged, TaggedConfig};
-pub use text::flat;
+pub use text::{clip, flat};

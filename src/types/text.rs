@@ -22,6 +22,19 @@ pub fn flat(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` cut to at most `max_bytes` bytes (on a character boundary), with `…` in place of
+/// what was cut.
+pub fn clip(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max_bytes.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
+}
+
 fn needs_change(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -29,6 +42,15 @@ fn needs_change(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_keeps_whole_characters_within_the_budget() {
+        assert!(matches!(clip("short", 10), Cow::Borrowed("short")));
+        let long = "é".repeat(100);
+        let c = clip(&long, 11);
+        assert!(c.len() <= 11, "{c}");
+        assert_eq!(c, "éééé…");
+    }
 
     #[test]
     fn a_log_line_cannot_forge_another() {

@@ -68,6 +68,7 @@ contract! {
     a_delivered_delivery_is_never_due_again,
     a_failed_delivery_is_due_again_at_its_retry_time,
     a_dead_letter_is_never_due_again,
+    pruning_forgets_finished_history_and_keeps_what_is_pending,
 }
 
 /// t0 plus `ms` milliseconds.
@@ -586,4 +587,39 @@ fn a_dead_letter_is_never_due_again(store: &mut impl Store) {
         .unwrap();
     let a_year = 365 * 86_400_000;
     assert_eq!(due(store, a_year, 10), vec![d("r", "mail", 0)]);
+}
+
+fn pruning_forgets_finished_history_and_keeps_what_is_pending(store: &mut impl Store) {
+    commit(
+        store,
+        Commit {
+            alerts: vec![
+                raised("old", 0, &["ops", "mail"]),
+                raised("new", 100_000, &["ops"]),
+            ],
+            realert: vec![
+                realert("old", "{}", at(1_000), 0),
+                realert("new", "{}", at(200_000), 0),
+            ],
+            ..Commit::default()
+        },
+    );
+    let sent = due_one(store, 0, "ops");
+    store.delivered(sent.id, at(0)).unwrap();
+    let pruned = store.prune(at(50_000)).unwrap();
+    // `old` went to ops (done) but not yet to mail (pending): the delivery to ops goes,
+    // the alert stays while a delivery of it is pending; `new` is younger than the cut.
+    assert_eq!((pruned.deliveries, pruned.alerts, pruned.holds), (1, 0, 1));
+    assert_eq!(due(store, 0, 10), vec![d("old", "mail", 0)]);
+    assert_eq!(realerts(store), vec![realert("new", "{}", at(200_000), 0)]);
+    let mail = due_one(store, 0, "mail");
+    store.delivery_failed(mail.id, "HTTP 400", None).unwrap();
+    let pruned = store.prune(at(50_000)).unwrap();
+    assert_eq!(
+        (pruned.deliveries, pruned.alerts),
+        (1, 1),
+        "a dead letter is finished too"
+    );
+    let rules: Vec<String> = store.recorded().into_iter().map(|a| a.rule).collect();
+    assert_eq!(rules, ["new"]);
 }
