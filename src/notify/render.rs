@@ -54,7 +54,7 @@ impl Rendered {
         if !alert.key.is_empty() {
             fields.push(Field {
                 label: "Key",
-                value: escape::sanitize(&alert.key_text()),
+                value: crate::types::flat(&alert.key_text()).into_owned(),
             });
         }
         fields.extend([
@@ -75,7 +75,7 @@ impl Rendered {
             // Built from log values (e.g. "state: picked → paid"): untrusted like the key.
             fields.push(Field {
                 label: "Detail",
-                value: escape::sanitize(detail),
+                value: crate::types::flat(detail).into_owned(),
             });
         }
         let held_back = match alert.held_back {
@@ -84,7 +84,8 @@ impl Rendered {
             n => Some(format!("{n} similar alerts held back since the last one")),
         };
         Rendered {
-            title: escape::sanitize(&alert.title()),
+            // One line: a key value cannot start a line of its own ("… all clear").
+            title: crate::types::flat(&alert.title()).into_owned(),
             fields,
             held_back,
             description: alert.description.clone().filter(|d| !d.trim().is_empty()),

@@ -94,11 +94,11 @@ impl Dispatcher {
                 };
                 match retry_at {
                     Some(at) => {
-                        tracing::warn!(channel = %d.channel, rule = %d.alert.rule, "delivery failed, retrying at {at}: {err}");
+                        tracing::warn!(channel = %d.channel, rule = %d.alert.rule, "delivery failed, retrying at {at}: {}", crate::types::flat(&err.to_string()));
                         report.retrying += 1;
                     }
                     None => {
-                        tracing::error!(channel = %d.channel, rule = %d.alert.rule, "delivery failed for good: {err}");
+                        tracing::error!(channel = %d.channel, rule = %d.alert.rule, "delivery failed for good: {}", crate::types::flat(&err.to_string()));
                         report.dead += 1;
                     }
                 }

@@ -2,6 +2,12 @@
 //! binary. Every test asserts that Klaxon neither crashed nor hung, and that the genuine
 //! alerts around the hostile input fired exactly once.
 
+mod files;
+mod json;
+mod rotation;
+mod sizes;
+mod state;
+mod text;
 mod time;
 
 use std::collections::BTreeMap;
@@ -21,11 +27,16 @@ impl Scene {
     /// `sources` is the YAML under `sources:` (paths relative to the config); one console
     /// channel `out`; `rules` as (file name, YAML).
     pub fn new(sources: &str, rules: &[(&str, &str)]) -> Scene {
-        let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "sources:\n{sources}channels:\n  out: {{ type: console }}\nrules: rules\nstate_dir: state\n"
         );
-        write(&dir.path().join("klaxon.yaml"), &config);
+        Scene::with_config(&config, rules)
+    }
+
+    /// A scene with `config` as its whole klaxon.yaml.
+    pub fn with_config(config: &str, rules: &[(&str, &str)]) -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("klaxon.yaml"), config);
         for (name, yaml) in rules {
             write(&dir.path().join("rules").join(name), yaml);
         }
