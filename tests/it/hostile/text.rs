@@ -22,7 +22,7 @@ fn newlines_in_keys_and_file_names_cannot_forge_a_line() {
     // A link whose name carries a forged log line: Klaxon logs that it skips it.
     let evil = scene.path(&format!("logs/x\n{FORGED}\n.log"));
     std::os::unix::fs::symlink("/etc/hostname", &evil).unwrap();
-    let mut child = Klaxon::spawn(
+    let child = Klaxon::spawn(
         klaxon()
             .current_dir(scene.dir.path())
             .args(["run", "-c", "klaxon.yaml"])
