@@ -89,7 +89,9 @@ pub fn check_decode(data: &[u8]) {
         .unwrap()
         .to_utc();
     let shanghai: TimeZone = "Asia/Shanghai".parse().unwrap();
-    let cases: [(LineFormat, Option<&str>, Option<&str>, Option<&str>, TimeZone); 8] = [
+    // (format, time field, time format, pattern, zone)
+    type Case<'a> = (LineFormat, Option<&'a str>, Option<&'a str>, Option<&'a str>, TimeZone);
+    let cases: [Case; 8] = [
         (LineFormat::Json, Some("ts"), None, None, TimeZone::Utc),
         (LineFormat::Json, Some("ts"), Some("epoch_s"), None, TimeZone::Utc),
         (LineFormat::Json, Some("a.b"), Some("epoch_ms"), None, shanghai),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{append, key, stop, Scene};
 
 const SOURCES: &str =
-    concat!("  app:\n    type: file\n    include: [\"logs/*.log\"]\n    poll_interval: 50ms\n",);
+    "  app:\n    type: file\n    include: [\"logs/*.log\"]\n    poll_interval: 50ms\n";
 
 const RULE: &str =
     "name: lines\nsource: app\nquery: 'ALERT'\ngroup_by: [message]\nrealert: 0s\nnotify: [out]\n";
