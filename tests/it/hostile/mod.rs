@@ -2,6 +2,7 @@
 //! binary. Every test asserts that Klaxon neither crashed nor hung, and that the genuine
 //! alerts around the hostile input fired exactly once.
 
+mod durations;
 mod files;
 mod json;
 mod rotation;

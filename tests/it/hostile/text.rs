@@ -53,3 +53,27 @@ fn newlines_in_keys_and_file_names_cannot_forge_a_line() {
         done.stderr
     );
 }
+
+#[test]
+fn a_configuration_value_from_the_environment_never_shows_in_an_error() {
+    let scene = Scene::with_config(
+        "sources:\n  app: { type: file, include: [\"logs/*.log\"] }\n\
+         channels:\n  mail:\n    type: email\n    smtp: { host: localhost }\n    from: ${MAIL_FROM}\n    to: [ops@example.com]\n\
+         rules: rules\n",
+        &[(
+            "r.yaml",
+            "name: r\nsource: app\nquery: x\nnotify: [mail]\n",
+        )],
+    );
+    let out = klaxon()
+        .current_dir(scene.dir.path())
+        .env("MAIL_FROM", "not-an-address-s3cr3t")
+        .args(["check", "-c", "klaxon.yaml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("channel `mail`: invalid `from`"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(text.contains("${MAIL_FROM}"), "{text}");
+}
