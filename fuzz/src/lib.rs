@@ -26,8 +26,16 @@ pub fn check(data: &[u8]) {
                     .unwrap_or_else(|e| panic!("{text:?} as Lucene {lucene:?}: {e}"));
                 let _ = q.to_elasticsearch();
                 for ev in events(text) {
-                    assert_eq!(q.matches(&ev, ev.time), again.matches(&ev, ev.time), "{text:?}");
-                    assert_eq!(q.matches(&ev, ev.time), relit.matches(&ev, ev.time), "{text:?} vs {lucene:?}");
+                    assert_eq!(
+                        q.matches(&ev, ev.time),
+                        again.matches(&ev, ev.time),
+                        "{text:?}"
+                    );
+                    assert_eq!(
+                        q.matches(&ev, ev.time),
+                        relit.matches(&ev, ev.time),
+                        "{text:?} vs {lucene:?}"
+                    );
                 }
             }
             Err(e) => {
@@ -90,11 +98,29 @@ pub fn check_decode(data: &[u8]) {
         .to_utc();
     let shanghai: TimeZone = "Asia/Shanghai".parse().unwrap();
     // (format, time field, time format, pattern, zone)
-    type Case<'a> = (LineFormat, Option<&'a str>, Option<&'a str>, Option<&'a str>, TimeZone);
+    type Case<'a> = (
+        LineFormat,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        TimeZone,
+    );
     let cases: [Case; 8] = [
         (LineFormat::Json, Some("ts"), None, None, TimeZone::Utc),
-        (LineFormat::Json, Some("ts"), Some("epoch_s"), None, TimeZone::Utc),
-        (LineFormat::Json, Some("a.b"), Some("epoch_ms"), None, shanghai),
+        (
+            LineFormat::Json,
+            Some("ts"),
+            Some("epoch_s"),
+            None,
+            TimeZone::Utc,
+        ),
+        (
+            LineFormat::Json,
+            Some("a.b"),
+            Some("epoch_ms"),
+            None,
+            shanghai,
+        ),
         (LineFormat::Logfmt, Some("time"), None, None, shanghai),
         (
             LineFormat::Regex,
@@ -103,8 +129,20 @@ pub fn check_decode(data: &[u8]) {
             Some("nginx_combined"),
             TimeZone::Utc,
         ),
-        (LineFormat::Plain, None, Some("%Y-%m-%d %H:%M:%S%.f"), None, shanghai),
-        (LineFormat::Plain, None, Some("rfc3339"), None, TimeZone::Local),
+        (
+            LineFormat::Plain,
+            None,
+            Some("%Y-%m-%d %H:%M:%S%.f"),
+            None,
+            shanghai,
+        ),
+        (
+            LineFormat::Plain,
+            None,
+            Some("rfc3339"),
+            None,
+            TimeZone::Local,
+        ),
         (LineFormat::Plain, None, None, None, TimeZone::Utc),
     ];
     for (format, field, time_format, pattern, timezone) in cases {
@@ -121,7 +159,10 @@ pub fn check_decode(data: &[u8]) {
         assert_eq!(ev.raw, text);
         let age = chrono::Duration::from_std(TimeLimits::DEFAULT.max_event_age).unwrap();
         let skew = chrono::Duration::from_std(TimeLimits::DEFAULT.max_clock_skew).unwrap();
-        assert!(ev.time >= arrival - age && ev.time <= arrival + skew, "{text:?}");
+        assert!(
+            ev.time >= arrival - age && ev.time <= arrival + skew,
+            "{text:?}"
+        );
         if let Some(fields) = &ev.fields {
             for key in fields.keys() {
                 let _ = ev.text(key);
