@@ -78,7 +78,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// A shutdown signal that turns true on Ctrl-C or SIGTERM.
+/// A shutdown signal that turns true on Ctrl-C or SIGTERM. A second one exits at once:
+/// everything handled is committed, and pending deliveries stay in the outbox.
 fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -87,15 +88,28 @@ fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+            let mut signals = 0;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                signals += 1;
+                if signals == 1 {
+                    tracing::info!("shutting down (again to exit at once)");
+                    let _ = tx.send(true);
+                } else {
+                    tracing::warn!("exiting at once; pending deliveries stay in the outbox");
+                    std::process::exit(130);
+                }
             }
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-        let _ = tx.send(true);
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+            let _ = tx.send(true);
+        }
     });
     rx
 }

@@ -126,6 +126,26 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
         }
     }
 
+    for (name, channel) in &global.channels {
+        if let Some(fallback) = channel.delivery().fallback {
+            let problem = if fallback == *name {
+                Some(format!(
+                    "channel `{name}`: `fallback` cannot be the channel itself"
+                ))
+            } else if !global.channels.contains_key(&fallback) {
+                Some(unknown("channel", &fallback, global.channels.keys()).to_string())
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                diags.push(match spans.channels.as_ref().and_then(|s| s.get(name)) {
+                    Some(span) => file.at(Level::Error, span, message),
+                    None => file.diag(Level::Error, 1, 1, message),
+                });
+            }
+        }
+    }
+
     let mut rules = Vec::new();
     // Rule name → where it was first defined, for the uniqueness check.
     let mut names: BTreeMap<String, String> = BTreeMap::new();

@@ -52,6 +52,10 @@ pub struct GlobalConfig {
     /// (default 30d), so the database does not grow without bound.
     #[serde(default = "default_retention")]
     pub retention: HumanDuration,
+    /// On SIGTERM, how long to go on delivering what is due (default 10s); the rest stays in
+    /// the outbox for the next start. A second SIGTERM or Ctrl-C exits at once.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
     #[serde(default)]
     pub kibana: Option<KibanaConfig>,
     /// Defaults for every rule's query.
@@ -65,6 +69,10 @@ pub struct GlobalConfig {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
+}
+
+fn default_shutdown_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
 }
 
 fn default_retention() -> HumanDuration {

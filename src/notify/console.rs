@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::channel::{Channel, DeliveryError};
+use super::digest::RenderedDigest;
 use super::render::Rendered;
+use super::stages::DeliveryOptions;
 use crate::alert::Alert;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -14,6 +16,9 @@ use crate::alert::Alert;
 pub struct ConsoleConfig {
     #[serde(default)]
     pub format: ConsoleFormat,
+    /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
 }
 
 /// How much of an alert the console shows.
@@ -73,6 +78,21 @@ impl Channel for ConsoleChannel {
                 self.name
             ),
         };
+        self.write(&block)
+    }
+
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+        let digest = RenderedDigest::new(alerts);
+        let block = match self.format {
+            ConsoleFormat::Block => format!("── {} ──\n{}\n", self.name, digest.plain_text()),
+            ConsoleFormat::Line => format!("{} → {}\n", digest.title, self.name),
+        };
+        self.write(&block)
+    }
+}
+
+impl ConsoleChannel {
+    fn write(&self, block: &str) -> Result<(), DeliveryError> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.write_all(block.as_bytes())
             .and_then(|()| out.flush())

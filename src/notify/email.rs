@@ -13,7 +13,9 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::channel::{Channel, DeliveryError};
+use super::digest::RenderedDigest;
 use super::render::Rendered;
+use super::stages::DeliveryOptions;
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
@@ -59,6 +61,9 @@ pub struct EmailConfig {
     pub subject_prefix: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
 }
 
 pub struct EmailChannel {
@@ -159,9 +164,18 @@ impl EmailChannel {
 
     fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
         let r = Rendered::new(alert);
+        self.compose(&r.title, r.plain_text(), html(&r))
+    }
+
+    fn digest(&self, alerts: &[Alert]) -> Result<Message, DeliveryError> {
+        let d = RenderedDigest::new(alerts);
+        self.compose(&d.title, d.plain_text(), digest_html(&d))
+    }
+
+    fn compose(&self, title: &str, text: String, html: String) -> Result<Message, DeliveryError> {
         let subject = match &self.subject_prefix {
-            Some(p) => format!("{p} {}", r.title),
-            None => r.title.clone(),
+            Some(p) => format!("{p} {title}"),
+            None => title.to_string(),
         };
         // Header values must be one line; lettre encodes the rest (RFC 2047).
         let subject =
@@ -174,7 +188,7 @@ impl EmailChannel {
             builder = builder.to(to.clone());
         }
         builder
-            .multipart(MultiPart::alternative_plain_html(r.plain_text(), html(&r)))
+            .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| DeliveryError::Permanent {
                 message: format!("cannot build the email: {e}"),
             })
@@ -214,6 +228,31 @@ pub fn html(r: &Rendered) -> String {
     out
 }
 
+/// The HTML part of a digest: one table row per alert.
+pub fn digest_html(d: &RenderedDigest) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
+    out.push_str(&format!("<h2>{}</h2>\n<table>\n", escape::html(&d.title)));
+    out.push_str("<tr><th>Severity</th><th>Rule</th><th>Key</th><th>Count</th><th>First seen</th><th>Last seen</th></tr>\n");
+    for r in &d.rows {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            r.severity,
+            escape::html(&r.rule),
+            escape::html(&r.key),
+            r.count,
+            r.first_seen,
+            r.last_seen
+        ));
+    }
+    out.push_str("</table>\n");
+    if let Some(more) = d.more_line() {
+        out.push_str(&format!("<p>{}</p>\n", escape::html(&more)));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
 /// Connection, TLS, timeouts, 4xx replies and authentication failures may pass; other 5xx
 /// replies (unknown mailbox, rejected sender) will not.
 fn classify(e: &lettre::transport::smtp::Error, redact: &[&str]) -> DeliveryError {
@@ -239,6 +278,17 @@ impl Channel for EmailChannel {
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
         let message = self.message(alert)?;
+        self.deliver(message).await
+    }
+
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+        let message = self.digest(alerts)?;
+        self.deliver(message).await
+    }
+}
+
+impl EmailChannel {
+    async fn deliver(&self, message: Message) -> Result<(), DeliveryError> {
         let transport = self
             .transport
             .get_or_init(|| async { self.builder.clone().build() })

@@ -73,10 +73,13 @@ pub(crate) fn classify(
         return Ok(());
     }
     let message = redact(&format!("HTTP {status}: {}", body_excerpt(body)), secrets);
-    if status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
-    {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(DeliveryError::RateLimited {
+            message,
+            retry_after: retry_after(headers, now),
+        });
+    }
+    if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
         Err(DeliveryError::Retryable {
             message,
             retry_after: retry_after(headers, now),
@@ -176,13 +179,18 @@ mod tests {
     fn classifies_statuses() {
         let h = HeaderMap::new();
         assert!(classify(StatusCode::NO_CONTENT, &h, "", now(), &[]).is_ok());
-        for s in [408, 429, 500, 503] {
+        for s in [408, 500, 503] {
             let st = StatusCode::from_u16(s).unwrap();
             assert!(matches!(
                 classify(st, &h, "x", now(), &[]),
                 Err(DeliveryError::Retryable { .. })
             ));
         }
+        // "Too many": the channel pauses; the message is not at fault.
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &h, "x", now(), &[]),
+            Err(DeliveryError::RateLimited { .. })
+        ));
         for s in [301, 400, 401, 404] {
             let st = StatusCode::from_u16(s).unwrap();
             assert!(matches!(

@@ -6,12 +6,14 @@
 
 mod channel;
 mod console;
+mod digest;
 pub mod dingtalk;
 mod email;
 mod escape;
 mod http;
 mod render;
 mod slack;
+pub mod stages;
 mod webhook;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use channel::{Channel, DeliveryError};
 pub use console::{ConsoleChannel, ConsoleConfig, ConsoleFormat};
+pub use digest::{DigestRow, RenderedDigest, MAX_DIGEST_ALERTS, SHOWN_ROWS};
 pub use dingtalk::{sign as sign_dingtalk, DingTalkChannel, DingTalkConfig};
 pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
 pub use escape::sanitize;
@@ -70,6 +73,20 @@ pub enum ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// How this channel is delivered to: its `delivery:` settings over the defaults of
+    /// its service (DingTalk allows 20 messages a minute per robot, Slack about one a
+    /// second: a little under each).
+    pub fn delivery(&self) -> stages::DeliveryPlan {
+        use stages::RateLimit;
+        match self {
+            ChannelConfig::Console(c) => c.delivery.plan(None),
+            ChannelConfig::Webhook(c) => c.delivery.plan(None),
+            ChannelConfig::DingTalk(c) => c.delivery.plan(Some(RateLimit::per_minute(18))),
+            ChannelConfig::Slack(c) => c.delivery.plan(Some(RateLimit::per_second(1))),
+            ChannelConfig::Email(c) => c.delivery.plan(None),
+        }
+    }
+
     /// The `type:` value, for logs and metrics labels.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::channel::{Channel, DeliveryError};
+use super::digest::RenderedDigest;
 use super::render::Rendered;
+use super::stages::DeliveryOptions;
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
@@ -31,6 +33,9 @@ pub struct SlackConfig {
     pub webhook_url: Secret,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
 }
 
 pub struct SlackChannel {
@@ -117,6 +122,50 @@ pub fn message(r: &Rendered) -> Value {
     })
 }
 
+/// The Slack message for several alerts: a header, then the rows as mrkdwn lines in as many
+/// sections as Slack's limits need.
+pub fn digest_message(d: &RenderedDigest) -> Value {
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": escape::slack(&d.title, MAX_HEADER_TEXT), "emoji": false},
+    })];
+    let mut section = String::new();
+    let mut lines: Vec<String> = d
+        .rows
+        .iter()
+        .map(|r| {
+            let key = if r.key.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", escape::slack(&r.key, 300))
+            };
+            format!(
+                "• *{}*{key}: {} × {}, {} → {}",
+                escape::slack(&r.rule, 300),
+                r.severity,
+                r.count,
+                r.first_seen,
+                r.last_seen
+            )
+        })
+        .collect();
+    lines.extend(d.more_line());
+    for line in lines {
+        if section.chars().count() + line.chars().count() + 1 > MAX_SECTION_TEXT {
+            blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut section))}));
+        }
+        section.push_str(&line);
+        section.push('\n');
+    }
+    if !section.is_empty() {
+        blocks.push(json!({"type": "section", "text": mrkdwn(section)}));
+    }
+    json!({
+        "text": escape::slack(&d.plain_text(), MAX_TEXT),
+        "blocks": blocks,
+    })
+}
+
 #[async_trait::async_trait]
 impl Channel for SlackChannel {
     fn name(&self) -> &str {
@@ -124,12 +173,20 @@ impl Channel for SlackChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+        self.post(&message(&Rendered::new(alert))).await
+    }
+
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+        self.post(&digest_message(&RenderedDigest::new(alerts)))
+            .await
+    }
+}
+
+impl SlackChannel {
+    async fn post(&self, body: &Value) -> Result<(), DeliveryError> {
         let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
         // Slack's error is a short word in the body (`invalid_payload`, `no_text`, …).
-        let request = self
-            .client
-            .post(self.url.clone())
-            .json(&message(&Rendered::new(alert)));
+        let request = self.client.post(self.url.clone()).json(body);
         let (status, _) = http::send(request, &*self.clock, &secrets).await?;
         if status != StatusCode::OK {
             return Err(DeliveryError::Permanent {

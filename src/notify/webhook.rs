@@ -5,6 +5,8 @@
 //! "query": "…", "key": {"sku": "A-1"}, "count": 5, "first_seen": "2026-06-08T03:00:00Z",
 //! "last_seen": "…", "sample": "…", "held_back": 0, "fired_at": "…", "kibana_url": null}`.
 //! `sample` and `key` values are raw log text: receivers must treat them as untrusted.
+//! When more alerts wait than the channel's rate limit lets through, one request carries
+//! several: `{"digest": true, "alerts": [ … ]}`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::channel::{Channel, DeliveryError};
+use super::stages::DeliveryOptions;
 use super::{default_timeout, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
@@ -28,6 +31,9 @@ pub struct WebhookConfig {
     pub headers: BTreeMap<String, Secret>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
 }
 
 pub struct WebhookChannel {
@@ -79,12 +85,24 @@ impl Channel for WebhookChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+        self.post(&serde_json::to_value(alert).expect("alerts serialize"))
+            .await
+    }
+
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+        self.post(&serde_json::json!({"digest": true, "alerts": alerts}))
+            .await
+    }
+}
+
+impl WebhookChannel {
+    async fn post(&self, body: &serde_json::Value) -> Result<(), DeliveryError> {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         let request = self
             .client
             .post(self.url.clone())
             .headers(self.headers.clone())
-            .json(alert);
+            .json(body);
         http::send(request, &*self.clock, &secrets)
             .await
             .map(|_| ())

@@ -3,7 +3,7 @@
 //! Delivery is at-least-once; handling of lines is exactly-once.
 
 mod compile;
-mod dispatch;
+pub mod deliver;
 mod engine;
 #[cfg(test)]
 mod engine_state_tests;
@@ -12,7 +12,6 @@ mod replay;
 mod run;
 
 pub use compile::{compile_loaded, compile_rules, query_options, RuleContext};
-pub use dispatch::{backoff, lock, DispatchReport, Dispatcher, MAX_ATTEMPTS};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
 pub use replay::{replay, ReplayInput, ReplayReport};
@@ -44,4 +43,10 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+}
+
+/// A poisoned lock only means another task panicked mid-call; the SQLite state itself is
+/// transactional, so carry on with it.
+pub fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

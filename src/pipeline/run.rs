@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 
-use super::{lock, Dispatcher, Engine, PipelineError, RuleWatcher, RunStats};
+use super::{deliver, lock, Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
 use crate::filter::SwappableFilter;
@@ -42,7 +42,7 @@ pub async fn run(
                 name: name.clone(),
                 message: e.to_string(),
             })?;
-        channels.insert(name.clone(), channel);
+        channels.insert(name.clone(), (Arc::from(channel), cfg.delivery()));
     }
 
     let mut engine = Engine::new(
@@ -71,16 +71,18 @@ pub async fn run(
     let mut reloaded = watch_rules(watcher, shutdown.clone());
 
     let store: Arc<Mutex<SqliteStore>> = Arc::new(Mutex::new(store));
-    let wake = Arc::new(Notify::new());
-    let dispatcher = Dispatcher {
+    let known: Vec<String> = channels.keys().cloned().collect();
+    deliver::orphans(&*store, &known, clock.now());
+    // Delivery stops after processing does (on shutdown, or when every source has ended,
+    // as stdin does at EOF), then delivers what is due for at most `shutdown_timeout`.
+    let (processing_done, deliver_stop) = watch::channel(false);
+    let (wakers, workers) = deliver::start(
         channels,
-        store: store.clone(),
-        clock: clock.clone(),
-    };
-    // The dispatcher stops after processing does (on shutdown, or when every source has
-    // ended, as stdin does at EOF), so its last pass sees every committed alert.
-    let (processing_done, dispatch_stop) = watch::channel(false);
-    let dispatch_task = tokio::spawn(dispatcher.run(wake.clone(), dispatch_stop));
+        store.clone(),
+        clock.clone(),
+        deliver_stop,
+        global.shutdown_timeout.0,
+    );
 
     let mut stats = RunStats::default();
     let mut raised = Vec::new();
@@ -123,7 +125,7 @@ pub async fn run(
         let has_alerts = !commit.alerts.is_empty();
         lock(&store).commit(&commit)?;
         if has_alerts {
-            wake.notify_one();
+            wakers.ring();
         }
     }
     for task in source_tasks {
@@ -134,8 +136,10 @@ pub async fn run(
         }
     }
     let _ = processing_done.send(true);
-    if let Err(e) = dispatch_task.await {
-        tracing::error!("dispatcher failed: {e}");
+    for worker in workers {
+        if let Err(e) = worker.await {
+            tracing::error!("a delivery worker failed: {e}");
+        }
     }
     Ok(stats)
 }

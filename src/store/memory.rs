@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, Delivery, Pruned, StateStore, StoreError};
+use super::{Commit, DeadLetter, Delivery, Pruned, StateStore, StoreError};
 use crate::alert::RealertState;
 use crate::source::{Checkpoint, SourceClockState};
 
@@ -16,8 +16,12 @@ pub struct MemoryStore {
     state_ids: BTreeMap<String, String>,
     rule_state: BTreeMap<(String, String), String>,
     clocks: BTreeMap<String, SourceClockState>,
-    /// Every alert ever committed, in order.
+    /// Every alert committed (and not pruned), in order.
     pub alerts: Vec<crate::alert::Alert>,
+    /// The same alerts by id (for a fallback channel's delivery).
+    by_id: BTreeMap<i64, crate::alert::Alert>,
+    last_alert_id: i64,
+    last_delivery_id: i64,
 }
 
 #[derive(Debug)]
@@ -39,6 +43,27 @@ impl MemoryStore {
             .iter()
             .find(|o| o.delivery.id == id)
             .and_then(|o| o.last_error.as_deref())
+    }
+}
+
+impl MemoryStore {
+    fn queue(&mut self, alert_id: i64, channel: &str, at: DateTime<Utc>) {
+        let Some(alert) = self.by_id.get(&alert_id).cloned() else {
+            return;
+        };
+        self.last_delivery_id += 1;
+        self.outbox.push(Outboxed {
+            delivery: Delivery {
+                id: self.last_delivery_id,
+                alert_id,
+                channel: channel.to_string(),
+                alert,
+                attempts: 0,
+            },
+            next_at: Some(at),
+            delivered: false,
+            last_error: None,
+        });
     }
 }
 
@@ -105,20 +130,75 @@ impl StateStore for MemoryStore {
         }
         for raised in &commit.alerts {
             self.alerts.push(raised.alert.clone());
+            self.last_alert_id += 1;
+            let alert_id = self.last_alert_id;
+            self.by_id.insert(alert_id, raised.alert.clone());
             for channel in &raised.channels {
-                let id = self.outbox.len() as i64 + 1;
-                self.outbox.push(Outboxed {
-                    delivery: Delivery {
-                        id,
-                        channel: channel.clone(),
-                        alert: raised.alert.clone(),
-                        attempts: 0,
-                    },
-                    next_at: Some(raised.alert.fired_at),
-                    delivered: false,
-                    last_error: None,
-                });
+                self.queue(alert_id, channel, raised.alert.fired_at);
             }
+        }
+        Ok(())
+    }
+
+    fn due_for(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut due = self.due_deliveries(now, usize::MAX)?;
+        due.retain(|d| d.channel == channel);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .outbox
+            .iter()
+            .filter(|o| !o.delivered && o.next_at.is_none())
+            .take(limit)
+            .map(|o| DeadLetter {
+                delivery: o.delivery.clone(),
+                error: o.last_error.clone().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn retry_dead(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for o in &mut self.outbox {
+            let dead = !o.delivered && o.next_at.is_none();
+            if dead && id.is_none_or(|id| o.delivery.id == id) {
+                o.next_at = Some(now);
+                o.delivery.attempts = 0;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn drop_dead(&mut self, id: Option<i64>) -> Result<u64, StoreError> {
+        let before = self.outbox.len();
+        self.outbox.retain(|o| {
+            let dead = !o.delivered && o.next_at.is_none();
+            !(dead && id.is_none_or(|id| o.delivery.id == id))
+        });
+        Ok((before - self.outbox.len()) as u64)
+    }
+
+    fn requeue(
+        &mut self,
+        alert_id: i64,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let queued = self
+            .outbox
+            .iter()
+            .any(|o| o.delivery.alert_id == alert_id && o.delivery.channel == channel);
+        if self.by_id.contains_key(&alert_id) && !queued {
+            self.queue(alert_id, channel, now);
         }
         Ok(())
     }
@@ -155,6 +235,9 @@ impl StateStore for MemoryStore {
             let gone = a.fired_at < before && !outbox.iter().any(|o| o.delivery.alert == *a);
             pruned.alerts += u64::from(gone);
             !gone
+        });
+        self.by_id.retain(|id, a| {
+            a.fired_at >= before || outbox.iter().any(|o| o.delivery.alert_id == *id)
         });
         self.realert.retain(|_, r| {
             let gone = r.hold_until < before;

@@ -10,6 +10,7 @@
 mod memory;
 mod migrations;
 mod sqlite;
+mod sqlite_outbox;
 mod state_dir;
 
 use chrono::{DateTime, Utc};
@@ -81,9 +82,18 @@ pub struct Pruned {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: i64,
+    /// The alert's own id (one alert has a delivery per channel).
+    pub alert_id: i64,
     pub channel: String,
     pub alert: Alert,
     pub attempts: u32,
+}
+
+/// A delivery given up on, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub delivery: Delivery,
+    pub error: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +135,28 @@ pub trait StateStore: Send {
     /// Deliveries not yet done whose next attempt is due at `now`, oldest first.
     fn due_deliveries(&self, now: DateTime<Utc>, limit: usize)
         -> Result<Vec<Delivery>, StoreError>;
+    /// The same, for one channel.
+    fn due_for(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Dead letters, oldest first.
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Puts dead letter `id` (every one with `None`) back in the outbox, due at `now`
+    /// with its attempts reset; how many.
+    fn retry_dead(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Forgets dead letter `id` (every one with `None`); how many.
+    fn drop_dead(&mut self, id: Option<i64>) -> Result<u64, StoreError>;
+    /// Queues alert `alert_id` for `channel` too, due at `now` (a fallback channel) —
+    /// unless it already has a delivery to that channel.
+    fn requeue(
+        &mut self,
+        alert_id: i64,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The delivery succeeded.
     fn delivered(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// The delivery failed; try again at `retry_at`, or never (`None`: dead letter).

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection};
 
+use super::sqlite_outbox as outbox;
 use super::state_dir::{prepare_dir, prepare_file, FileIdentity};
-use super::{Commit, Delivery, Pruned, StateStore, StoreError};
+use super::{Commit, DeadLetter, Delivery, Pruned, StateStore, StoreError};
 use crate::alert::Alert;
 use crate::alert::RealertState;
 use crate::source::{Checkpoint, SourceClockState};
@@ -22,7 +23,7 @@ pub struct SqliteStore {
 }
 
 /// Timestamps are stored as fixed-width RFC 3339 UTC text, so they sort as text.
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -259,54 +260,52 @@ impl StateStore for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT o.id, o.channel, o.attempts, a.id, a.body FROM outbox o
-             JOIN alerts a ON a.id = o.alert_id
-             WHERE o.status = 'pending' AND o.next_at <= ?1
-             ORDER BY o.next_at, o.id LIMIT ?2",
+        outbox::due(&self.conn, None, &ts(now), limit)
+    }
+
+    fn due_for(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        outbox::due(&self.conn, Some(channel), &ts(now), limit)
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        outbox::dead(&self.conn, limit)
+    }
+
+    fn retry_dead(&mut self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?2
+             WHERE status = 'dead' AND (?1 IS NULL OR id = ?1)",
+            params![id, ts(now)],
+        )? as u64)
+    }
+
+    fn drop_dead(&mut self, id: Option<i64>) -> Result<u64, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM outbox WHERE status = 'dead' AND (?1 IS NULL OR id = ?1)",
+            params![id],
+        )? as u64)
+    }
+
+    fn requeue(
+        &mut self,
+        alert_id: i64,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.still_there()?;
+        // Once per alert and channel: two channels falling back on each other stop there.
+        self.conn.execute(
+            "INSERT INTO outbox (alert_id, channel, status, next_at)
+             SELECT ?1, ?2, 'pending', ?3
+             WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND channel = ?2)",
+            params![alert_id, channel, ts(now)],
         )?;
-        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        let mut unreadable = Vec::new();
-        for row in rows {
-            let (id, channel, attempts, alert_id, body) = row?;
-            let alert = match serde_json::from_str(&body) {
-                Ok(alert) => alert,
-                Err(source) => {
-                    // One unreadable record must not block the whole outbox: it becomes a
-                    // dead letter, with the reason.
-                    let e = StoreError::Corrupt {
-                        id: alert_id,
-                        source,
-                    };
-                    tracing::error!("{e}; delivery {id} moved to dead letters");
-                    unreadable.push((id, e.to_string()));
-                    continue;
-                }
-            };
-            out.push(Delivery {
-                id,
-                channel,
-                alert,
-                attempts: attempts as u32,
-            });
-        }
-        drop(stmt);
-        for (id, error) in unreadable {
-            self.conn.execute(
-                "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
-                params![id, error],
-            )?;
-        }
-        Ok(out)
+        Ok(())
     }
 
     fn delivered(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -126,7 +126,7 @@ async fn errcode_decides_success_even_on_http_200() {
     );
     let err = ch.send(&sample_alert()).await.unwrap_err();
     assert!(
-        matches!(&err, DeliveryError::Retryable { message, retry_after: Some(d) }
+        matches!(&err, DeliveryError::RateLimited { message, retry_after: Some(d) }
             if message.contains("130101") && *d == Duration::from_secs(60)),
         "{err:?}"
     );

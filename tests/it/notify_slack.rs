@@ -72,14 +72,14 @@ async fn log_text_arrives_escaped_and_cannot_mention() {
 }
 
 #[tokio::test]
-async fn rate_limit_is_retryable_after_the_given_seconds() {
+async fn rate_limit_pauses_the_channel_for_the_given_seconds() {
     let server = Recorder::start("").await;
     let ch = channel(&server);
     server.reply(429, &[("Retry-After", "7")], "rate_limited");
     let err = ch.send(&sample_alert()).await.unwrap_err();
     assert_eq!(
         err,
-        DeliveryError::Retryable {
+        DeliveryError::RateLimited {
             message: "HTTP 429 Too Many Requests: rate_limited".into(),
             retry_after: Some(Duration::from_secs(7)),
         }

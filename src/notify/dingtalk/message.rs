@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use crate::notify::digest::RenderedDigest;
 use crate::notify::escape;
 use crate::notify::render::Rendered;
 
@@ -55,7 +56,48 @@ pub fn markdown_body(r: &Rendered, keyword: Option<&str>, mentions: &Mentions) -
     if let Some(url) = &r.kibana_url {
         parts.push(format!("[Open in Kibana]({})", escape::link_target(url)));
     }
-    // DingTalk only renders a mention when `@mobile` also appears in the text.
+    with_mentions(&mut parts, mentions);
+    finish(&title, parts_text(parts), mentions)
+}
+
+/// The markdown message for several alerts: one line per alert, worst first.
+pub fn digest_body(d: &RenderedDigest, keyword: Option<&str>, mentions: &Mentions) -> Value {
+    let title = match keyword {
+        Some(k) => format!("{k} {}", d.title),
+        None => d.title.clone(),
+    };
+    let mut parts = vec![format!(
+        "#### {}",
+        escape::dingtalk_inline(&title, MAX_TITLE_CHARS)
+    )];
+    for r in &d.rows {
+        let key = if r.key.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", escape::dingtalk_inline(&r.key, MAX_VALUE_CHARS))
+        };
+        parts.push(format!(
+            "- **{}**{key}: {} × {}, {} → {}",
+            escape::dingtalk_inline(&r.rule, MAX_VALUE_CHARS),
+            r.severity,
+            r.count,
+            r.first_seen,
+            r.last_seen
+        ));
+    }
+    if let Some(more) = d.more_line() {
+        parts.push(more);
+    }
+    with_mentions(&mut parts, mentions);
+    finish(&title, parts_text(parts), mentions)
+}
+
+fn parts_text(parts: Vec<String>) -> String {
+    parts.join("\n\n")
+}
+
+/// DingTalk only renders a mention when `@mobile` also appears in the text.
+fn with_mentions(parts: &mut Vec<String>, mentions: &Mentions) {
     if !mentions.at_mobiles.is_empty() {
         let at: Vec<String> = mentions
             .at_mobiles
@@ -64,11 +106,14 @@ pub fn markdown_body(r: &Rendered, keyword: Option<&str>, mentions: &Mentions) -
             .collect();
         parts.push(at.join(" "));
     }
+}
+
+fn finish(title: &str, text: String, mentions: &Mentions) -> Value {
     json!({
         "msgtype": "markdown",
         "markdown": {
-            "title": escape::dingtalk_plain(&title, MAX_TITLE_CHARS),
-            "text": parts.join("\n\n"),
+            "title": escape::dingtalk_plain(title, MAX_TITLE_CHARS),
+            "text": text,
         },
         "at": {
             "atMobiles": mentions.at_mobiles,

@@ -15,7 +15,9 @@ pub use message::Mentions;
 pub use sign::sign;
 
 use super::channel::{Channel, DeliveryError};
+use super::digest::RenderedDigest;
 use super::render::Rendered;
+use super::stages::DeliveryOptions;
 use super::{default_timeout, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
@@ -54,6 +56,9 @@ pub struct DingTalkConfig {
     pub keyword: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
 }
 
 fn default_base_url() -> String {
@@ -187,12 +192,27 @@ impl Channel for DingTalkChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
         let body = message::markdown_body(
             &Rendered::new(alert),
             self.keyword.as_deref(),
             &self.mentions,
         );
+        self.post(&body).await
+    }
+
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+        let body = message::digest_body(
+            &RenderedDigest::new(alerts),
+            self.keyword.as_deref(),
+            &self.mentions,
+        );
+        self.post(&body).await
+    }
+}
+
+impl DingTalkChannel {
+    async fn post(&self, body: &serde_json::Value) -> Result<(), DeliveryError> {
+        let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
         let request = self.client.post(self.send_url()).json(&body);
         let (status, text) = http::send(request, &*self.clock, &secrets).await?;
         if status != StatusCode::OK {
@@ -224,7 +244,7 @@ impl Channel for DingTalkChannel {
         };
         match reply.errcode {
             0 => Ok(()),
-            ERRCODE_TOO_FAST => Err(DeliveryError::Retryable {
+            ERRCODE_TOO_FAST => Err(DeliveryError::RateLimited {
                 message: message(),
                 retry_after: Some(TOO_FAST_RETRY_AFTER),
             }),

@@ -1,0 +1,585 @@
+//! Delivering the outbox: one worker per channel, so a slow, failing or rate-limited
+//! channel never delays another. Each worker strings the `notify::stages` together around
+//! its channel and its rows of the outbox:
+//!
+//! rate limit (and pauses the destination asked for) → digest when behind → send with an
+//! overall timeout → classify: sent · paused (429/130101: the channel waits, the alert
+//! loses no attempt) · retry by deadline (backoff + jitter, breaker counts) · dead letter
+//! (permanent, or past `max_age`; a `fallback` channel gets it) → record.
+//!
+//! Delivery is at-least-once: a crash between a send and its record re-sends it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
+
+use super::lock;
+use crate::clock::Clock;
+use crate::notify::stages::{Breaker, BreakerState, DeliveryPlan, RateLimiter};
+use crate::notify::{Channel, DeliveryError, MAX_DIGEST_ALERTS};
+use crate::store::{Delivery, StateStore};
+use crate::types::flat;
+
+/// How long a worker with nothing due waits before looking again (new alerts wake it).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// What one step of a worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Sent this many alerts (one message).
+    Sent(usize),
+    /// Nothing was due.
+    Idle,
+    /// Something is due but must wait (rate limit, pause, open breaker) until then.
+    Wait(DateTime<Utc>),
+    /// The send failed; the alerts wait for their retry, or are dead letters.
+    Failed,
+    /// The outbox could not be read or written: try again later.
+    StoreError,
+}
+
+/// One channel's delivery state and its stages.
+pub struct Worker {
+    name: String,
+    channel: Arc<dyn Channel>,
+    plan: DeliveryPlan,
+    limiter: RateLimiter,
+    breaker: Breaker,
+    store: Arc<Mutex<dyn StateStore>>,
+    clock: Arc<dyn Clock>,
+    /// For retry jitter (xorshift; seeded per channel).
+    seed: u64,
+}
+
+impl Worker {
+    pub fn new(
+        name: &str,
+        channel: Arc<dyn Channel>,
+        plan: DeliveryPlan,
+        store: Arc<Mutex<dyn StateStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let seed = name.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        Worker {
+            name: name.to_string(),
+            channel,
+            limiter: RateLimiter::new(plan.rate_limit),
+            plan,
+            breaker: Breaker::default(),
+            store,
+            clock,
+            seed: seed.max(1),
+        }
+    }
+
+    fn jitter(&mut self) -> f64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        (self.seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends at most one message (one alert, or a digest of the alerts waiting when the
+    /// channel is behind its rate limit), within `budget` at most.
+    pub async fn step(&mut self, budget: Duration) -> Step {
+        let now = self.clock.now();
+        let probe = match self.breaker.state(now) {
+            BreakerState::Open { until } => return Step::Wait(until),
+            BreakerState::HalfOpen => true,
+            BreakerState::Closed => false,
+        };
+        let ready = self.limiter.ready_at(now);
+        if ready > now {
+            return Step::Wait(ready);
+        }
+        let due = match lock(&self.store).due_for(&self.name, now, MAX_DIGEST_ALERTS) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(channel = %self.name, "cannot read the outbox: {e}");
+                return Step::StoreError;
+            }
+        };
+        if due.is_empty() {
+            return Step::Idle;
+        }
+        // More waiting than the limit lets through one by one: one message for all of
+        // them. A half-open breaker lets a single probe through.
+        let batch: Vec<Delivery> = if self.limiter.limited() && due.len() > 1 && !probe {
+            due
+        } else {
+            due.into_iter().take(1).collect()
+        };
+        self.limiter.take(now);
+        let timeout = self
+            .plan
+            .send_timeout
+            .min(budget.max(Duration::from_millis(1)));
+        let sent = if let [one] = batch.as_slice() {
+            tokio::time::timeout(timeout, self.channel.send(&one.alert)).await
+        } else {
+            let alerts: Vec<_> = batch.iter().map(|d| d.alert.clone()).collect();
+            tokio::time::timeout(timeout, self.channel.send_digest(&alerts)).await
+        };
+        let result = sent.unwrap_or_else(|_| {
+            Err(DeliveryError::Retryable {
+                message: format!("no answer within {}", crate::types::HumanDuration(timeout)),
+                retry_after: None,
+            })
+        });
+        self.record(batch, result)
+    }
+
+    fn record(&mut self, batch: Vec<Delivery>, result: Result<(), DeliveryError>) -> Step {
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.breaker.success();
+                let mut store = lock(&self.store);
+                for d in &batch {
+                    if let Err(e) = store.delivered(d.id, now) {
+                        tracing::error!(channel = %self.name, delivery = d.id, "cannot record a delivery: {e}");
+                        return Step::StoreError;
+                    }
+                }
+                Step::Sent(batch.len())
+            }
+            Err(DeliveryError::RateLimited {
+                message,
+                retry_after,
+            }) => {
+                let until = self.limiter.pause(now, retry_after);
+                tracing::warn!(
+                    channel = %self.name,
+                    waiting = batch.len(),
+                    "the channel is rate-limited, pausing it until {until}: {}",
+                    flat(&message)
+                );
+                Step::Wait(until)
+            }
+            Err(DeliveryError::Retryable {
+                message,
+                retry_after,
+            }) => {
+                if let Some(until) = self.breaker.failure(now) {
+                    tracing::warn!(channel = %self.name, "the channel keeps failing; not sending to it until {until}");
+                }
+                for d in &batch {
+                    let jitter = self.jitter();
+                    let next = self
+                        .plan
+                        .retry
+                        .next_attempt(d.attempts, d.alert.fired_at, now, jitter)
+                        .map(|next| later(next, now, retry_after));
+                    match next {
+                        Some(at) => {
+                            tracing::warn!(
+                                channel = %self.name,
+                                rule = %flat(&d.alert.rule),
+                                delivery = d.id,
+                                "delivery failed, next attempt at {at}: {}",
+                                flat(&message)
+                            );
+                            if !self.failed(d, &message, Some(at)) {
+                                return Step::StoreError;
+                            }
+                        }
+                        None => {
+                            let reason = format!(
+                                "gave up {} after the alert fired: {message}",
+                                crate::types::HumanDuration(self.plan.retry.max_age)
+                            );
+                            if !self.dead(d, &reason) {
+                                return Step::StoreError;
+                            }
+                        }
+                    }
+                }
+                Step::Failed
+            }
+            Err(DeliveryError::Permanent { message }) => {
+                for d in &batch {
+                    if !self.dead(d, &message) {
+                        return Step::StoreError;
+                    }
+                }
+                Step::Failed
+            }
+        }
+    }
+
+    fn failed(&self, d: &Delivery, message: &str, at: Option<DateTime<Utc>>) -> bool {
+        match lock(&self.store).delivery_failed(d.id, message, at) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(channel = %self.name, delivery = d.id, "cannot record a failed delivery: {e}");
+                false
+            }
+        }
+    }
+
+    /// A dead letter: recorded with its reason, logged, and handed to the fallback channel.
+    fn dead(&self, d: &Delivery, reason: &str) -> bool {
+        tracing::error!(
+            channel = %self.name,
+            rule = %flat(&d.alert.rule),
+            alert = d.alert_id,
+            delivery = d.id,
+            "dead letter (see `klaxon dlq list`): {}",
+            flat(reason)
+        );
+        if !self.failed(d, reason, None) {
+            return false;
+        }
+        if let Some(fallback) = &self.plan.fallback {
+            if let Err(e) = lock(&self.store).requeue(d.alert_id, fallback, self.clock.now()) {
+                tracing::error!(channel = %self.name, fallback = %fallback, "cannot hand a dead letter to the fallback channel: {e}");
+            } else {
+                tracing::warn!(channel = %self.name, fallback = %fallback, delivery = d.id, "handed to the fallback channel");
+            }
+        }
+        true
+    }
+
+    /// Delivers until `shutdown` turns true; then, for at most `grace`, what is still due
+    /// (the rest stays in the outbox for the next start).
+    pub async fn run(
+        mut self,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+        grace: Duration,
+    ) {
+        let mut stop_by: Option<tokio::time::Instant> = None;
+        loop {
+            let budget = match stop_by {
+                Some(deadline) => deadline.saturating_duration_since(tokio::time::Instant::now()),
+                None => self.plan.send_timeout,
+            };
+            if stop_by.is_some() && budget.is_zero() {
+                return;
+            }
+            let step = self.step(budget).await;
+            if *shutdown.borrow() && stop_by.is_none() {
+                stop_by = Some(tokio::time::Instant::now() + grace);
+            }
+            let wait = match step {
+                Step::Sent(_) => Duration::ZERO,
+                Step::Idle if stop_by.is_some() => return,
+                Step::Idle | Step::StoreError => IDLE,
+                Step::Failed => Duration::ZERO,
+                Step::Wait(until) => (until - self.clock.now()).to_std().unwrap_or_default(),
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            let wait = match stop_by {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if wait >= left {
+                        return;
+                    }
+                    wait
+                }
+                None => wait,
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed(), if stop_by.is_none() => {}
+            }
+        }
+    }
+}
+
+/// `next`, but not before what the destination asked for.
+fn later(next: DateTime<Utc>, now: DateTime<Utc>, retry_after: Option<Duration>) -> DateTime<Utc> {
+    let asked = retry_after
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_add_signed(d));
+    asked.map_or(next, |a| a.max(next))
+}
+
+/// Starts a worker per channel; returns how to wake them and their tasks.
+pub fn start(
+    channels: HashMap<String, (Arc<dyn Channel>, DeliveryPlan)>,
+    store: Arc<Mutex<dyn StateStore>>,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> (Wakers, Vec<tokio::task::JoinHandle<()>>) {
+    let mut wakers = Vec::new();
+    let mut tasks = Vec::new();
+    for (name, (channel, plan)) in channels {
+        let wake = Arc::new(Notify::new());
+        wakers.push(wake.clone());
+        let worker = Worker::new(&name, channel, plan, store.clone(), clock.clone());
+        tasks.push(tokio::spawn(worker.run(wake, shutdown.clone(), grace)));
+    }
+    (Wakers(wakers), tasks)
+}
+
+/// Rings every worker (new alerts were committed).
+#[derive(Clone, Default)]
+pub struct Wakers(Vec<Arc<Notify>>);
+
+impl Wakers {
+    pub fn ring(&self) {
+        for w in &self.0 {
+            w.notify_one();
+        }
+    }
+}
+
+/// Deliveries to channels klaxon.yaml no longer defines cannot be sent: they become dead
+/// letters (they can be retried once the channel is back).
+pub fn orphans(store: &Mutex<dyn StateStore>, known: &[String], now: DateTime<Utc>) {
+    let due = match lock(store).due_deliveries(now, 1000) {
+        Ok(due) => due,
+        Err(_) => return,
+    };
+    for d in due.iter().filter(|d| !known.contains(&d.channel)) {
+        let reason = format!("unknown channel `{}`", d.channel);
+        tracing::error!(delivery = d.id, "dead letter: {reason}");
+        let _ = lock(store).delivery_failed(d.id, &reason, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{sample_alert, Alert};
+    use crate::clock::ManualClock;
+    use crate::notify::stages::{RateLimit, RetryPolicy};
+    use crate::store::{Commit, MemoryStore, RaisedAlert};
+
+    /// Answers with the given results in turn (then `Ok`), recording what it was sent.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<Vec<Result<(), DeliveryError>>>,
+        sent: Mutex<Vec<Vec<String>>>,
+        hang: bool,
+    }
+
+    impl Scripted {
+        fn answer(&self) -> Result<(), DeliveryError> {
+            lock(&self.answers).pop().unwrap_or(Ok(()))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Channel for Scripted {
+        fn name(&self) -> &str {
+            "ops"
+        }
+        async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            lock(&self.sent).push(vec![alert.rule.clone()]);
+            self.answer()
+        }
+        async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+            lock(&self.sent).push(alerts.iter().map(|a| a.rule.clone()).collect());
+            self.answer()
+        }
+    }
+
+    struct Setup {
+        worker: Worker,
+        channel: Arc<Scripted>,
+        store: Arc<Mutex<MemoryStore>>,
+        clock: Arc<ManualClock>,
+    }
+
+    fn setup(
+        rules: &[&str],
+        limit: Option<RateLimit>,
+        answers: Vec<Result<(), DeliveryError>>,
+    ) -> Setup {
+        let at = sample_alert().fired_at;
+        let clock = Arc::new(ManualClock::new(at));
+        let store = Arc::new(Mutex::new(MemoryStore::new()));
+        let alerts = rules
+            .iter()
+            .map(|r| RaisedAlert {
+                alert: Alert {
+                    rule: r.to_string(),
+                    ..sample_alert()
+                },
+                channels: vec!["ops".into()],
+            })
+            .collect();
+        lock(&store)
+            .commit(&Commit {
+                alerts,
+                ..Commit::default()
+            })
+            .unwrap();
+        let channel = Arc::new(Scripted {
+            answers: Mutex::new(answers),
+            ..Scripted::default()
+        });
+        let plan = DeliveryPlan {
+            rate_limit: limit,
+            retry: RetryPolicy {
+                max_age: Duration::from_secs(3600),
+                ..RetryPolicy::default()
+            },
+            send_timeout: Duration::from_secs(5),
+            fallback: Some("mail".into()),
+        };
+        let worker = Worker::new("ops", channel.clone(), plan, store.clone(), clock.clone());
+        Setup {
+            worker,
+            channel,
+            store,
+            clock,
+        }
+    }
+
+    const BUDGET: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_rate_limited_channel_pauses_and_its_alerts_lose_no_attempt() {
+        let mut s = setup(
+            &["a"],
+            None,
+            vec![Err(DeliveryError::RateLimited {
+                message: "130101".into(),
+                retry_after: Some(Duration::from_secs(60)),
+            })],
+        );
+        let paused = s.worker.step(BUDGET).await;
+        assert_eq!(
+            paused,
+            Step::Wait(s.clock.now() + chrono::Duration::seconds(60))
+        );
+        // Paused: nothing is sent, even though the alert is due.
+        s.clock.advance(chrono::Duration::seconds(59));
+        assert!(matches!(s.worker.step(BUDGET).await, Step::Wait(_)));
+        s.clock.advance(chrono::Duration::seconds(1));
+        let due = lock(&s.store).due_for("ops", s.clock.now(), 10).unwrap();
+        assert_eq!(due[0].attempts, 0, "no attempt counted");
+        assert_eq!(s.worker.step(BUDGET).await, Step::Sent(1));
+        assert_eq!(lock(&s.channel.sent).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_channel_behind_its_limit_sends_one_digest() {
+        let mut s = setup(
+            &["a", "b", "c"],
+            Some(RateLimit::per_minute(18)),
+            Vec::new(),
+        );
+        assert_eq!(s.worker.step(BUDGET).await, Step::Sent(3));
+        assert_eq!(*lock(&s.channel.sent), vec![vec!["a", "b", "c"]]);
+        assert!(lock(&s.store)
+            .due_for("ops", s.clock.now(), 10)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_dead_letters_handed_to_the_fallback() {
+        let mut s = setup(
+            &["a"],
+            None,
+            vec![Err(DeliveryError::Permanent {
+                message: "errcode 310000".into(),
+            })],
+        );
+        assert_eq!(s.worker.step(BUDGET).await, Step::Failed);
+        let store = lock(&s.store);
+        let dead = store.dead_letters(10).unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].error, "errcode 310000");
+        let fallback = store.due_for("mail", s.clock.now(), 10).unwrap();
+        assert_eq!(fallback.len(), 1, "the fallback channel gets it");
+    }
+
+    #[tokio::test]
+    async fn retries_run_by_deadline_then_give_up() {
+        let failure = || {
+            Err(DeliveryError::Retryable {
+                message: "HTTP 503".into(),
+                retry_after: None,
+            })
+        };
+        let mut s = setup(&["a"], None, (0..100).map(|_| failure()).collect());
+        let mut tries = 0;
+        loop {
+            match s.worker.step(BUDGET).await {
+                Step::Failed => tries += 1,
+                Step::Wait(until) => s.clock.set(until),
+                Step::Idle => {
+                    let dead = lock(&s.store).dead_letters(10).unwrap();
+                    if !dead.is_empty() {
+                        assert!(
+                            dead[0]
+                                .error
+                                .starts_with("gave up 1h after the alert fired"),
+                            "{}",
+                            dead[0].error
+                        );
+                        break;
+                    }
+                    s.clock.advance(chrono::Duration::seconds(30));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(tries < 50, "gives up by the deadline, not after a count");
+        }
+        assert!(tries > 5, "{tries}");
+        assert!(
+            s.clock.now()
+                <= sample_alert().fired_at
+                    + chrono::Duration::hours(1)
+                    + chrono::Duration::minutes(11)
+        );
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_open_the_breaker() {
+        let failure = || {
+            Err(DeliveryError::Retryable {
+                message: "connection refused".into(),
+                retry_after: None,
+            })
+        };
+        let rules: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+        let names: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let mut s = setup(&names, None, (0..10).map(|_| failure()).collect());
+        for _ in 0..5 {
+            assert_eq!(s.worker.step(BUDGET).await, Step::Failed);
+        }
+        let open = s.worker.step(BUDGET).await;
+        assert_eq!(
+            open,
+            Step::Wait(s.clock.now() + chrono::Duration::seconds(30))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_destination_times_out_and_is_retried() {
+        let mut s = setup(&["a"], None, Vec::new());
+        let channel = Arc::new(Scripted {
+            hang: true,
+            ..Scripted::default()
+        });
+        s.worker.channel = channel;
+        let started = std::time::Instant::now();
+        assert_eq!(
+            s.worker.step(Duration::from_millis(200)).await,
+            Step::Failed
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let due = lock(&s.store)
+            .due_deliveries(s.clock.now() + chrono::Duration::hours(1), 10)
+            .unwrap();
+        assert_eq!(due[0].attempts, 1, "counted, and due again");
+    }
+}
