@@ -1,6 +1,7 @@
 //! The `klaxon` command line: one file per subcommand.
 
 mod check;
+mod dlq;
 mod run;
 mod test;
 
@@ -39,6 +40,8 @@ enum Command {
     },
     /// Feed a log file through one rule offline, in event time, and print the alerts it would raise.
     Test(test::TestArgs),
+    /// Dead letters (deliveries given up on): list, retry or drop them.
+    Dlq(dlq::DlqArgs),
     /// Generate a consignment-order service's logs with injected anomalies and alert on them.
     Demo {
         /// How long the demo runs.
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Run { config } => run::run(&config),
         Command::Check { config } => check::check(&config),
         Command::Test(args) => test::test(&args),
+        Command::Dlq(args) => dlq::dlq(&args),
         Command::Demo { duration } => crate::demo::demo(duration.0),
     };
     match result {

@@ -245,8 +245,9 @@ impl Worker {
         true
     }
 
-    /// Delivers until `shutdown` turns true; then, for at most `grace`, what is still due
-    /// (the rest stays in the outbox for the next start).
+    /// Delivers until `shutdown` turns true; then, for at most `grace` from that moment,
+    /// what is still due (the rest stays in the outbox for the next start; a send still
+    /// going when the grace ends is abandoned, and re-sent then).
     pub async fn run(
         mut self,
         wake: Arc<Notify>,
@@ -254,7 +255,13 @@ impl Worker {
         grace: Duration,
     ) {
         let mut stop_by: Option<tokio::time::Instant> = None;
+        let mut note_stop = |stop_by: &mut Option<tokio::time::Instant>| {
+            stop_by.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+        };
         loop {
+            if *shutdown.borrow() {
+                note_stop(&mut stop_by);
+            }
             let budget = match stop_by {
                 Some(deadline) => deadline.saturating_duration_since(tokio::time::Instant::now()),
                 None => self.plan.send_timeout,
@@ -262,34 +269,41 @@ impl Worker {
             if stop_by.is_some() && budget.is_zero() {
                 return;
             }
-            let step = self.step(budget).await;
-            if *shutdown.borrow() && stop_by.is_none() {
-                stop_by = Some(tokio::time::Instant::now() + grace);
-            }
+            let step = {
+                let sending = self.step(budget);
+                tokio::pin!(sending);
+                loop {
+                    let deadline = stop_by.unwrap_or_else(|| {
+                        tokio::time::Instant::now() + Duration::from_secs(86_400)
+                    });
+                    tokio::select! {
+                        step = &mut sending => break Some(step),
+                        _ = shutdown.changed(), if stop_by.is_none() => note_stop(&mut stop_by),
+                        _ = tokio::time::sleep_until(deadline), if stop_by.is_some() => break None,
+                    }
+                }
+            };
+            let Some(step) = step else {
+                return;
+            };
             let wait = match step {
-                Step::Sent(_) => Duration::ZERO,
+                Step::Sent(_) | Step::Failed => Duration::ZERO,
                 Step::Idle if stop_by.is_some() => return,
                 Step::Idle | Step::StoreError => IDLE,
-                Step::Failed => Duration::ZERO,
                 Step::Wait(until) => (until - self.clock.now()).to_std().unwrap_or_default(),
             };
             if wait.is_zero() {
                 continue;
             }
-            let wait = match stop_by {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    if wait >= left {
-                        return;
-                    }
-                    wait
+            if let Some(deadline) = stop_by {
+                if tokio::time::Instant::now() + wait >= deadline {
+                    return;
                 }
-                None => wait,
-            };
+            }
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed(), if stop_by.is_none() => {}
+                _ = shutdown.changed(), if stop_by.is_none() => note_stop(&mut stop_by),
             }
         }
     }

@@ -76,6 +76,13 @@ pub async fn run(
     // Delivery stops after processing does (on shutdown, or when every source has ended,
     // as stdin does at EOF), then delivers what is due for at most `shutdown_timeout`.
     let (processing_done, deliver_stop) = watch::channel(false);
+    // A shutdown starts delivery's grace period at once, not when processing has drained.
+    let stop_delivery = processing_done.clone();
+    let mut signal = shutdown.clone();
+    tokio::spawn(async move {
+        crate::source::stopped(&mut signal).await;
+        let _ = stop_delivery.send(true);
+    });
     let (wakers, workers) = deliver::start(
         channels,
         store.clone(),
@@ -184,8 +191,15 @@ fn watch_rules(
 ) -> mpsc::Receiver<Vec<crate::rule::Rule>> {
     let (tx, rx) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
+        let slice = std::time::Duration::from_millis(100);
         while !*shutdown.borrow() && !tx.is_closed() {
-            std::thread::sleep(TICK);
+            // Slept in slices, so a shutdown does not wait out a whole tick.
+            for _ in 0..TICK.as_millis() / slice.as_millis() {
+                if *shutdown.borrow() {
+                    return;
+                }
+                std::thread::sleep(slice);
+            }
             if let (Some(rules), _) = watcher.poll() {
                 if tx.blocking_send(rules).is_err() {
                     break;

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod config_load;
+mod delivery;
 mod hostile;
 mod notify_channels;
 mod notify_dingtalk;

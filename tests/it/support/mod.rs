@@ -2,6 +2,7 @@
 //! SQLite state, in-process sources, and real HTTP and SMTP servers.
 
 pub mod binary;
+pub mod endpoint;
 pub mod files;
 pub mod http;
 pub mod smtp;
