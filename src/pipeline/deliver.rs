@@ -255,7 +255,7 @@ impl Worker {
         grace: Duration,
     ) {
         let mut stop_by: Option<tokio::time::Instant> = None;
-        let mut note_stop = |stop_by: &mut Option<tokio::time::Instant>| {
+        let note_stop = |stop_by: &mut Option<tokio::time::Instant>| {
             stop_by.get_or_insert_with(|| tokio::time::Instant::now() + grace);
         };
         loop {
