@@ -52,8 +52,15 @@ pub struct Alert {
     pub query: String,
     /// `group_by` field → value for this alert (empty without `group_by`).
     pub key: AlertKey,
-    /// Matches that made this alert (for `frequency`: the matches in the window).
+    /// Matches that made this alert (for `frequency`: the matches in the window; for
+    /// `cardinality`: the distinct values, see `distinct`).
     pub count: u64,
+    /// The window `count` was taken over, as configured (`1m`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// `count` is of distinct values rather than of matching events.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub distinct: bool,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// The first matching raw line.
@@ -68,6 +75,10 @@ pub struct Alert {
     pub fired_at: DateTime<Utc>,
     /// Kibana Discover link to the evidence, when Kibana is configured.
     pub kibana_url: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Alert {
@@ -101,6 +112,8 @@ impl Alert {
             query: r#""ERROR" AND (order_timeout OR inventory_rollback)"#.into(),
             key: AlertKey::new([("sku".to_string(), "A-1".to_string())]),
             count: 5,
+            window: Some("1m".into()),
+            distinct: false,
             first_seen: t,
             last_seen: t + chrono::Duration::seconds(30),
             sample: "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1".into(),

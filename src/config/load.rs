@@ -231,6 +231,42 @@ fn cross_check(
             diags.push(at(&format!("notify.{i}"), p));
         }
     }
+    check_messages(global, rule, diags);
+}
+
+/// A rule's `templates:` (each names a channel and parts it has, and renders) and
+/// `dingtalk:` mentions.
+fn check_messages(global: &GlobalConfig, rule: &LoadedRule, diags: &mut Vec<Diagnostic>) {
+    let cfg = &rule.config;
+    for (channel, parts) in &cfg.templates {
+        let Some(channel_config) = global.channels.get(channel) else {
+            let p = unknown("channel", channel, global.channels.keys());
+            diags.push(rule.at_key(&format!("templates.{channel}"), Level::Error, p.to_string()));
+            continue;
+        };
+        if !cfg.notify.contains(channel) {
+            diags.push(rule.at_key(
+                &format!("templates.{channel}"),
+                Level::Warning,
+                format!("the rule does not notify `{channel}`, so this template is never used"),
+            ));
+        }
+        for (part, source) in parts {
+            let parts = channel_config.parts();
+            if let Err(e) = crate::notify::template::check(parts, part, source, true) {
+                let key = format!("templates.{channel}.{part}");
+                // An unknown part is a problem of the key; anything else, of the template.
+                diags.push(if parts.iter().any(|p| p.name == part) {
+                    rule.at(&key, None, Level::Error, e.to_string())
+                } else {
+                    rule.at_key(&key, Level::Error, e.to_string())
+                });
+            }
+        }
+    }
+    if let Err((field, reason)) = cfg.dingtalk.check() {
+        diags.push(rule.at(&format!("dingtalk.{field}"), None, Level::Error, reason));
+    }
 }
 
 /// The rule files named by `rules:`: a directory (its `*.yaml`/`*.yml`, sorted), a glob,

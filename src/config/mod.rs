@@ -58,6 +58,10 @@ pub struct GlobalConfig {
     pub shutdown_timeout: HumanDuration,
     #[serde(default)]
     pub kibana: Option<KibanaConfig>,
+    /// The zone messages show times in, besides UTC (`Asia/Shanghai`); a channel's
+    /// `timezone:` overrides it. Default: UTC only.
+    #[serde(default)]
+    pub display_timezone: Option<crate::types::TimeZone>,
     /// Defaults for every rule's query.
     #[serde(default)]
     pub query: QueryOptions,

@@ -84,6 +84,14 @@ impl LoadedRule {
         }
     }
 
+    /// A problem with a key itself (an unknown name), placed at the key rather than its value.
+    pub fn at_key(&self, key: &str, level: Level, message: String) -> Diagnostic {
+        match self.spans.key_location(key) {
+            Some(location) => self.file.at_location(level, location, message),
+            None => self.at(key, None, level, message),
+        }
+    }
+
     /// A problem `rule::Rule::build` found, placed in the file.
     pub fn problem(&self, p: &RuleProblem) -> Diagnostic {
         let level = if p.warning {

@@ -38,14 +38,7 @@ impl SpanTree {
 
     /// The value at a dotted path (`left.query`, `group_by.2`).
     pub fn find(&self, path: &str) -> Option<Found<'_>> {
-        let mut node = self.root.as_ref()?;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            node = match &node.value {
-                Node::Map(entries) => &entries.iter().find(|(k, _)| k.value == part)?.1,
-                Node::Seq(items) => items.get(part.parse::<usize>().ok()?)?,
-                Node::Scalar(_) => return None,
-            };
-        }
+        let node = self.node_at(path)?;
         let text = match &node.value {
             Node::Scalar(t) => t.as_deref(),
             _ => None,
@@ -54,6 +47,30 @@ impl SpanTree {
             location: node.referenced,
             text,
         })
+    }
+
+    /// Where the key of the value at `path` is written (`templates.ops` → the `ops:` key).
+    pub fn key_location(&self, path: &str) -> Option<Location> {
+        let (parent, last) = path.rsplit_once('.').unwrap_or(("", path));
+        match &self.node_at(parent)?.value {
+            Node::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.value == last)
+                .map(|(k, _)| k.referenced),
+            _ => None,
+        }
+    }
+
+    fn node_at(&self, path: &str) -> Option<&Spanned<Node>> {
+        let mut node = self.root.as_ref()?;
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            node = match &node.value {
+                Node::Map(entries) => &entries.iter().find(|(k, _)| k.value == part)?.1,
+                Node::Seq(items) => items.get(part.parse::<usize>().ok()?)?,
+                Node::Scalar(_) => return None,
+            };
+        }
+        Some(node)
     }
 
     /// The keys of the top-level map, each with where it is written, in file order.

@@ -5,14 +5,13 @@ mod json;
 mod logfmt;
 mod pattern;
 mod time;
-mod zone;
 
 use serde::Deserialize;
 
+pub use crate::types::TimeZone;
 pub use decoder::Decoder;
 pub use pattern::preset_names;
 pub use time::TimeFormat;
-pub use zone::TimeZone;
 
 /// Everything a source says about decoding its lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,8 +86,6 @@ pub enum DecodeError {
     TimeFieldNeedsJson(String),
     #[error("time_format is set but time_field is not: name the field that holds the time")]
     TimeFormatNeedsField,
-    #[error("unknown timezone `{0}`: expected local, UTC, an IANA name such as Asia/Shanghai, or an offset such as +08:00")]
-    UnknownTimeZone(String),
     #[error("invalid pattern `{pattern}`: {reason}")]
     InvalidPattern { pattern: String, reason: String },
     #[error("format: regex needs `pattern` (a regex with named groups, or one of: nginx_combined, apache_combined, apache_common)")]

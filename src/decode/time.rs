@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::zone::TimeZone;
 use super::DecodeError;
+use crate::types::TimeZone;
 
 /// How a timestamp is written, as configured by `time_format`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,6 +67,8 @@ channels:
     format: line
 rules: rules
 state_dir: state
+# The shops this grew from are in China: times in Beijing time, with UTC beside them.
+display_timezone: Asia/Shanghai
 kibana:
   url: http://localhost:5601
   data_view: klaxon-demo

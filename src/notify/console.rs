@@ -6,10 +6,21 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::channel::{Channel, DeliveryError};
-use super::digest::RenderedDigest;
-use super::render::Rendered;
 use super::stages::DeliveryOptions;
+use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use crate::alert::Alert;
+use crate::types::TimeZone;
+
+/// The template parts of a console channel.
+pub const PARTS: &[Part] = &[
+    Part::new("text", Markup::Text, Role::Body, defaults::TEXT_ALERT),
+    Part::new(
+        "digest_text",
+        Markup::Text,
+        Role::DigestBody,
+        defaults::TEXT_DIGEST,
+    ),
+];
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +30,12 @@ pub struct ConsoleConfig {
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
     #[serde(default)]
     pub delivery: DeliveryOptions,
+    /// Replaces template parts: `text`, `digest_text`.
+    #[serde(default)]
+    pub templates: TemplateParts,
+    /// The zone messages show times in (with UTC); default `display_timezone`.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
 }
 
 /// How much of an alert the console shows.
@@ -36,6 +53,7 @@ pub enum ConsoleFormat {
 pub struct ConsoleChannel {
     name: String,
     format: ConsoleFormat,
+    templates: Templates,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -49,8 +67,14 @@ impl ConsoleChannel {
         ConsoleChannel {
             name: name.to_string(),
             format: ConsoleFormat::Block,
+            templates: Templates::defaults(name, PARTS),
             out: Mutex::new(out),
         }
+    }
+
+    pub fn with_templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
     }
 
     pub fn with_format(mut self, format: ConsoleFormat) -> Self {
@@ -66,14 +90,18 @@ impl Channel for ConsoleChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        // `Rendered` already replaced control characters, so a log line cannot drive the terminal.
-        let rendered = Rendered::new(alert);
         let block = match self.format {
-            ConsoleFormat::Block => format!("── {} ──\n{}\n", self.name, rendered.plain_text()),
+            ConsoleFormat::Block => {
+                let text = self
+                    .templates
+                    .render_alert("text", alert)
+                    .unwrap_or_default();
+                format!("── {} ──\n{text}\n\n", self.name)
+            }
             ConsoleFormat::Line => format!(
                 "{} {} count={} → {}\n",
                 alert.fired_at.format("%H:%M:%S"),
-                rendered.title,
+                crate::types::flat(&alert.title()),
                 alert.count,
                 self.name
             ),
@@ -82,10 +110,15 @@ impl Channel for ConsoleChannel {
     }
 
     async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
-        let digest = RenderedDigest::new(alerts);
         let block = match self.format {
-            ConsoleFormat::Block => format!("── {} ──\n{}\n", self.name, digest.plain_text()),
-            ConsoleFormat::Line => format!("{} → {}\n", digest.title, self.name),
+            ConsoleFormat::Block => {
+                let text = self
+                    .templates
+                    .render_digest("digest_text", alerts)
+                    .unwrap_or_default();
+                format!("── {} ──\n{text}\n\n", self.name)
+            }
+            ConsoleFormat::Line => format!("{} alerts → {}\n", alerts.len(), self.name),
         };
         self.write(&block)
     }
@@ -93,6 +126,9 @@ impl Channel for ConsoleChannel {
 
 impl ConsoleChannel {
     fn write(&self, block: &str) -> Result<(), DeliveryError> {
+        // Values are already clean; this also covers what a template itself wrote, so
+        // nothing printed can drive the terminal.
+        let block = super::escape::sanitize(block);
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.write_all(block.as_bytes())
             .and_then(|()| out.flush())

@@ -3,8 +3,12 @@
 //! TLS is STARTTLS by default and required when chosen; plaintext (`tls: none`) happens
 //! only when configured explicitly, never as a fallback.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -13,15 +17,39 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::channel::{Channel, DeliveryError};
-use super::digest::RenderedDigest;
-use super::render::Rendered;
 use super::stages::DeliveryOptions;
+use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::types::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret, TimeZone};
 
 const MAX_SUBJECT_CHARS: usize = 200;
+
+/// The template parts of an email channel.
+pub const PARTS: &[Part] = &[
+    Part::new("subject", Markup::Text, Role::Title, defaults::TITLE),
+    Part::new("text", Markup::Text, Role::Body, defaults::TEXT_ALERT),
+    Part::new("html", Markup::Html, Role::Body, defaults::EMAIL_ALERT_HTML),
+    Part::new(
+        "digest_subject",
+        Markup::Text,
+        Role::DigestTitle,
+        defaults::DIGEST_TITLE,
+    ),
+    Part::new(
+        "digest_text",
+        Markup::Text,
+        Role::DigestBody,
+        defaults::TEXT_DIGEST,
+    ),
+    Part::new(
+        "digest_html",
+        Markup::Html,
+        Role::DigestBody,
+        defaults::EMAIL_DIGEST_HTML,
+    ),
+];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,10 +92,18 @@ pub struct EmailConfig {
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
     #[serde(default)]
     pub delivery: DeliveryOptions,
+    /// Replaces template parts: `subject`, `text`, `html`, `digest_subject`, `digest_text`,
+    /// `digest_html`.
+    #[serde(default)]
+    pub templates: TemplateParts,
+    /// The zone messages show times in (with UTC); default `display_timezone`.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
 }
 
 pub struct EmailChannel {
     name: String,
+    templates: Templates,
     from: Mailbox,
     to: Vec<Mailbox>,
     subject_prefix: Option<String>,
@@ -84,6 +120,7 @@ impl EmailChannel {
         name: &str,
         config: &EmailConfig,
         clock: Arc<dyn Clock>,
+        templates: Templates,
     ) -> Result<Self, NotifyError> {
         let from: Mailbox = config
             .from
@@ -149,6 +186,7 @@ impl EmailChannel {
         }
         Ok(EmailChannel {
             name: name.to_string(),
+            templates,
             from,
             to,
             subject_prefix: config
@@ -162,17 +200,40 @@ impl EmailChannel {
         })
     }
 
-    fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
-        let r = Rendered::new(alert);
-        self.compose(&r.title, r.plain_text(), html(&r))
+    pub(crate) fn message(&self, alert: &Alert) -> Result<Message, DeliveryError> {
+        let t = &self.templates;
+        let thread = thread_id(alert, self.id_domain());
+        self.compose(
+            &t.render_alert("subject", alert).unwrap_or_default(),
+            t.render_alert("text", alert).unwrap_or_default(),
+            t.render_alert("html", alert).unwrap_or_default(),
+            Some(thread),
+        )
     }
 
-    fn digest(&self, alerts: &[Alert]) -> Result<Message, DeliveryError> {
-        let d = RenderedDigest::new(alerts);
-        self.compose(&d.title, d.plain_text(), digest_html(&d))
+    pub(crate) fn digest(&self, alerts: &[Alert]) -> Result<Message, DeliveryError> {
+        let t = &self.templates;
+        self.compose(
+            &t.render_digest("digest_subject", alerts)
+                .unwrap_or_default(),
+            t.render_digest("digest_text", alerts).unwrap_or_default(),
+            t.render_digest("digest_html", alerts).unwrap_or_default(),
+            None,
+        )
     }
 
-    fn compose(&self, title: &str, text: String, html: String) -> Result<Message, DeliveryError> {
+    /// The right-hand side of Message-IDs: the sender's domain.
+    fn id_domain(&self) -> &str {
+        self.from.email.domain()
+    }
+
+    fn compose(
+        &self,
+        title: &str,
+        text: String,
+        html: String,
+        thread: Option<String>,
+    ) -> Result<Message, DeliveryError> {
         let subject = match &self.subject_prefix {
             Some(p) => format!("{p} {title}"),
             None => title.to_string(),
@@ -180,10 +241,17 @@ impl EmailChannel {
         // Header values must be one line; lettre encodes the rest (RFC 2047).
         let subject =
             escape::truncate(&subject.replace(['\r', '\n', '\t'], " "), MAX_SUBJECT_CHARS);
+        let now = self.clock.now();
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(subject)
-            .date(SystemTime::from(self.clock.now()));
+            .date(SystemTime::from(now))
+            .message_id(Some(message_id(now, &text, self.id_domain())));
+        // Every alert about one rule and key refers to the same (never sent) thread root,
+        // so mail clients keep them in one conversation.
+        if let Some(thread) = thread {
+            builder = builder.in_reply_to(thread.clone()).references(thread);
+        }
         for to in &self.to {
             builder = builder.to(to.clone());
         }
@@ -195,62 +263,27 @@ impl EmailChannel {
     }
 }
 
-/// The HTML part: every value escaped; the sample in `<pre>`.
-pub fn html(r: &Rendered) -> String {
-    let mut out =
-        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
-    out.push_str(&format!("<h2>{}</h2>\n<table>\n", escape::html(&r.title)));
-    for f in &r.fields {
-        out.push_str(&format!(
-            "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
-            escape::html(f.label),
-            escape::html(&f.value)
-        ));
-    }
-    out.push_str("</table>\n");
-    if let Some(h) = &r.held_back {
-        out.push_str(&format!("<p><em>{}</em></p>\n", escape::html(h)));
-    }
-    if let Some(d) = &r.description {
-        out.push_str(&format!("<p>{}</p>\n", escape::html(d)));
-    }
-    out.push_str(&format!(
-        "<p><strong>Sample</strong></p>\n<pre>{}</pre>\n",
-        escape::html(&r.sample)
-    ));
-    if let Some(url) = &r.kibana_url {
-        out.push_str(&format!(
-            "<p><a href=\"{}\">Open in Kibana</a></p>\n",
-            escape::html(url)
-        ));
-    }
-    out.push_str("</body></html>\n");
-    out
+/// `<klaxon.3f2a….thread@example.com>`: one per rule and key.
+fn thread_id(alert: &Alert, domain: &str) -> String {
+    let digest = Sha256::digest(format!("{}\n{}", alert.rule, alert.key.id()).as_bytes());
+    format!("<klaxon.{}.thread@{domain}>", hex(&digest[..16]))
 }
 
-/// The HTML part of a digest: one table row per alert.
-pub fn digest_html(d: &RenderedDigest) -> String {
-    let mut out =
-        String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
-    out.push_str(&format!("<h2>{}</h2>\n<table>\n", escape::html(&d.title)));
-    out.push_str("<tr><th>Severity</th><th>Rule</th><th>Key</th><th>Count</th><th>First seen</th><th>Last seen</th></tr>\n");
-    for r in &d.rows {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            r.severity,
-            escape::html(&r.rule),
-            escape::html(&r.key),
-            r.count,
-            r.first_seen,
-            r.last_seen
-        ));
-    }
-    out.push_str("</table>\n");
-    if let Some(more) = d.more_line() {
-        out.push_str(&format!("<p>{}</p>\n", escape::html(&more)));
-    }
-    out.push_str("</body></html>\n");
-    out
+/// A fresh Message-ID for each message sent.
+fn message_id(now: DateTime<Utc>, body: &str, domain: &str) -> String {
+    let n = MESSAGE_SEQ.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::digest(format!("{}\n{n}\n{body}", now.timestamp_micros()).as_bytes());
+    format!(
+        "<klaxon.{}.{}@{domain}>",
+        now.timestamp_micros(),
+        hex(&digest[..8])
+    )
+}
+
+static MESSAGE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Connection, TLS, timeouts, 4xx replies and authentication failures may pass; other 5xx
@@ -309,7 +342,12 @@ mod tests {
 
     fn build(yaml: &str) -> Result<EmailChannel, NotifyError> {
         let config: EmailConfig = serde_saphyr::from_str(yaml).unwrap();
-        EmailChannel::new("mail", &config, Arc::new(SystemClock))
+        EmailChannel::new(
+            "mail",
+            &config,
+            Arc::new(SystemClock),
+            Templates::defaults("mail", PARTS),
+        )
     }
 
     #[test]
@@ -319,7 +357,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.smtp.tls, SmtpTls::Starttls);
-        let ch = EmailChannel::new("mail", &config, Arc::new(SystemClock)).unwrap();
+        let ch = EmailChannel::new(
+            "mail",
+            &config,
+            Arc::new(SystemClock),
+            Templates::defaults("mail", PARTS),
+        )
+        .unwrap();
         let debug = format!("{:?}", ch.builder);
         assert!(debug.contains("port: 587"), "{debug}");
         assert!(debug.contains("Required"), "{debug}");

@@ -76,9 +76,13 @@ pub fn slack(text: &str, max_chars: usize) -> String {
     fit(text, max_chars, slack_char)
 }
 
-/// Slack-escaped text for inside a ``` block: backticks also become a look-alike so a
-/// log line cannot close the block early.
-pub fn slack_code(text: &str, max_chars: usize) -> String {
+/// Slack-escaped text for inside a ``` block: a run of backticks cannot close it early.
+pub fn slack_code_block(text: &str, max_chars: usize) -> String {
+    fit(&break_fences(text), max_chars, slack_char)
+}
+
+/// Slack-escaped text for inside a `code span`: backticks become a look-alike.
+pub fn slack_code_span(text: &str, max_chars: usize) -> String {
     fit(text, max_chars, |c| match c {
         '`' => Some(GRAVE_LOOKALIKE),
         c => slack_char(c),
@@ -119,11 +123,10 @@ pub fn dingtalk_inline(text: &str, max_chars: usize) -> String {
         '`' => Some("\\`"),
         '*' => Some("\\*"),
         '_' => Some("\\_"),
+        // Without brackets no link or image can form, so `(`, `)` and `!` stay as
+        // written: times and keys read as they are.
         '[' => Some("\\["),
         ']' => Some("\\]"),
-        '(' => Some("\\("),
-        ')' => Some("\\)"),
-        '!' => Some("\\!"),
         '<' => Some("\\<"),
         '>' => Some("\\>"),
         '~' => Some("\\~"),
@@ -142,23 +145,36 @@ pub fn dingtalk_plain(text: &str, max_chars: usize) -> String {
     fit(&flat, max_chars, |c| (c == '@').then_some(DINGTALK_AT))
 }
 
-/// A fenced DingTalk code block holding `text`: backticks become a look-alike (so the
-/// fence cannot be closed early) and `@` is replaced. DingTalk does not document fenced
-/// code, so the content is also made inert should the fence be shown as plain markdown:
-/// a zero-width space starts every line (no headings, quotes, lists) and splits `](`,
-/// `<` and `://` (no links, images, tags or auto-links). Invisible when the fence works.
-pub fn dingtalk_code_block(text: &str, max_chars: usize) -> String {
-    let inert = text
-        .replace("](", "]\u{200B}(")
-        .replace('<', "<\u{200B}")
-        .replace("://", ":\u{200B}//");
-    let inert: Vec<String> = inert.lines().map(|l| format!("\u{200B}{l}")).collect();
-    let body = fit(&inert.join("\n"), max_chars, |c| match c {
-        '`' => Some(GRAVE_LOOKALIKE),
-        '@' => Some(DINGTALK_AT),
-        _ => None,
-    });
-    format!("```\n{body}\n```")
+/// Every third backtick of a run becomes a look-alike, so text inside a fenced code block
+/// cannot end it early; nothing else changes, so what a reader copies is what was logged.
+fn break_fences(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = 0;
+    for c in text.chars() {
+        if c == '`' {
+            run += 1;
+            if run == 3 {
+                out.push_str(GRAVE_LOOKALIKE);
+                run = 0;
+                continue;
+            }
+        } else {
+            run = 0;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The content of a fenced code block (DingTalk markdown, plain text), at most `max_chars`.
+/// Mentions are not parsed inside code blocks, so `@` stays as logged.
+pub fn code_fence_body(text: &str, max_chars: usize) -> String {
+    truncate(&break_fences(text), max_chars)
+}
+
+/// The content of an inline code span: no backtick can end it.
+pub fn code_span_body(text: &str, max_chars: usize) -> String {
+    fit(text, max_chars, |c| (c == '`').then_some(GRAVE_LOOKALIKE))
 }
 
 /// Only http(s) links are ever rendered as links (never `javascript:` and friends).
@@ -225,20 +241,27 @@ mod tests {
         let out = dingtalk_inline("[x](http://evil) ![i](y) @all\n# head", 200);
         assert_eq!(
             out,
-            "\\[x\\]\\(http:\u{200B}//evil\\) \\!\\[i\\]\\(y\\) \u{FF20}all \\# head"
+            "\\[x\\](http:\u{200B}//evil) !\\[i\\](y) \u{FF20}all \\# head"
         );
         assert!(!out.contains('@') && !out.contains('\n'));
     }
 
     #[test]
-    fn dingtalk_code_block_cannot_be_closed_by_the_log_line() {
-        let out = dingtalk_code_block("a ``` b\n@138\n# [x](http://e) <b>", 100);
+    fn code_blocks_keep_the_text_copyable_and_cannot_be_closed_early() {
+        let line = "a ``` b `` c ```` @所有人 <!channel> [x](http://e)";
+        let body = code_fence_body(line, 100);
         assert_eq!(
-            out,
-            "```\n\u{200B}a \u{02CB}\u{02CB}\u{02CB} b\n\u{200B}\u{FF20}138\n\
-             \u{200B}# [x]\u{200B}(http:\u{200B}//e) <\u{200B}b>\n```"
+            body,
+            "a ``\u{02CB} b `` c ``\u{02CB}` @所有人 <!channel> [x](http://e)"
         );
-        assert_eq!(out.matches("```").count(), 2);
+        assert!(!body.contains("```"));
+        assert!(!body.contains('\u{200B}') && !body.contains('\u{FF20}'));
+        assert_eq!(
+            slack_code_block(line, 100),
+            "a ``\u{02CB} b `` c ``\u{02CB}` @所有人 &lt;!channel&gt; [x](http://e)"
+        );
+        assert_eq!(code_span_body("a`b", 10), "a\u{02CB}b");
+        assert_eq!(slack_code_span("<`>", 20), "&lt;\u{02CB}&gt;");
     }
 
     #[test]

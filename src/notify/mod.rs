@@ -1,20 +1,21 @@
 //! Delivering alerts: one `Channel` per configured destination.
 //!
 //! `ChannelConfig` is the serde data under `channels:`; [`build`] validates it (URLs,
-//! addresses, header values) and returns the running [`Channel`]. Every channel renders
-//! through `render.rs` and escapes untrusted log text with `escape.rs`.
+//! addresses, header values, templates) and returns the running [`Channel`]. Every channel
+//! renders its messages from templates (`template/`), which escape untrusted log text for
+//! the channel's markup with `escape.rs`; `stages/` holds the delivery mechanics (rate
+//! limit, retry, breaker) a worker per channel applies.
 
 mod channel;
-mod console;
-mod digest;
+pub mod console;
 pub mod dingtalk;
-mod email;
+pub mod email;
 mod escape;
 mod http;
-mod render;
-mod slack;
+pub mod slack;
 pub mod stages;
-mod webhook;
+pub mod template;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +24,18 @@ use serde::{Deserialize, Deserializer};
 
 pub use channel::{Channel, DeliveryError};
 pub use console::{ConsoleChannel, ConsoleConfig, ConsoleFormat};
-pub use digest::{DigestRow, RenderedDigest, MAX_DIGEST_ALERTS, SHOWN_ROWS};
-pub use dingtalk::{sign as sign_dingtalk, DingTalkChannel, DingTalkConfig};
+pub use dingtalk::{sign as sign_dingtalk, DingTalkAt, DingTalkChannel, DingTalkConfig};
 pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
 pub use escape::sanitize;
-pub use render::{Field, Rendered};
 pub use slack::{SlackChannel, SlackConfig};
+pub use template::{
+    Part, RuleMessage, RuleMessages, TemplateError, TemplateParts, Templates, MAX_DIGEST_ALERTS,
+    SHOWN_ROWS,
+};
 pub use webhook::{WebhookChannel, WebhookConfig};
 
 use crate::clock::Clock;
-use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
+use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig, TimeZone};
 
 /// A channel configuration that cannot work. Never contains secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +90,28 @@ impl ChannelConfig {
         }
     }
 
+    /// The template parts of this kind of channel.
+    pub fn parts(&self) -> &'static [Part] {
+        match self {
+            ChannelConfig::Console(_) => console::PARTS,
+            ChannelConfig::Webhook(_) => webhook::PARTS,
+            ChannelConfig::DingTalk(_) => dingtalk::PARTS,
+            ChannelConfig::Slack(_) => slack::PARTS,
+            ChannelConfig::Email(_) => email::PARTS,
+        }
+    }
+
+    /// The channel's own `templates:` and `timezone:`.
+    fn message_settings(&self) -> (&TemplateParts, Option<TimeZone>) {
+        match self {
+            ChannelConfig::Console(c) => (&c.templates, c.timezone),
+            ChannelConfig::Webhook(c) => (&c.templates, c.timezone),
+            ChannelConfig::DingTalk(c) => (&c.templates, c.timezone),
+            ChannelConfig::Slack(c) => (&c.templates, c.timezone),
+            ChannelConfig::Email(c) => (&c.templates, c.timezone),
+        }
+    }
+
     /// The `type:` value, for logs and metrics labels.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -124,19 +149,55 @@ impl<'de> Deserialize<'de> for ChannelConfig {
     }
 }
 
-/// Validates `config` and builds the channel named `name`. Does no network I/O, so
-/// `klaxon check` can call it.
+/// What every channel's messages share: the zone times are shown in (unless a channel
+/// sets its own) and what the running rules say about their messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessageSetup {
+    /// `display_timezone:` (default UTC).
+    pub display_zone: Option<TimeZone>,
+    pub rules: Arc<RuleMessages>,
+}
+
+/// Validates `config` and builds the channel named `name`, times in UTC and no rule's own
+/// message settings (see [`build_with`]). Does no network I/O, so `klaxon check` can call it.
 pub fn build(
     name: &str,
     config: &ChannelConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Box<dyn Channel>, NotifyError> {
+    build_with(name, config, clock, &MessageSetup::default())
+}
+
+/// [`build`], with what every channel's messages share.
+pub fn build_with(
+    name: &str,
+    config: &ChannelConfig,
+    clock: Arc<dyn Clock>,
+    setup: &MessageSetup,
+) -> Result<Box<dyn Channel>, NotifyError> {
+    let (overrides, zone) = config.message_settings();
+    for (part, source) in overrides {
+        template::check(config.parts(), part, source, false)
+            .map_err(|e| NotifyError::invalid(name, "templates", format!("`{part}`: {e}")))?;
+    }
+    let zone = zone.or(setup.display_zone).unwrap_or(TimeZone::Utc);
+    let templates = Templates::new(
+        name,
+        config.parts(),
+        overrides.clone(),
+        setup.rules.clone(),
+        template::Times::new(zone),
+    );
     Ok(match config {
-        ChannelConfig::Console(c) => Box::new(ConsoleChannel::new(name).with_format(c.format)),
-        ChannelConfig::Webhook(c) => Box::new(WebhookChannel::new(name, c, clock)?),
-        ChannelConfig::DingTalk(c) => Box::new(DingTalkChannel::new(name, c, clock)?),
-        ChannelConfig::Slack(c) => Box::new(SlackChannel::new(name, c, clock)?),
-        ChannelConfig::Email(c) => Box::new(EmailChannel::new(name, c, clock)?),
+        ChannelConfig::Console(c) => Box::new(
+            ConsoleChannel::new(name)
+                .with_format(c.format)
+                .with_templates(templates),
+        ),
+        ChannelConfig::Webhook(c) => Box::new(WebhookChannel::new(name, c, clock, templates)?),
+        ChannelConfig::DingTalk(c) => Box::new(DingTalkChannel::new(name, c, clock, templates)?),
+        ChannelConfig::Slack(c) => Box::new(SlackChannel::new(name, c, clock, templates)?),
+        ChannelConfig::Email(c) => Box::new(EmailChannel::new(name, c, clock, templates)?),
     })
 }
 
@@ -162,3 +223,6 @@ pub(crate) fn parse_http_url(
         )),
     }
 }
+
+#[cfg(test)]
+mod snapshots;

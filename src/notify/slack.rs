@@ -11,13 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::channel::{Channel, DeliveryError};
-use super::digest::RenderedDigest;
-use super::render::Rendered;
 use super::stages::DeliveryOptions;
+use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use super::{default_timeout, escape, http, NotifyError};
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::types::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret, TimeZone};
 
 /// Slack's documented limits, in characters.
 const MAX_TEXT: usize = 40_000;
@@ -25,6 +24,7 @@ const MAX_SECTION_TEXT: usize = 3_000;
 const MAX_FIELD_TEXT: usize = 2_000;
 const MAX_HEADER_TEXT: usize = 150;
 const MAX_BUTTON_URL: usize = 3_000;
+const MAX_BLOCKS: usize = 50;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,10 +36,17 @@ pub struct SlackConfig {
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
     #[serde(default)]
     pub delivery: DeliveryOptions,
+    /// Replaces template parts: `header`, `text`, `digest_header`, `digest_text`.
+    #[serde(default)]
+    pub templates: TemplateParts,
+    /// The zone messages show times in (with UTC); default `display_timezone`.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
 }
 
 pub struct SlackChannel {
     name: String,
+    templates: Templates,
     url: reqwest::Url,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -51,6 +58,7 @@ impl SlackChannel {
         name: &str,
         config: &SlackConfig,
         clock: Arc<dyn Clock>,
+        templates: Templates,
     ) -> Result<Self, NotifyError> {
         let url = super::parse_http_url(name, "webhook_url", config.webhook_url.expose())?;
         // The path segments after /services/ are the credential.
@@ -58,6 +66,7 @@ impl SlackChannel {
         redact.push(config.webhook_url.expose().to_string());
         Ok(SlackChannel {
             name: name.to_string(),
+            templates,
             url,
             client: http::client(name, config.timeout.0)?,
             clock,
@@ -66,102 +75,134 @@ impl SlackChannel {
     }
 }
 
+/// The template parts of a Slack channel.
+pub const PARTS: &[Part] = &[
+    Part::new("header", Markup::Slack, Role::Title, defaults::TITLE),
+    Part::new("text", Markup::Slack, Role::Body, defaults::SLACK_ALERT),
+    Part::new(
+        "digest_header",
+        Markup::Slack,
+        Role::DigestTitle,
+        defaults::DIGEST_TITLE,
+    ),
+    Part::new(
+        "digest_text",
+        Markup::Slack,
+        Role::DigestBody,
+        defaults::SLACK_DIGEST,
+    ),
+];
+
 /// A mrkdwn text object that Slack shows as written (no auto-links).
 fn mrkdwn(text: String) -> Value {
     json!({"type": "mrkdwn", "text": text, "verbatim": true})
 }
 
-/// The Slack message for one alert: `text` (notification fallback) plus `blocks`.
-pub fn message(r: &Rendered) -> Value {
-    let fields: Vec<Value> = r
-        .fields
-        .iter()
-        // Slack allows at most 10 fields per section; we have at most 7.
-        .take(10)
-        .map(|f| {
-            let label = format!("*{}*\n", f.label);
-            let budget = MAX_FIELD_TEXT - label.chars().count();
-            mrkdwn(format!("{label}{}", escape::slack(&f.value, budget)))
-        })
-        .collect();
-    let mut blocks = vec![
-        json!({
-            "type": "header",
-            "text": {"type": "plain_text", "text": escape::slack(&r.title, MAX_HEADER_TEXT), "emoji": false},
-        }),
-        json!({"type": "section", "fields": fields}),
-    ];
-    if let Some(h) = &r.held_back {
-        blocks.push(
-            json!({"type": "context", "elements": [mrkdwn(escape::slack(h, MAX_SECTION_TEXT))]}),
-        );
+fn header(text: &str) -> Value {
+    json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": escape::truncate(text, MAX_HEADER_TEXT), "emoji": false},
+    })
+}
+
+/// A labelled field (the label is ours; the value is already escaped).
+fn field(label: &str, value: &str) -> Value {
+    let label = format!("*{label}*\n");
+    let budget = MAX_FIELD_TEXT - label.chars().count();
+    mrkdwn(format!("{label}{}", escape::truncate(value, budget)))
+}
+
+/// Splits rendered mrkdwn into section blocks within Slack's limits: at blank lines outside
+/// code blocks, a paragraph past the limit cut (its code block closed).
+fn sections(text: &str, blocks: &mut Vec<Value>) {
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut in_code = false;
+    for line in text.split('\n') {
+        if line.is_empty() && !in_code && !current.is_empty() {
+            paragraphs.push(std::mem::take(&mut current));
+            continue;
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(line);
+        in_code ^= line.matches("```").count() % 2 == 1;
     }
-    if let Some(d) = &r.description {
-        let label = "*Description*\n";
-        blocks.push(json!({"type": "section", "text": mrkdwn(format!(
-            "{label}{}",
-            escape::slack(d, MAX_SECTION_TEXT - label.chars().count())
-        ))}));
+    if !current.is_empty() {
+        paragraphs.push(current);
     }
-    let (open, close) = ("*Sample*\n```\n", "\n```");
-    let budget = MAX_SECTION_TEXT - open.chars().count() - close.chars().count();
-    blocks.push(json!({"type": "section", "text": mrkdwn(format!(
-        "{open}{}{close}",
-        escape::slack_code(&r.sample, budget)
-    ))}));
-    if let Some(url) = r.kibana_url.as_ref().filter(|u| u.len() <= MAX_BUTTON_URL) {
+    let mut section = String::new();
+    for p in paragraphs {
+        let p = if p.chars().count() > MAX_SECTION_TEXT {
+            let mut cut = escape::truncate(&p, MAX_SECTION_TEXT - 4);
+            if cut.matches("```").count() % 2 == 1 {
+                cut.push_str("\n```");
+            }
+            cut
+        } else {
+            p
+        };
+        if !section.is_empty() && section.chars().count() + p.chars().count() + 2 > MAX_SECTION_TEXT
+        {
+            blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut section))}));
+        }
+        if !section.is_empty() {
+            section.push_str("\n\n");
+        }
+        section.push_str(&p);
+    }
+    if !section.is_empty() {
+        blocks.push(json!({"type": "section", "text": mrkdwn(section)}));
+    }
+}
+
+/// The Slack message for one alert: `text` (the notification) plus blocks — header,
+/// fields, the `text` template in sections, and a Kibana button.
+pub fn message(templates: &Templates, alert: &Alert) -> Value {
+    let title = templates.render_alert("header", alert).unwrap_or_default();
+    let times = templates.times();
+    let mut fields = vec![field("Severity", alert.severity.as_str())];
+    if !alert.key.is_empty() {
+        let key = crate::types::flat(&escape::sanitize(&alert.key_text())).into_owned();
+        fields.push(field("Key", &escape::slack(&key, MAX_FIELD_TEXT)));
+    }
+    fields.push(field("First seen", &times.show(alert.first_seen)));
+    fields.push(field("Last seen", &times.show(alert.last_seen)));
+    let mut blocks = vec![header(&title), json!({"type": "section", "fields": fields})];
+    let body = templates.render_alert("text", alert).unwrap_or_default();
+    sections(&body, &mut blocks);
+    if let Some(url) = alert
+        .kibana_url
+        .as_ref()
+        .filter(|u| escape::is_web_url(u) && u.len() <= MAX_BUTTON_URL)
+    {
         blocks.push(json!({"type": "actions", "elements": [{
             "type": "button",
             "text": {"type": "plain_text", "text": "Open in Kibana"},
             "url": url,
         }]}));
     }
+    blocks.truncate(MAX_BLOCKS);
     json!({
-        "text": escape::slack(&r.plain_text(), MAX_TEXT),
+        "text": escape::truncate(&title, MAX_TEXT),
         "blocks": blocks,
     })
 }
 
-/// The Slack message for several alerts: a header, then the rows as mrkdwn lines in as many
-/// sections as Slack's limits need.
-pub fn digest_message(d: &RenderedDigest) -> Value {
-    let mut blocks = vec![json!({
-        "type": "header",
-        "text": {"type": "plain_text", "text": escape::slack(&d.title, MAX_HEADER_TEXT), "emoji": false},
-    })];
-    let mut section = String::new();
-    let mut lines: Vec<String> = d
-        .rows
-        .iter()
-        .map(|r| {
-            let key = if r.key.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", escape::slack(&r.key, 300))
-            };
-            format!(
-                "• *{}*{key}: {} × {}, {} → {}",
-                escape::slack(&r.rule, 300),
-                r.severity,
-                r.count,
-                r.first_seen,
-                r.last_seen
-            )
-        })
-        .collect();
-    lines.extend(d.more_line());
-    for line in lines {
-        if section.chars().count() + line.chars().count() + 1 > MAX_SECTION_TEXT {
-            blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut section))}));
-        }
-        section.push_str(&line);
-        section.push('\n');
-    }
-    if !section.is_empty() {
-        blocks.push(json!({"type": "section", "text": mrkdwn(section)}));
-    }
+/// The Slack message for several alerts: a header, then the `digest_text` template.
+pub fn digest_message(templates: &Templates, alerts: &[Alert]) -> Value {
+    let title = templates
+        .render_digest("digest_header", alerts)
+        .unwrap_or_default();
+    let mut blocks = vec![header(&title)];
+    let body = templates
+        .render_digest("digest_text", alerts)
+        .unwrap_or_default();
+    sections(&body, &mut blocks);
+    blocks.truncate(MAX_BLOCKS);
     json!({
-        "text": escape::slack(&d.plain_text(), MAX_TEXT),
+        "text": escape::truncate(&title, MAX_TEXT),
         "blocks": blocks,
     })
 }
@@ -173,12 +214,11 @@ impl Channel for SlackChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        self.post(&message(&Rendered::new(alert))).await
+        self.post(&message(&self.templates, alert)).await
     }
 
     async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
-        self.post(&digest_message(&RenderedDigest::new(alerts)))
-            .await
+        self.post(&digest_message(&self.templates, alerts)).await
     }
 }
 
@@ -211,15 +251,21 @@ mod tests {
         }
     }
 
+    fn defaults() -> Templates {
+        Templates::defaults("slack", PARTS)
+    }
+
     #[test]
     fn respects_slack_limits_on_huge_input() {
         let mut alert = sample_alert();
         alert.sample = "<&>".repeat(10_000);
         alert.key.insert("k", "v&".repeat(5_000));
         alert.description = Some("d".repeat(5_000));
-        let msg = message(&Rendered::new(&alert));
+        let msg = message(&defaults(), &alert);
         assert!(msg["text"].as_str().unwrap().chars().count() <= MAX_TEXT);
-        for block in msg["blocks"].as_array().unwrap() {
+        let blocks = msg["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        for block in blocks {
             if let Some(t) = block["text"]["text"].as_str() {
                 assert!(t.chars().count() <= MAX_SECTION_TEXT, "{}", t.len());
             }
@@ -227,9 +273,13 @@ mod tests {
                 assert!(f["text"].as_str().unwrap().chars().count() <= MAX_FIELD_TEXT);
             }
         }
-        let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
+        let header = blocks[0]["text"]["text"].as_str().unwrap();
         assert!(header.chars().count() <= MAX_HEADER_TEXT);
-        let sample = msg["blocks"][3]["text"]["text"].as_str().unwrap();
+        let sample = blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .find(|t| t.contains("```"))
+            .unwrap();
         assert!(sample.ends_with("…\n```"), "{sample}");
         let mut texts = Vec::new();
         all_texts(&msg, &mut texts);
@@ -240,12 +290,21 @@ mod tests {
     fn kibana_link_becomes_a_button() {
         let mut alert = sample_alert();
         alert.kibana_url = Some("http://kibana/app/discover#/?_a=(query:'x')".into());
-        let msg = message(&Rendered::new(&alert));
+        let msg = message(&defaults(), &alert);
         let last = msg["blocks"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["type"], "actions");
         assert_eq!(
             last["elements"][0]["url"],
             "http://kibana/app/discover#/?_a=(query:'x')"
         );
+    }
+
+    #[test]
+    fn sections_split_at_blank_lines_but_never_inside_a_code_block() {
+        let text = format!("a\n\n```\nx\n\ny\n```\n\n{}", "b".repeat(2_990));
+        let mut blocks = Vec::new();
+        sections(&text, &mut blocks);
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0]["text"]["text"], "a\n\n```\nx\n\ny\n```");
     }
 }

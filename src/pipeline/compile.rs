@@ -1,9 +1,12 @@
 //! From loaded configuration to runnable rules, every problem placed at the file, line and
 //! column of the key (or the query character) it is about.
 
+use std::collections::HashMap;
+
 use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
+use crate::notify::RuleMessage;
 use crate::query::QueryOptions;
-use crate::rule::Rule;
+use crate::rule::{Rule, RuleConfig};
 
 /// What every rule of one configuration is built with.
 #[derive(Debug, Clone, Default)]
@@ -69,4 +72,26 @@ pub fn query_options(loaded: &LoadedConfig) -> QueryOptions {
     let mut options = loaded.global.query.clone();
     options.fields = loaded.global.fields.clone();
     options
+}
+
+/// What each rule says about its own messages (`templates:`, `dingtalk:`), by rule name;
+/// rules that say nothing are left out.
+pub fn rule_messages<'a>(
+    rules: impl IntoIterator<Item = &'a RuleConfig>,
+) -> HashMap<String, RuleMessage> {
+    rules
+        .into_iter()
+        .map(|r| {
+            let message = RuleMessage {
+                templates: r
+                    .templates
+                    .iter()
+                    .map(|(channel, parts)| (channel.clone(), parts.clone()))
+                    .collect(),
+                dingtalk: r.dingtalk.clone(),
+            };
+            (r.name.clone(), message)
+        })
+        .filter(|(_, m)| !m.is_empty())
+        .collect()
 }

@@ -52,6 +52,9 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     /// For retry jitter (xorshift; seeded per channel).
     seed: u64,
+    /// Fell behind its limit: digests go on until the backlog is gone, rather than its
+    /// last minute's worth trickling out one by one.
+    catching_up: bool,
 }
 
 impl Worker {
@@ -74,6 +77,7 @@ impl Worker {
             store,
             clock,
             seed: seed.max(1),
+            catching_up: false,
         }
     }
 
@@ -97,8 +101,14 @@ impl Worker {
         if ready > now {
             return Step::Wait(ready);
         }
-        let due = match lock(&self.store).due_for(&self.name, now, MAX_DIGEST_ALERTS) {
-            Ok(due) => due,
+        let read = {
+            let store = lock(&self.store);
+            store
+                .due_for(&self.name, now, MAX_DIGEST_ALERTS)
+                .and_then(|due| Ok((store.due_count(&self.name, now)?, due)))
+        };
+        let (waiting, due) = match read {
+            Ok(read) => read,
             Err(e) => {
                 tracing::error!(channel = %self.name, "cannot read the outbox: {e}");
                 return Step::StoreError;
@@ -107,9 +117,11 @@ impl Worker {
         if due.is_empty() {
             return Step::Idle;
         }
-        // More waiting than the limit lets through one by one: one message for all of
-        // them. A half-open breaker lets a single probe through.
-        let batch: Vec<Delivery> = if self.limiter.limited() && due.len() > 1 && !probe {
+        // More waiting than the limit lets through within a minute: one message for all
+        // of them, until caught up. A half-open breaker lets a single probe through.
+        let waiting = usize::try_from(waiting).unwrap_or(usize::MAX);
+        self.catching_up = waiting > 1 && (self.catching_up || self.limiter.behind(waiting));
+        let batch: Vec<Delivery> = if self.catching_up && !probe {
             due
         } else {
             due.into_iter().take(1).collect()
@@ -363,237 +375,5 @@ pub fn orphans(store: &Mutex<dyn StateStore>, known: &[String], now: DateTime<Ut
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::alert::{sample_alert, Alert};
-    use crate::clock::ManualClock;
-    use crate::notify::stages::{RateLimit, RetryPolicy};
-    use crate::store::{Commit, MemoryStore, RaisedAlert};
-
-    /// Answers with the given results in turn (then `Ok`), recording what it was sent.
-    #[derive(Default)]
-    struct Scripted {
-        answers: Mutex<Vec<Result<(), DeliveryError>>>,
-        sent: Mutex<Vec<Vec<String>>>,
-        hang: bool,
-    }
-
-    impl Scripted {
-        fn answer(&self) -> Result<(), DeliveryError> {
-            lock(&self.answers).pop().unwrap_or(Ok(()))
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Channel for Scripted {
-        fn name(&self) -> &str {
-            "ops"
-        }
-        async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-            if self.hang {
-                std::future::pending::<()>().await;
-            }
-            lock(&self.sent).push(vec![alert.rule.clone()]);
-            self.answer()
-        }
-        async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
-            lock(&self.sent).push(alerts.iter().map(|a| a.rule.clone()).collect());
-            self.answer()
-        }
-    }
-
-    struct Setup {
-        worker: Worker,
-        channel: Arc<Scripted>,
-        store: Arc<Mutex<MemoryStore>>,
-        clock: Arc<ManualClock>,
-    }
-
-    fn setup(
-        rules: &[&str],
-        limit: Option<RateLimit>,
-        answers: Vec<Result<(), DeliveryError>>,
-    ) -> Setup {
-        let at = sample_alert().fired_at;
-        let clock = Arc::new(ManualClock::new(at));
-        let store = Arc::new(Mutex::new(MemoryStore::new()));
-        let alerts = rules
-            .iter()
-            .map(|r| RaisedAlert {
-                alert: Alert {
-                    rule: r.to_string(),
-                    ..sample_alert()
-                },
-                channels: vec!["ops".into()],
-            })
-            .collect();
-        lock(&store)
-            .commit(&Commit {
-                alerts,
-                ..Commit::default()
-            })
-            .unwrap();
-        let channel = Arc::new(Scripted {
-            answers: Mutex::new(answers),
-            ..Scripted::default()
-        });
-        let plan = DeliveryPlan {
-            rate_limit: limit,
-            retry: RetryPolicy {
-                max_age: Duration::from_secs(3600),
-                ..RetryPolicy::default()
-            },
-            send_timeout: Duration::from_secs(5),
-            fallback: Some("mail".into()),
-        };
-        let worker = Worker::new("ops", channel.clone(), plan, store.clone(), clock.clone());
-        Setup {
-            worker,
-            channel,
-            store,
-            clock,
-        }
-    }
-
-    const BUDGET: Duration = Duration::from_secs(5);
-
-    #[tokio::test]
-    async fn a_rate_limited_channel_pauses_and_its_alerts_lose_no_attempt() {
-        let mut s = setup(
-            &["a"],
-            None,
-            vec![Err(DeliveryError::RateLimited {
-                message: "130101".into(),
-                retry_after: Some(Duration::from_secs(60)),
-            })],
-        );
-        let paused = s.worker.step(BUDGET).await;
-        assert_eq!(
-            paused,
-            Step::Wait(s.clock.now() + chrono::Duration::seconds(60))
-        );
-        // Paused: nothing is sent, even though the alert is due.
-        s.clock.advance(chrono::Duration::seconds(59));
-        assert!(matches!(s.worker.step(BUDGET).await, Step::Wait(_)));
-        s.clock.advance(chrono::Duration::seconds(1));
-        let due = lock(&s.store).due_for("ops", s.clock.now(), 10).unwrap();
-        assert_eq!(due[0].attempts, 0, "no attempt counted");
-        assert_eq!(s.worker.step(BUDGET).await, Step::Sent(1));
-        assert_eq!(lock(&s.channel.sent).len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_channel_behind_its_limit_sends_one_digest() {
-        let mut s = setup(
-            &["a", "b", "c"],
-            Some(RateLimit::per_minute(18)),
-            Vec::new(),
-        );
-        assert_eq!(s.worker.step(BUDGET).await, Step::Sent(3));
-        assert_eq!(*lock(&s.channel.sent), vec![vec!["a", "b", "c"]]);
-        assert!(lock(&s.store)
-            .due_for("ops", s.clock.now(), 10)
-            .unwrap()
-            .is_empty());
-    }
-
-    #[tokio::test]
-    async fn permanent_failures_are_dead_letters_handed_to_the_fallback() {
-        let mut s = setup(
-            &["a"],
-            None,
-            vec![Err(DeliveryError::Permanent {
-                message: "errcode 310000".into(),
-            })],
-        );
-        assert_eq!(s.worker.step(BUDGET).await, Step::Failed);
-        let store = lock(&s.store);
-        let dead = store.dead_letters(10).unwrap();
-        assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].error, "errcode 310000");
-        let fallback = store.due_for("mail", s.clock.now(), 10).unwrap();
-        assert_eq!(fallback.len(), 1, "the fallback channel gets it");
-    }
-
-    #[tokio::test]
-    async fn retries_run_by_deadline_then_give_up() {
-        let failure = || {
-            Err(DeliveryError::Retryable {
-                message: "HTTP 503".into(),
-                retry_after: None,
-            })
-        };
-        let mut s = setup(&["a"], None, (0..100).map(|_| failure()).collect());
-        let mut tries = 0;
-        loop {
-            match s.worker.step(BUDGET).await {
-                Step::Failed => tries += 1,
-                Step::Wait(until) => s.clock.set(until),
-                Step::Idle => {
-                    let dead = lock(&s.store).dead_letters(10).unwrap();
-                    if !dead.is_empty() {
-                        assert!(
-                            dead[0]
-                                .error
-                                .starts_with("gave up 1h after the alert fired"),
-                            "{}",
-                            dead[0].error
-                        );
-                        break;
-                    }
-                    s.clock.advance(chrono::Duration::seconds(30));
-                }
-                other => panic!("{other:?}"),
-            }
-            assert!(tries < 50, "gives up by the deadline, not after a count");
-        }
-        assert!(tries > 5, "{tries}");
-        assert!(
-            s.clock.now()
-                <= sample_alert().fired_at
-                    + chrono::Duration::hours(1)
-                    + chrono::Duration::minutes(11)
-        );
-    }
-
-    #[tokio::test]
-    async fn repeated_failures_open_the_breaker() {
-        let failure = || {
-            Err(DeliveryError::Retryable {
-                message: "connection refused".into(),
-                retry_after: None,
-            })
-        };
-        let rules: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
-        let names: Vec<&str> = rules.iter().map(String::as_str).collect();
-        let mut s = setup(&names, None, (0..10).map(|_| failure()).collect());
-        for _ in 0..5 {
-            assert_eq!(s.worker.step(BUDGET).await, Step::Failed);
-        }
-        let open = s.worker.step(BUDGET).await;
-        assert_eq!(
-            open,
-            Step::Wait(s.clock.now() + chrono::Duration::seconds(30))
-        );
-    }
-
-    #[tokio::test]
-    async fn a_silent_destination_times_out_and_is_retried() {
-        let mut s = setup(&["a"], None, Vec::new());
-        let channel = Arc::new(Scripted {
-            hang: true,
-            ..Scripted::default()
-        });
-        s.worker.channel = channel;
-        let started = std::time::Instant::now();
-        assert_eq!(
-            s.worker.step(Duration::from_millis(200)).await,
-            Step::Failed
-        );
-        assert!(started.elapsed() < Duration::from_secs(2));
-        let due = lock(&s.store)
-            .due_deliveries(s.clock.now() + chrono::Duration::hours(1), 10)
-            .unwrap();
-        assert_eq!(due[0].attempts, 1, "counted, and due again");
-    }
-}
+#[path = "deliver_tests.rs"]
+mod tests;

@@ -373,6 +373,8 @@ impl Engine {
             query: rule.query.text().to_string(),
             key,
             count: m.count,
+            window: settings.counted_over.map(|w| w.to_string()),
+            distinct: settings.counts_distinct,
             first_seen: m.first_seen,
             last_seen: m.last_seen,
             sample: m.sample,

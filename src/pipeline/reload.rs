@@ -6,13 +6,14 @@
 //! klaxon.yaml itself (sources, channels) is read once at start: changing it needs a
 //! restart. A rule added for a source no running rule reads gets no events until then.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::compile::{compile_loaded, RuleContext};
 use crate::config::{Diagnostics, LoadedConfig, LoadedRule};
+use crate::notify::RuleMessage;
 use crate::rule::Rule;
 
 /// What a poll found.
@@ -68,6 +69,11 @@ impl RuleWatcher {
         } else {
             Ok(out)
         }
+    }
+
+    /// What the running rules say about their messages.
+    pub fn messages(&self) -> HashMap<String, RuleMessage> {
+        super::compile::rule_messages(self.running.values().map(|r| &r.config))
     }
 
     /// Looks for changed rule files; when some changed, loads them and returns the new

@@ -13,6 +13,7 @@ use super::{deliver, lock, Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
 use crate::filter::SwappableFilter;
+use crate::notify::{MessageSetup, RuleMessage, RuleMessages};
 use crate::source::{self, Batch};
 use crate::store::{SqliteStore, StateLock, StateStore};
 
@@ -35,12 +36,19 @@ pub async fn run(
     let _lock = StateLock::acquire(&global.state_dir)?;
     let store = SqliteStore::open(&global.state_dir)?;
 
+    // Shared with every channel; a reload replaces what the rules say.
+    let messages = MessageSetup {
+        display_zone: global.display_timezone,
+        rules: Arc::new(RuleMessages::new(watcher.messages())),
+    };
     let mut channels = HashMap::new();
     for (name, cfg) in &global.channels {
         let channel =
-            crate::notify::build(name, cfg, clock.clone()).map_err(|e| PipelineError::Channel {
-                name: name.clone(),
-                message: e.to_string(),
+            crate::notify::build_with(name, cfg, clock.clone(), &messages).map_err(|e| {
+                PipelineError::Channel {
+                    name: name.clone(),
+                    message: e.to_string(),
+                }
             })?;
         channels.insert(name.clone(), (Arc::from(channel), cfg.delivery()));
     }
@@ -112,8 +120,9 @@ pub async fn run(
                 stats.events += batch.events.len() as u64;
                 checkpoints = batch.checkpoints;
             }
-            Some(rules) = reloaded.recv() => {
+            Some((rules, rule_messages)) = reloaded.recv() => {
                 engine.replace_rules(rules);
+                messages.rules.replace(rule_messages);
                 for (name, filter) in &filters {
                     filter.replace(engine.prefilter(name));
                 }
@@ -188,7 +197,7 @@ impl Pruning {
 fn watch_rules(
     mut watcher: RuleWatcher,
     shutdown: watch::Receiver<bool>,
-) -> mpsc::Receiver<Vec<crate::rule::Rule>> {
+) -> mpsc::Receiver<(Vec<crate::rule::Rule>, HashMap<String, RuleMessage>)> {
     let (tx, rx) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         let slice = std::time::Duration::from_millis(100);
@@ -201,7 +210,7 @@ fn watch_rules(
                 std::thread::sleep(slice);
             }
             if let (Some(rules), _) = watcher.poll() {
-                if tx.blocking_send(rules).is_err() {
+                if tx.blocking_send((rules, watcher.messages())).is_err() {
                     break;
                 }
             }

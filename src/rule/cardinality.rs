@@ -37,6 +37,14 @@ pub struct CardinalityParams {
 impl Params for CardinalityParams {
     const STATE_VERSION: u32 = 1;
 
+    fn counted_over(&self) -> Option<HumanDuration> {
+        Some(self.window)
+    }
+
+    fn counts_distinct(&self) -> bool {
+        true
+    }
+
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
         let window = cx.positive("window", self.window);
         cx.any_of(

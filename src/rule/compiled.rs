@@ -38,6 +38,10 @@ pub struct RuleSettings {
     pub allowed_lateness: Duration,
     /// Most keys the rule type keeps.
     pub max_keys: usize,
+    /// The window an alert's count covers (`1m`), for its message; see `Params::counted_over`.
+    pub counted_over: Option<HumanDuration>,
+    /// An alert's count is of distinct values, not of matches.
+    pub counts_distinct: bool,
 }
 
 pub struct Rule {
@@ -133,6 +137,8 @@ impl Rule {
                 .unwrap_or(HumanDuration(DEFAULT_ALLOWED_LATENESS))
                 .as_chrono(),
             max_keys: cx.max_keys,
+            counted_over: config.params.visit(CountedOver),
+            counts_distinct: config.params.visit(CountsDistinct),
         };
         let rule = Rule {
             name: config.name.clone(),
@@ -228,6 +234,26 @@ pub(crate) fn build_for_test(config: &RuleConfig) -> Rule {
     match Rule::build(config, &QueryOptions::default(), Path::new(""), None) {
         Ok((rule, _)) => rule,
         Err(problems) => panic!("test rule does not build: {problems:?}"),
+    }
+}
+
+/// `Params::counted_over`, whatever the type.
+struct CountedOver;
+
+impl super::ParamsVisitor for CountedOver {
+    type Out = Option<HumanDuration>;
+    fn visit<P: super::Params>(self, params: &P) -> Self::Out {
+        params.counted_over()
+    }
+}
+
+/// `Params::counts_distinct`, whatever the type.
+struct CountsDistinct;
+
+impl super::ParamsVisitor for CountsDistinct {
+    type Out = bool;
+    fn visit<P: super::Params>(self, params: &P) -> Self::Out {
+        params.counts_distinct()
     }
 }
 

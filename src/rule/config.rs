@@ -2,11 +2,14 @@
 //! its `type`, each type's struct living next to that type's logic (`frequency.rs` holds
 //! `FrequencyParams`). This is plain data; [`super::Rule::build`] turns it into what runs.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::RuleParams;
 use crate::alert::Severity;
+use crate::notify::{DingTalkAt, TemplateParts};
 use crate::types::HumanDuration;
 
 /// A rule file. Deserializing it reads the keys every rule type shares; the params of its
@@ -42,6 +45,13 @@ pub struct RuleConfig {
     /// beyond it (counted).
     #[serde(default)]
     pub max_keys: Option<usize>,
+    /// This rule's own message templates: channel name → the parts it replaces there.
+    #[serde(default)]
+    pub templates: BTreeMap<String, TemplateParts>,
+    /// Who DingTalk messages about this rule @-mention (added to the channel's own list);
+    /// `at_all: true` is the only way to reach everyone.
+    #[serde(default)]
+    pub dingtalk: DingTalkAt,
     /// What `type:` says, with that type's own keys.
     #[serde(skip)]
     pub params: RuleParams,
@@ -70,6 +80,8 @@ impl RuleConfig {
             enabled: true,
             allowed_lateness: None,
             max_keys: None,
+            templates: BTreeMap::new(),
+            dingtalk: DingTalkAt::default(),
             params,
         }
     }

@@ -39,6 +39,10 @@ pub struct FlatlineParams {
 impl Params for FlatlineParams {
     const STATE_VERSION: u32 = 1;
 
+    fn counted_over(&self) -> Option<HumanDuration> {
+        Some(self.window)
+    }
+
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
         let threshold = cx.at_least_one("threshold", self.threshold);
         let window = cx.positive("window", self.window);

@@ -37,6 +37,10 @@ pub struct FrequencyParams {
 impl Params for FrequencyParams {
     const STATE_VERSION: u32 = 1;
 
+    fn counted_over(&self) -> Option<HumanDuration> {
+        Some(self.window)
+    }
+
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
         let threshold = cx.at_least_one("threshold", self.threshold);
         let window = cx.positive("window", self.window);

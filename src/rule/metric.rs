@@ -14,7 +14,7 @@ use super::{
     RuleStats, RuleType, StateChange,
 };
 use crate::event::Event;
-use crate::types::HumanDuration;
+use crate::types::{rounded, HumanDuration};
 
 /// `type: metric` keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,10 @@ pub struct MetricParams {
 
 impl Params for MetricParams {
     const STATE_VERSION: u32 = 1;
+
+    fn counted_over(&self) -> Option<HumanDuration> {
+        Some(self.window)
+    }
 
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
         let window = cx.positive("window", self.window);
@@ -185,8 +189,8 @@ impl RuleType for MetricRule {
         }
         let v = aggregate(self.p.kind, &s.values, &mut self.scratch);
         let crossed = match (self.p.above, self.p.below) {
-            (Some(a), _) if v > a => Some(format!("above {a}")),
-            (_, Some(b)) if v < b => Some(format!("below {b}")),
+            (Some(a), _) if v > a => Some(format!("above {}", rounded(a))),
+            (_, Some(b)) if v < b => Some(format!("below {}", rounded(b))),
             _ => None,
         };
         let Some(limit) = crossed else {
@@ -202,10 +206,11 @@ impl RuleType for MetricRule {
             last_seen: time_of(newest),
             sample: super::kept(&event.raw),
             detail: Some(format!(
-                "{}({}) over {} = {v} ({limit})",
+                "{}({}) over {} = {} ({limit})",
                 self.p.kind,
                 self.p.field,
-                human(self.window)
+                human(self.window),
+                rounded(v)
             )),
         })
     }

@@ -33,6 +33,17 @@ pub trait Params: fmt::Debug + Clone + PartialEq + Serialize + DeserializeOwned 
     /// Checks the params and builds the rule type; every problem goes to `cx`, and `None`
     /// comes back when there was one.
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>>;
+
+    /// The window an alert's count was taken over, for the message's summary ("5 matches
+    /// of `…` in 1m"); `None` where the count is not over a window.
+    fn counted_over(&self) -> Option<HumanDuration> {
+        None
+    }
+
+    /// Whether an alert's count is of distinct values rather than of matching events.
+    fn counts_distinct(&self) -> bool {
+        false
+    }
 }
 
 /// Something done with whichever params a rule has (see `RuleParams::visit`).

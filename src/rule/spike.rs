@@ -53,6 +53,10 @@ pub enum SpikeDirection {
 impl Params for SpikeParams {
     const STATE_VERSION: u32 = 1;
 
+    fn counted_over(&self) -> Option<HumanDuration> {
+        Some(self.window)
+    }
+
     fn build(&self, cx: &mut BuildContext<'_>) -> Option<Box<dyn RuleType>> {
         let window = cx.positive("window", self.window);
         // NaN is not at least 1 either.

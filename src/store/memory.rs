@@ -152,6 +152,10 @@ impl StateStore for MemoryStore {
         Ok(due)
     }
 
+    fn due_count(&self, channel: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self.due_for(channel, now, usize::MAX)?.len() as u64)
+    }
+
     fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         Ok(self
             .outbox

@@ -142,6 +142,8 @@ pub trait StateStore: Send {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
+    /// How many deliveries to `channel` are due at `now` (how far behind it is).
+    fn due_count(&self, channel: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Dead letters, oldest first.
     fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
     /// Puts dead letter `id` (every one with `None`) back in the outbox, due at `now`

@@ -272,6 +272,17 @@ impl StateStore for SqliteStore {
         outbox::due(&self.conn, Some(channel), &ts(now), limit)
     }
 
+    fn due_count(&self, channel: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM outbox
+                 WHERE status = 'pending' AND next_at <= ?1 AND channel = ?2",
+            )?
+            .query_row(params![ts(now), channel], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
     fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         outbox::dead(&self.conn, limit)
     }

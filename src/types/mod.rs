@@ -5,14 +5,18 @@
 
 mod duration;
 mod fields;
+mod number;
 mod secret;
 mod suggest;
 mod tagged;
 mod text;
+mod zone;
 
 pub use duration::{parse_duration, HumanDuration, MAX_DURATION};
 pub use fields::struct_fields;
+pub use number::{grouped, rounded};
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};
 pub use tagged::{deserialize_tagged, TaggedConfig};
 pub use text::{clip, flat};
+pub use zone::{TimeZone, UnknownTimeZone};

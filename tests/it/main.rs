@@ -25,3 +25,4 @@ mod source_file;
 mod source_samples;
 mod store_contract;
 mod tail_rotation_kill;
+mod templates;

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use klaxon::clock::Clock;
 use klaxon::notify::{build, ChannelConfig, ConsoleChannel, DeliveryError, NotifyError};
 use serde_json::json;
 
@@ -44,6 +45,7 @@ async fn webhook_posts_the_alert_as_exact_json_with_headers() {
             "query": "\"ERROR\" AND (order_timeout OR inventory_rollback)",
             "key": {"sku": "A-1"},
             "count": 5,
+            "window": "1m",
             "first_seen": "2026-06-08T03:00:00Z",
             "last_seen": "2026-06-08T03:00:30Z",
             "sample": "2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1",
@@ -52,6 +54,78 @@ async fn webhook_posts_the_alert_as_exact_json_with_headers() {
             "kibana_url": "http://kibana:5601/app/discover#/",
         })
     );
+}
+
+/// HMAC-SHA256 as a receiver would compute it, from the bytes it received.
+fn receiver_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[tokio::test]
+async fn webhook_signs_the_exact_bytes_it_sends() {
+    let server = Recorder::start("").await;
+    let yaml = format!(
+        "type: webhook\nurl: '{}'\nsigning_secret: whsec-SECRET-9\n",
+        server.url("/hook")
+    );
+    let channel = build("signed", &channel_config(&yaml), clock()).unwrap();
+    channel.send(&sample_alert()).await.unwrap();
+    let req = server.only_request();
+    let ts = req.header("x-klaxon-timestamp").unwrap().to_string();
+    assert_eq!(ts, clock().now().timestamp().to_string());
+    assert_eq!(
+        req.header("x-klaxon-signature"),
+        Some(receiver_signature("whsec-SECRET-9", &ts, &req.body).as_str())
+    );
+    // One changed byte, or another secret, no longer verifies.
+    let mut tampered = req.body.clone();
+    tampered[0] ^= 1;
+    assert_ne!(
+        req.header("x-klaxon-signature"),
+        Some(receiver_signature("whsec-SECRET-9", &ts, &tampered).as_str())
+    );
+    assert_ne!(
+        req.header("x-klaxon-signature"),
+        Some(receiver_signature("other", &ts, &req.body).as_str())
+    );
+    assert!(!format!("{:?}", req.headers).contains("whsec-SECRET-9"));
+}
+
+#[tokio::test]
+async fn a_webhook_body_template_sends_any_json_the_receiver_wants() {
+    let server = Recorder::start("").await;
+    let yaml = format!(
+        "type: webhook\nurl: '{}'\ntemplates:\n  body: |\n    {{\"msg_type\": \"text\", \"content\": {{\"text\": {{{{ alert.summary }}}}}}, \"n\": {{{{ alert.count }}}}}}\n",
+        server.url("/hook")
+    );
+    let channel = build("feishu", &channel_config(&yaml), clock()).unwrap();
+    let mut alert = sample_alert();
+    alert.key.insert("sku", "A-1\" \\ \n<b>");
+    channel.send(&alert).await.unwrap();
+    let body = server.only_request().json();
+    assert_eq!(body["msg_type"], "text");
+    assert_eq!(body["n"], 5);
+    let text = body["content"]["text"].as_str().unwrap();
+    assert!(text.starts_with("5 matches of"), "{text}");
+    assert!(text.ends_with("for sku=A-1\" \\ \\n<b>"), "{text}");
+    // A template that does not make JSON is refused when the channel is built.
+    let bad = format!(
+        "type: webhook\nurl: '{}'\ntemplates:\n  body: 'text {{{{ alert.rule }}}}'\n",
+        server.url("/hook")
+    );
+    let err = build("bad", &channel_config(&bad), clock()).err().unwrap();
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
 }
 
 const SECRETS: &[&str] = &["url-SECRET-7", "hdr-SECRET-42"];
@@ -108,7 +182,7 @@ fn every_channel_type_parses_and_builds() {
     let configs = [
         "type: console\n",
         "type: webhook\nurl: https://example.com/hook\n",
-        "type: dingtalk\naccess_token: abc\nsecret: SECxyz\nat_mobiles: ['13800000000']\nat_all: false\nkeyword: klaxon\ntimeout: 5s\n",
+        "type: dingtalk\naccess_token: abc\nsecret: SECxyz\nat_mobiles: ['13800000000']\nat_user_ids: [manager01]\nat_severity: {critical: {at_mobiles: ['13900000000']}}\nkeyword: klaxon\nmessage_type: markdown\ntimezone: Asia/Shanghai\ntimeout: 5s\n",
         "type: dingtalk\nurl: 'https://oapi.dingtalk.com/robot/send?access_token=abc'\n",
         "type: slack\nwebhook_url: https://hooks.slack.com/services/T0/B0/XYZ\n",
         "type: email\nsmtp: {host: smtp.example.com, port: 465, tls: tls, username: u, password: p}\nfrom: Klaxon <klaxon@example.com>\nto: [ops@example.com]\nsubject_prefix: '[klaxon]'\n",
@@ -199,14 +273,20 @@ async fn console_prints_a_readable_block() {
         text,
         "── console ──\n\
          [CRITICAL] order-errors (sku=A-1)\n\
-         Rule: order-errors\n\
-         Severity: critical\n\
-         Key: sku=A-1\n\
-         Count: 5\n\
-         First seen: 2026-06-08T03:00:00Z\n\
-         Last seen: 2026-06-08T03:00:30Z\n\
+         \n\
+         5 matches of \"ERROR\" AND (order_timeout OR inventory_rollback) in 1m for sku=A-1\n\
+         \n\
+         Rule:       order-errors\n\
+         Severity:   critical\n\
+         Key:        sku=A-1\n\
+         Count:      5 in 1m\n\
+         First seen: 2026-06-08 03:00:00 UTC\n\
+         Last seen:  2026-06-08 03:00:30 UTC\n\
+         Source:     order-logs\n\
          4 similar alerts held back since the last one\n\
-         Description: Order errors\n\
+         \n\
+         Order errors\n\
+         \n\
          Sample:\n\
          \x20 2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1\n\n"
     );

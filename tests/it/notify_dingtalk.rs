@@ -49,17 +49,14 @@ async fn sends_a_signed_markdown_message_with_the_exact_body() {
         )
     );
     assert_eq!(req.header("content-type"), Some("application/json"));
-    let text = "#### klaxon \\[CRITICAL\\] order-errors \\(sku=A-1\\)\n\n\
-        **Rule:** order-errors\n\n\
-        **Severity:** critical\n\n\
-        **Key:** sku=A-1\n\n\
-        **Count:** 5\n\n\
-        **First seen:** 2026-06-08T03:00:00Z\n\n\
-        **Last seen:** 2026-06-08T03:00:30Z\n\n\
-        2 similar alerts held back since the last one\n\n\
-        **Description:** Order errors\n\n\
-        **Sample:**\n\n\
-        ```\n\u{200B}2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1\n```\n\n\
+    let text = "#### klaxon \\[CRITICAL\\] order-errors (sku=A-1)\n\n\
+        **5 matches** of `\"ERROR\" AND (order_timeout OR inventory_rollback)` in 1m for **sku=A-1**\n\n\
+        - Severity: **critical**\n\
+        - First seen: 2026-06-08 03:00:00 UTC\n\
+        - Last seen: 2026-06-08 03:00:30 UTC\n\
+        - 2 similar alerts held back since the last one\n\n\
+        > Order errors\n\n\
+        ```\n2026-06-08 03:00:00 ERROR order_timeout order=O-1 sku=A-1\n```\n\n\
         [Open in Kibana](http://kibana:5601/app/discover#/?_a=%28query:'x'%29)\n\n\
         @13800000000";
     assert_eq!(
@@ -70,7 +67,7 @@ async fn sends_a_signed_markdown_message_with_the_exact_body() {
                 "title": "klaxon [CRITICAL] order-errors (sku=A-1)",
                 "text": text,
             },
-            "at": {"atMobiles": ["13800000000"], "isAtAll": false},
+            "at": {"atMobiles": ["13800000000"], "atUserIds": [], "isAtAll": false},
         })
     );
 }
@@ -171,16 +168,24 @@ async fn log_text_cannot_mention_anyone() {
     alert.key.insert("user", "@all");
     ch.send(&alert).await.unwrap();
     let body = server.only_request().json();
-    assert_eq!(body["at"], json!({"atMobiles": [], "isAtAll": false}));
+    assert_eq!(
+        body["at"],
+        json!({"atMobiles": [], "atUserIds": [], "isAtAll": false})
+    );
     let text = body["markdown"]["text"].as_str().unwrap();
     let title = body["markdown"]["title"].as_str().unwrap();
+    // Outside the code block, `@` from log text is replaced; inside it the line stays as
+    // logged, so it can be copied (mentions are not parsed there, and only `at` notifies).
+    let (outside, rest) = text.split_once("```\n").unwrap();
+    let (code, after) = rest.split_once("\n```").unwrap();
     assert!(
-        !text.contains('@') && !title.contains('@'),
+        !outside.contains('@') && !after.contains('@') && !title.contains('@'),
         "{title}\n{text}"
     );
-    assert!(text.contains("\u{FF20}all"), "{text}");
+    assert!(outside.contains("\u{FF20}all"), "{text}");
+    assert_eq!(code, alert.sample);
     assert!(
-        !text.contains("](http") && !text.contains("<font"),
+        !outside.contains("](http") && !outside.contains("<font"),
         "{text}"
     );
 }

@@ -93,6 +93,42 @@ async fn delivers_multipart_alternative_with_escaped_html() {
 }
 
 #[tokio::test]
+async fn alerts_about_one_key_thread_together_each_with_its_own_message_id() {
+    let server = SmtpServer::start();
+    let ch = channel(server.port, "  tls: none\n", "ops@example.com");
+    let a1 = sample_alert();
+    let a2 = sample_alert();
+    let mut other = sample_alert();
+    other.key.insert("sku", "B-2");
+    for alert in [&a1, &a2, &other] {
+        ch.send(alert).await.unwrap();
+    }
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3);
+    let parsed: Vec<_> = messages
+        .iter()
+        .map(|raw| MessageParser::default().parse(raw).unwrap())
+        .collect();
+    let ids: Vec<&str> = parsed.iter().map(|m| m.message_id().unwrap()).collect();
+    assert!(ids.iter().all(|id| id.ends_with("@example.com")), "{ids:?}");
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+    let thread = |m: &mail_parser::Message| {
+        (
+            m.in_reply_to().as_text().map(str::to_string),
+            m.references().as_text().map(str::to_string),
+        )
+    };
+    let (reply, refs) = thread(&parsed[0]);
+    assert!(reply
+        .as_deref()
+        .is_some_and(|r| r.ends_with(".thread@example.com")));
+    assert_eq!(reply, refs);
+    // The same rule and key: the same thread; another key: another.
+    assert_eq!(thread(&parsed[1]), thread(&parsed[0]));
+    assert_ne!(thread(&parsed[2]), thread(&parsed[0]));
+}
+
+#[tokio::test]
 async fn starttls_is_required_by_default_never_a_silent_fallback() {
     // The test server offers no STARTTLS: the default mode must refuse to send in clear.
     let server = SmtpServer::start();

@@ -178,7 +178,8 @@ async fn copytruncate_finishes_unread_lines_from_the_copy() {
     let log = dir.path().join("app.log");
     append(&log, "line 1\nline 2\n");
     let mut cfg = file_config(dir.path(), "app.log*");
-    cfg.poll_interval = HumanDuration(Duration::from_millis(300));
+    // Long enough that what follows lands between two polls even on a loaded machine.
+    cfg.poll_interval = HumanDuration(Duration::from_millis(2_000));
     let mut src = filtered(cfg, vec![], Arc::new(klaxon::filter::AcceptAll));
     assert_eq!(raws(&src.events(2).await.0), ["line 1", "line 2"]);
     // Between two polls: more lines, the copy, the truncation, new lines.
@@ -195,6 +196,8 @@ async fn copytruncate_finishes_unread_lines_from_the_copy() {
     assert_eq!(raws(&events), ["line 3", "line 4", "line 5"]);
     assert!(events[0].origin.path.ends_with("app.log.1"));
     assert_eq!(events[0].origin.offset, 21);
+    // Nothing read twice at the next poll either.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
     src.assert_quiet().await;
     src.stop().await;
 }

@@ -484,6 +484,9 @@ fn due_deliveries_come_oldest_first_up_to_the_limit(store: &mut impl Store) {
         vec![d("first", "ops", 0), d("second", "ops", 0)]
     );
     assert!(due(store, 2_000, 0).is_empty());
+    assert_eq!(store.due_count("ops", at(2_000)).unwrap(), 3);
+    assert_eq!(store.due_count("ops", at(999)).unwrap(), 0);
+    assert_eq!(store.due_count("mail", at(2_000)).unwrap(), 0);
 }
 
 fn due_deliveries_come_in_order_of_their_next_attempt(store: &mut impl Store) {

@@ -1,162 +1,319 @@
-//! The DingTalk markdown message for one alert.
+//! The DingTalk message for an alert or a digest: the `title` and `text` templates, then
+//! what the channel adds itself — the keyword a robot may require, the `@` of each person
+//! mentioned (DingTalk only highlights a mention whose `@mobile` is also in the text), and
+//! the buttons: an `actionCard` when there is a link and nobody to mention (an actionCard
+//! cannot mention), otherwise `markdown` with the link as a line.
 //!
-//! DingTalk's markdown is a loose subset (headings, bold, links, images, quotes, lists),
-//! and `@mobile` in the text renders as a mention when listed in `at`. So every untrusted
-//! value is flattened to one line with specials escaped, the sample goes into a fenced
-//! code block, and `@` in log text is replaced (see `escape::dingtalk_*`).
+//! Who is mentioned comes from configuration only (the channel, its per-severity lists,
+//! the rule), never from log text; `isAtAll` only when a rule says `at_all: true`.
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::notify::digest::RenderedDigest;
 use crate::notify::escape;
-use crate::notify::render::Rendered;
+use crate::notify::template::{defaults, Markup, Part, Role};
 
-/// Cap per inline value; DingTalk cuts long messages silently.
-const MAX_VALUE_CHARS: usize = 500;
-/// Cap for the log sample in the code block.
-const MAX_SAMPLE_CHARS: usize = 4_000;
+/// The template parts of a DingTalk channel.
+pub const PARTS: &[Part] = &[
+    Part::new("title", Markup::DingTalkPlain, Role::Title, defaults::TITLE),
+    Part::new(
+        "text",
+        Markup::DingTalk,
+        Role::Body,
+        defaults::DINGTALK_ALERT,
+    ),
+    Part::new(
+        "digest_title",
+        Markup::DingTalkPlain,
+        Role::DigestTitle,
+        defaults::DIGEST_TITLE,
+    ),
+    Part::new(
+        "digest_text",
+        Markup::DingTalk,
+        Role::DigestBody,
+        defaults::DINGTALK_DIGEST,
+    ),
+];
+
 /// The title is what phones show in the notification banner.
 const MAX_TITLE_CHARS: usize = 200;
+/// DingTalk refuses bodies past ~20 KB; the text stays well under it.
+const MAX_TEXT_BYTES: usize = 15_000;
+/// Most people mentioned in one message.
+const MAX_MENTIONS: usize = 50;
 
-/// Who to mention; comes from config only, never from log text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mentions {
+/// `at_mobiles` / `at_user_ids` (and, in a rule only, `at_all`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DingTalkAt {
+    /// Phone numbers of group members to @-mention.
+    #[serde(default)]
     pub at_mobiles: Vec<String>,
+    /// DingTalk user ids to @-mention.
+    #[serde(default)]
+    pub at_user_ids: Vec<String>,
+    /// @everyone in the group: only a rule can say so.
+    #[serde(default)]
     pub at_all: bool,
 }
 
-/// `{"msgtype": "markdown", "markdown": {title, text}, "at": {atMobiles, isAtAll}}`.
-pub fn markdown_body(r: &Rendered, keyword: Option<&str>, mentions: &Mentions) -> Value {
-    let title = match keyword {
-        Some(k) => format!("{k} {}", r.title),
-        None => r.title.clone(),
-    };
-    let mut parts = vec![format!(
-        "#### {}",
-        escape::dingtalk_inline(&title, MAX_TITLE_CHARS)
-    )];
-    for f in &r.fields {
-        parts.push(format!(
-            "**{}:** {}",
-            f.label,
-            escape::dingtalk_inline(&f.value, MAX_VALUE_CHARS)
-        ));
+impl DingTalkAt {
+    /// The first value that is not a phone number or a user id: `(field, reason)`.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for m in &self.at_mobiles {
+            let ok = (3..=20).contains(&m.len())
+                && m.chars()
+                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-');
+            if !ok {
+                return Err(("at_mobiles", format!("`{m}` is not a phone number")));
+            }
+        }
+        for id in &self.at_user_ids {
+            let ok = (1..=64).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err((
+                    "at_user_ids",
+                    format!("`{id}` is not a DingTalk user id (letters, digits, `_-.`)"),
+                ));
+            }
+        }
+        Ok(())
     }
-    if let Some(h) = &r.held_back {
-        parts.push(escape::dingtalk_inline(h, MAX_VALUE_CHARS));
+
+    /// Adds `other`'s people (no repeats).
+    pub fn add(&mut self, other: &DingTalkAt) {
+        for m in &other.at_mobiles {
+            if !self.at_mobiles.contains(m) {
+                self.at_mobiles.push(m.clone());
+            }
+        }
+        for id in &other.at_user_ids {
+            if !self.at_user_ids.contains(id) {
+                self.at_user_ids.push(id.clone());
+            }
+        }
+        self.at_all |= other.at_all;
     }
-    if let Some(d) = &r.description {
-        parts.push(format!(
-            "**Description:** {}",
-            escape::dingtalk_inline(d, MAX_VALUE_CHARS)
-        ));
+
+    fn is_empty(&self) -> bool {
+        self.at_mobiles.is_empty() && self.at_user_ids.is_empty() && !self.at_all
     }
-    parts.push("**Sample:**".to_string());
-    parts.push(escape::dingtalk_code_block(&r.sample, MAX_SAMPLE_CHARS));
-    if let Some(url) = &r.kibana_url {
-        parts.push(format!("[Open in Kibana]({})", escape::link_target(url)));
-    }
-    with_mentions(&mut parts, mentions);
-    finish(&title, parts_text(parts), mentions)
 }
 
-/// The markdown message for several alerts: one line per alert, worst first.
-pub fn digest_body(d: &RenderedDigest, keyword: Option<&str>, mentions: &Mentions) -> Value {
-    let title = match keyword {
-        Some(k) => format!("{k} {}", d.title),
-        None => d.title.clone(),
+/// `message_type:` of a DingTalk channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    /// `action_card` when there is a button and nobody to mention, else `markdown`.
+    #[default]
+    Auto,
+    Markdown,
+    /// Buttons under the text; cannot mention anyone.
+    ActionCard,
+}
+
+/// A button: label and http(s) target.
+pub struct Button {
+    pub label: &'static str,
+    pub url: String,
+}
+
+/// A rendered message before the channel's additions.
+pub struct Message {
+    pub title: String,
+    pub text: String,
+    pub buttons: Vec<Button>,
+    pub mentions: DingTalkAt,
+}
+
+/// The request body for `message`.
+pub fn body(message: Message, keyword: Option<&str>, kind: MessageType) -> Value {
+    let Message {
+        mut title,
+        mut text,
+        buttons,
+        mut mentions,
+    } = message;
+    mentions.at_mobiles.truncate(MAX_MENTIONS);
+    mentions.at_user_ids.truncate(MAX_MENTIONS);
+    if let Some(k) = keyword {
+        if !title.contains(k) {
+            title = format!("{k} {title}");
+        }
+    }
+    let title = escape::dingtalk_plain(&title, MAX_TITLE_CHARS);
+    let card = match kind {
+        MessageType::Auto => !buttons.is_empty() && mentions.is_empty(),
+        MessageType::ActionCard => !buttons.is_empty(),
+        MessageType::Markdown => false,
     };
-    let mut parts = vec![format!(
-        "#### {}",
-        escape::dingtalk_inline(&title, MAX_TITLE_CHARS)
-    )];
-    for r in &d.rows {
-        let key = if r.key.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", escape::dingtalk_inline(&r.key, MAX_VALUE_CHARS))
+    if !card {
+        for b in &buttons {
+            text.push_str(&format!(
+                "\n\n[{}]({})",
+                b.label,
+                escape::link_target(&b.url)
+            ));
+        }
+    }
+    let at: Vec<String> = mentions
+        .at_mobiles
+        .iter()
+        .chain(&mentions.at_user_ids)
+        .map(|m| format!("@{m}"))
+        .collect();
+    if !at.is_empty() && !card {
+        text.push_str("\n\n");
+        text.push_str(&at.join(" "));
+    }
+    if let Some(k) = keyword.filter(|k| !text.contains(*k)) {
+        let k = escape::dingtalk_inline(k, 100);
+        // In the heading when the text starts with one (the default does), else at the end.
+        text = match text.strip_prefix("#### ") {
+            Some(rest) => format!("#### {k} {rest}"),
+            None => format!("{text}\n\n{k}"),
         };
-        parts.push(format!(
-            "- **{}**{key}: {} × {}, {} → {}",
-            escape::dingtalk_inline(&r.rule, MAX_VALUE_CHARS),
-            r.severity,
-            r.count,
-            r.first_seen,
-            r.last_seen
-        ));
     }
-    if let Some(more) = d.more_line() {
-        parts.push(more);
-    }
-    with_mentions(&mut parts, mentions);
-    finish(&title, parts_text(parts), mentions)
-}
-
-fn parts_text(parts: Vec<String>) -> String {
-    parts.join("\n\n")
-}
-
-/// DingTalk only renders a mention when `@mobile` also appears in the text.
-fn with_mentions(parts: &mut Vec<String>, mentions: &Mentions) {
-    if !mentions.at_mobiles.is_empty() {
-        let at: Vec<String> = mentions
-            .at_mobiles
+    let text = cap_markdown(text, MAX_TEXT_BYTES);
+    if card {
+        let btns: Vec<Value> = buttons
             .iter()
-            .map(|m| format!("@{m}"))
+            .map(|b| json!({"title": b.label, "actionURL": b.url}))
             .collect();
-        parts.push(at.join(" "));
+        return json!({
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": title,
+                "text": text,
+                "btnOrientation": "0",
+                "btns": btns,
+            },
+        });
     }
-}
-
-fn finish(title: &str, text: String, mentions: &Mentions) -> Value {
     json!({
         "msgtype": "markdown",
-        "markdown": {
-            "title": escape::dingtalk_plain(title, MAX_TITLE_CHARS),
-            "text": text,
-        },
+        "markdown": {"title": title, "text": text},
         "at": {
             "atMobiles": mentions.at_mobiles,
+            "atUserIds": mentions.at_user_ids,
             "isAtAll": mentions.at_all,
         },
     })
 }
 
+/// Markdown cut to `max_bytes`, closing a code block the cut left open.
+fn cap_markdown(text: String, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut cut = crate::types::clip(&text, max_bytes - 8).into_owned();
+    if cut.matches("```").count() % 2 == 1 {
+        cut.push_str("\n```");
+    }
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::sample_alert;
+
+    fn message(text: &str, buttons: Vec<Button>, mentions: DingTalkAt) -> Message {
+        Message {
+            title: "[CRITICAL] order-errors".into(),
+            text: text.into(),
+            buttons,
+            mentions,
+        }
+    }
+
+    fn kibana() -> Vec<Button> {
+        vec![Button {
+            label: "Open in Kibana",
+            url: "http://kibana:5601/app/discover#/?_a=(query:'x')".into(),
+        }]
+    }
 
     #[test]
-    fn log_text_cannot_mention_link_or_escape_the_code_block() {
-        let mut alert = sample_alert();
-        alert.sample = "@all see [here](http://evil) ```\n# pwned".into();
-        alert.key.insert("user", "@13800000000 ![x](y)");
-        let body = markdown_body(&Rendered::new(&alert), None, &Mentions::default());
+    fn a_button_and_nobody_to_mention_is_an_action_card() {
+        let body = body(
+            message("#### hi", kibana(), DingTalkAt::default()),
+            None,
+            MessageType::Auto,
+        );
+        assert_eq!(body["msgtype"], "actionCard");
+        assert_eq!(body["actionCard"]["btns"][0]["title"], "Open in Kibana");
+        assert_eq!(
+            body["actionCard"]["btns"][0]["actionURL"],
+            "http://kibana:5601/app/discover#/?_a=(query:'x')"
+        );
+        assert!(body.get("at").is_none());
+    }
+
+    #[test]
+    fn mentions_need_markdown_and_appear_in_the_text() {
+        let at = DingTalkAt {
+            at_mobiles: vec!["13800000000".into()],
+            at_user_ids: vec!["manager01".into()],
+            at_all: false,
+        };
+        let body = body(
+            message("#### hi", kibana(), at),
+            Some("klaxon"),
+            MessageType::Auto,
+        );
+        assert_eq!(body["msgtype"], "markdown");
         let text = body["markdown"]["text"].as_str().unwrap();
-        assert!(!text.contains('@'), "{text}");
-        assert!(!text.contains("](http"), "{text}");
-        assert!(!text.contains("\n# "), "{text}");
-        assert!(!text.contains("!["), "{text}");
-        assert_eq!(text.matches("```").count(), 2, "{text}");
-        assert!(!body["markdown"]["title"].as_str().unwrap().contains('@'));
+        assert!(
+            text.contains("[Open in Kibana](http://kibana:5601/app/discover#/?_a=%28query:'x'%29)"),
+            "{text}"
+        );
+        assert!(text.contains("\n\n@13800000000 @manager01"), "{text}");
+        assert!(text.starts_with("#### klaxon hi"), "{text}");
+        assert_eq!(body["markdown"]["title"], "klaxon [CRITICAL] order-errors");
+        assert_eq!(body["at"]["atMobiles"][0], "13800000000");
+        assert_eq!(body["at"]["atUserIds"][0], "manager01");
         assert_eq!(body["at"]["isAtAll"], false);
     }
 
     #[test]
-    fn keyword_and_configured_mentions_are_kept() {
-        let mentions = Mentions {
-            at_mobiles: vec!["13800000000".into()],
-            at_all: true,
-        };
-        let body = markdown_body(&Rendered::new(&sample_alert()), Some("klaxon"), &mentions);
-        assert_eq!(
-            body["markdown"]["title"],
-            "klaxon [CRITICAL] order-errors (sku=A-1)"
+    fn long_text_is_cut_with_its_code_block_closed() {
+        let text = format!("#### t\n\n```\n{}\n```", "日志".repeat(10_000));
+        let body = body(
+            message(&text, vec![], DingTalkAt::default()),
+            None,
+            MessageType::Markdown,
         );
         let text = body["markdown"]["text"].as_str().unwrap();
-        assert!(text.ends_with("\n\n@13800000000"), "{text}");
-        assert_eq!(body["at"]["atMobiles"][0], "13800000000");
-        assert_eq!(body["at"]["isAtAll"], true);
+        assert!(text.len() <= MAX_TEXT_BYTES, "{}", text.len());
+        assert_eq!(text.matches("```").count(), 2);
+    }
+
+    #[test]
+    fn mention_lists_are_checked() {
+        let bad = DingTalkAt {
+            at_mobiles: vec!["138 [x](y)".into()],
+            ..Default::default()
+        };
+        assert_eq!(bad.check().unwrap_err().0, "at_mobiles");
+        let bad = DingTalkAt {
+            at_user_ids: vec!["all <b>".into()],
+            ..Default::default()
+        };
+        assert_eq!(bad.check().unwrap_err().0, "at_user_ids");
+        let mut a = DingTalkAt {
+            at_mobiles: vec!["1380".into()],
+            ..Default::default()
+        };
+        a.add(&DingTalkAt {
+            at_mobiles: vec!["1380".into(), "1390".into()],
+            at_user_ids: vec![],
+            at_all: true,
+        });
+        assert_eq!(a.at_mobiles, ["1380", "1390"]);
+        assert!(a.at_all);
     }
 }

@@ -1,27 +1,28 @@
-//! `type: dingtalk`: a DingTalk custom robot (自定义机器人), markdown messages.
+//! `type: dingtalk`: a DingTalk custom robot (自定义机器人): markdown or actionCard
+//! messages from templates (`message.rs`), signed when the robot uses 加签.
 //!
 //! DingTalk answers HTTP 200 even for failures; the body's `errcode` decides.
 
 mod message;
 mod sign;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-pub use message::Mentions;
+pub use message::{DingTalkAt, MessageType, PARTS};
 pub use sign::sign;
 
 use super::channel::{Channel, DeliveryError};
-use super::digest::RenderedDigest;
-use super::render::Rendered;
 use super::stages::DeliveryOptions;
+use super::template::{worst_first, TemplateParts, Templates};
 use super::{default_timeout, http, NotifyError};
-use crate::alert::Alert;
+use crate::alert::{Alert, Severity};
 use crate::clock::Clock;
-use crate::types::{HumanDuration, Secret};
+use crate::types::{HumanDuration, Secret, TimeZone};
 
 pub const DEFAULT_BASE_URL: &str = "https://oapi.dingtalk.com/robot/send";
 
@@ -45,15 +46,31 @@ pub struct DingTalkConfig {
     /// Signing secret (`SEC…`) when the robot uses 加签.
     #[serde(default)]
     pub secret: Option<Secret>,
-    /// Mobiles to @-mention in every alert.
+    /// Phone numbers to @-mention in every message.
     #[serde(default)]
     pub at_mobiles: Vec<String>,
-    /// @everyone in the group. Config only: log text can never set it.
+    /// DingTalk user ids to @-mention in every message.
+    #[serde(default)]
+    pub at_user_ids: Vec<String>,
+    /// More people to mention by severity: `{critical: {at_mobiles: […]}}`. @everyone is
+    /// for a rule to ask (`dingtalk: {at_all: true}`), never a channel.
+    #[serde(default)]
+    pub at_severity: BTreeMap<Severity, DingTalkAt>,
+    /// Refused when true: @everyone is for a rule to ask, never for every alert of a channel.
     #[serde(default)]
     pub at_all: bool,
-    /// For robots with keyword security: prepended to the title.
+    /// For robots with keyword security: put in the title (and the text, if missing).
     #[serde(default)]
     pub keyword: Option<String>,
+    /// `auto` (default): an actionCard with buttons when nobody is mentioned, else markdown.
+    #[serde(default)]
+    pub message_type: MessageType,
+    /// Replaces template parts: `title`, `text`, `digest_title`, `digest_text`.
+    #[serde(default)]
+    pub templates: TemplateParts,
+    /// The zone messages show times in (with UTC); default `display_timezone`.
+    #[serde(default)]
+    pub timezone: Option<TimeZone>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
@@ -71,7 +88,11 @@ pub struct DingTalkChannel {
     endpoint: String,
     secret: Option<Secret>,
     keyword: Option<String>,
-    mentions: Mentions,
+    message_type: MessageType,
+    /// Mentioned in every message.
+    mentions: DingTalkAt,
+    at_severity: BTreeMap<Severity, DingTalkAt>,
+    templates: Templates,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     /// Token, signing secret and endpoint, scrubbed from any error text.
@@ -83,6 +104,7 @@ impl DingTalkChannel {
         name: &str,
         config: &DingTalkConfig,
         clock: Arc<dyn Clock>,
+        templates: Templates,
     ) -> Result<Self, NotifyError> {
         let (mut url, field) = match (&config.url, &config.access_token) {
             (Some(url), None) => (super::parse_http_url(name, "url", url.expose())?, "url"),
@@ -132,15 +154,29 @@ impl DingTalkChannel {
                 return Err(NotifyError::invalid(name, "secret", "is empty"));
             }
         }
-        for m in &config.at_mobiles {
-            let ok = (3..=20).contains(&m.len())
-                && m.chars()
-                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-');
-            if !ok {
+        let mentions = DingTalkAt {
+            at_mobiles: config.at_mobiles.clone(),
+            at_user_ids: config.at_user_ids.clone(),
+            at_all: false,
+        };
+        mentions
+            .check()
+            .map_err(|(field, reason)| NotifyError::invalid(name, field, reason))?;
+        if config.at_all {
+            return Err(NotifyError::invalid(
+                name,
+                "at_all",
+                "@everyone for every alert of a channel is refused; a rule that warrants it says `dingtalk: {at_all: true}`",
+            ));
+        }
+        for at in config.at_severity.values() {
+            at.check()
+                .map_err(|(_, reason)| NotifyError::invalid(name, "at_severity", reason))?;
+            if at.at_all {
                 return Err(NotifyError::invalid(
                     name,
-                    "at_mobiles",
-                    format!("`{m}` is not a phone number"),
+                    "at_severity",
+                    "`at_all` is for a rule to ask (`dingtalk: {at_all: true}`), never a channel",
                 ));
             }
         }
@@ -151,10 +187,10 @@ impl DingTalkChannel {
             endpoint: url.to_string(),
             secret: config.secret.clone(),
             keyword: config.keyword.clone().filter(|k| !k.trim().is_empty()),
-            mentions: Mentions {
-                at_mobiles: config.at_mobiles.clone(),
-                at_all: config.at_all,
-            },
+            message_type: config.message_type,
+            mentions,
+            at_severity: config.at_severity.clone(),
+            templates,
             client: http::client(name, config.timeout.0)?,
             clock,
             redact,
@@ -192,21 +228,60 @@ impl Channel for DingTalkChannel {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
-        let body = message::markdown_body(
-            &Rendered::new(alert),
-            self.keyword.as_deref(),
-            &self.mentions,
-        );
-        self.post(&body).await
+        self.post(&self.alert_body(alert)).await
     }
 
     async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
-        let body = message::digest_body(
-            &RenderedDigest::new(alerts),
-            self.keyword.as_deref(),
-            &self.mentions,
-        );
-        self.post(&body).await
+        self.post(&self.digest_body(alerts)).await
+    }
+}
+
+impl DingTalkChannel {
+    /// The request body for one alert.
+    pub(crate) fn alert_body(&self, alert: &Alert) -> serde_json::Value {
+        let t = &self.templates;
+        let buttons = alert
+            .kibana_url
+            .iter()
+            .filter(|u| super::escape::is_web_url(u) && u.len() <= super::template::MAX_LINK_BYTES)
+            .map(|u| message::Button {
+                label: "Open in Kibana",
+                url: u.clone(),
+            })
+            .collect();
+        let msg = message::Message {
+            title: t.render_alert("title", alert).unwrap_or_default(),
+            text: t.render_alert("text", alert).unwrap_or_default(),
+            buttons,
+            mentions: self.mentions_for(&[alert]),
+        };
+        message::body(msg, self.keyword.as_deref(), self.message_type)
+    }
+
+    /// The request body for a digest of `alerts`.
+    pub(crate) fn digest_body(&self, alerts: &[Alert]) -> serde_json::Value {
+        let t = &self.templates;
+        let msg = message::Message {
+            title: t.render_digest("digest_title", alerts).unwrap_or_default(),
+            text: t.render_digest("digest_text", alerts).unwrap_or_default(),
+            buttons: Vec::new(),
+            mentions: self.mentions_for(&worst_first(alerts)),
+        };
+        message::body(msg, self.keyword.as_deref(), self.message_type)
+    }
+
+    /// The channel's people, those of each alert's severity, and those its rule names.
+    fn mentions_for(&self, alerts: &[&Alert]) -> DingTalkAt {
+        let mut at = self.mentions.clone();
+        for alert in alerts {
+            if let Some(extra) = self.at_severity.get(&alert.severity) {
+                at.add(extra);
+            }
+            if let Some(rule) = self.templates.rule_message(&alert.rule) {
+                at.add(&rule.dingtalk);
+            }
+        }
+        at
     }
 }
 
@@ -267,7 +342,12 @@ mod tests {
     }
 
     fn build(yaml: &str) -> Result<DingTalkChannel, NotifyError> {
-        DingTalkChannel::new("dt", &config(yaml), Arc::new(SystemClock))
+        DingTalkChannel::new(
+            "dt",
+            &config(yaml),
+            Arc::new(SystemClock),
+            Templates::defaults("dt", PARTS),
+        )
     }
 
     #[test]
@@ -301,6 +381,12 @@ mod tests {
         assert!(no_token.to_string().contains("access_token"), "{no_token}");
         let bad_url = build("url: 'not a url tok-SECRET'\n").err().unwrap();
         assert!(!bad_url.to_string().contains("tok-SECRET"), "{bad_url}");
+        let all = build("access_token: t\nat_all: true\n").err().unwrap();
+        assert!(
+            all.to_string().contains("dingtalk: {at_all: true}"),
+            "{all}"
+        );
+        assert!(build("access_token: t\nat_all: false\n").is_ok());
         let mobile = build("access_token: t\nat_mobiles: ['138 [x](y)']\n")
             .err()
             .unwrap();

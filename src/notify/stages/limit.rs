@@ -8,6 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
+/// A backlog the limit cannot send one by one within this long is merged into a digest:
+/// a few alerts at once still go out whole (each with its sample and link), a flood does
+/// not wait for hours.
+pub const DIGEST_HORIZON: Duration = Duration::from_secs(60);
+
 /// The longest pause a destination can impose (a `Retry-After: 999999` is not obeyed).
 pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
@@ -119,10 +124,15 @@ impl RateLimiter {
         }
     }
 
-    /// Whether more than one message waiting means the channel is behind (it would take
-    /// longer than one interval to send them one by one).
-    pub fn limited(&self) -> bool {
-        self.limit.is_some()
+    /// Whether `waiting` messages are more than the limit lets through within
+    /// [`DIGEST_HORIZON`]: sent one by one, the last would be that late.
+    pub fn behind(&self, waiting: usize) -> bool {
+        self.limit.is_some_and(|l| {
+            let one_by_one = l
+                .interval()
+                .saturating_mul(u32::try_from(waiting).unwrap_or(u32::MAX));
+            one_by_one > DIGEST_HORIZON
+        })
     }
 
     /// The destination said "too many": hold the channel `wait` (capped at [`MAX_PAUSE`];

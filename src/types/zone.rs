@@ -1,4 +1,5 @@
-//! The time zone that timestamps without an offset are written in (`timezone:` option).
+//! A time zone as ops write it (`Asia/Shanghai`, `UTC`, `+08:00`, `local`): the zone
+//! zone-less log timestamps are read in, and the zone alerts show times in.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,7 +7,10 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Deserializer};
 
-use super::DecodeError;
+/// A name that is neither an IANA zone, `UTC`, `local` nor an offset like `+08:00`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown timezone `{0}`: expected local, UTC, an IANA name such as Asia/Shanghai, or an offset such as +08:00")]
+pub struct UnknownTimeZone(pub String);
 
 /// Where a zone-less timestamp such as `2026-06-08 11:00:00` was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,9 +50,9 @@ impl TimeZone {
 }
 
 impl FromStr for TimeZone {
-    type Err = DecodeError;
+    type Err = UnknownTimeZone;
 
-    fn from_str(s: &str) -> Result<Self, DecodeError> {
+    fn from_str(s: &str) -> Result<Self, UnknownTimeZone> {
         match s {
             "local" => return Ok(TimeZone::Local),
             "UTC" | "utc" | "Z" => return Ok(TimeZone::Utc),
@@ -61,7 +65,7 @@ impl FromStr for TimeZone {
         }
         s.parse::<chrono_tz::Tz>()
             .map(TimeZone::Named)
-            .map_err(|_| DecodeError::UnknownTimeZone(s.to_string()))
+            .map_err(|_| UnknownTimeZone(s.to_string()))
     }
 }
 
