@@ -76,6 +76,12 @@ pub fn slack(text: &str, max_chars: usize) -> String {
     fit(text, max_chars, slack_char)
 }
 
+/// Slack-escaped text outside code: a run of backticks cannot open a code block that a
+/// later fence would close (which would turn the log line after it into markup).
+pub fn slack_inline(text: &str, max_chars: usize) -> String {
+    fit(&break_fences(text), max_chars, slack_char)
+}
+
 /// Slack-escaped text for inside a ``` block: a run of backticks cannot close it early.
 pub fn slack_code_block(text: &str, max_chars: usize) -> String {
     fit(&break_fences(text), max_chars, slack_char)
@@ -117,7 +123,7 @@ pub fn dingtalk_inline(text: &str, max_chars: usize) -> String {
         .replace(['\r', '\n'], " ")
         .replace("://", ":\u{200B}//")
         .replace("www.", "www\u{200B}.");
-    fit(&flat, max_chars, |c| match c {
+    let escaped = fit(&flat, max_chars, |c| match c {
         '@' => Some(DINGTALK_AT),
         '\\' => Some("\\\\"),
         '`' => Some("\\`"),
@@ -135,7 +141,32 @@ pub fn dingtalk_inline(text: &str, max_chars: usize) -> String {
         '&' => Some("\\&"),
         '|' => Some("\\|"),
         _ => None,
-    })
+    });
+    dingtalk_line_start(&escaped)
+}
+
+/// A value a template puts at the start of a line must not make it a list item, a rule or a
+/// setext heading: a leading `-`, `+`, `=` or `1.` / `1)` gets a backslash (`#` and `>` are
+/// escaped everywhere already).
+fn dingtalk_line_start(text: &str) -> String {
+    // Leading spaces (an indented code block at the start of a line, `  - x`) become
+    // no-break spaces: the same to the eye, never indentation.
+    let spaces = text.len() - text.trim_start_matches(' ').len();
+    if spaces > 0 {
+        return format!("{}{}", "\u{A0}".repeat(spaces), &text[spaces..]);
+    }
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    let rest = &text[digits..];
+    let list_number = digits > 0
+        && rest.starts_with(['.', ')'])
+        && rest[1..].chars().next().is_none_or(char::is_whitespace);
+    if text.starts_with(['-', '+', '=']) {
+        format!("\\{text}")
+    } else if list_number {
+        format!("{}\\{rest}", &text[..digits])
+    } else {
+        text.to_string()
+    }
 }
 
 /// DingTalk plain text (the markdown `title`, shown in notification previews): one line,
@@ -244,6 +275,14 @@ mod tests {
             "\\[x\\](http:\u{200B}//evil) !\\[i\\](y) \u{FF20}all \\# head"
         );
         assert!(!out.contains('@') && !out.contains('\n'));
+        assert_eq!(dingtalk_inline("1. ---", 50), "1\\. ---");
+        assert_eq!(dingtalk_inline("  - x", 50), "\u{A0}\u{A0}- x");
+        assert_eq!(dingtalk_inline(" in 1m", 50), "\u{A0}in 1m");
+        assert_eq!(dingtalk_inline("=== ", 50), "\\=== ");
+        assert_eq!(dingtalk_inline("12) y", 50), "12\\) y");
+        assert_eq!(dingtalk_inline("a - b", 50), "a - b");
+        assert_eq!(dingtalk_inline("3.333", 50), "3.333");
+        assert_eq!(slack_inline("a ``` b", 50), "a ``\u{02CB} b");
     }
 
     #[test]

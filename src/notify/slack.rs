@@ -113,7 +113,8 @@ fn field(label: &str, value: &str) -> Value {
 }
 
 /// Splits rendered mrkdwn into section blocks within Slack's limits: at blank lines outside
-/// code blocks, a paragraph past the limit cut (its code block closed).
+/// code blocks, a paragraph too long for one section at line breaks (a code block split so
+/// is closed and reopened), and only a single line too long for a section is cut.
 fn sections(text: &str, blocks: &mut Vec<Value>) {
     let mut paragraphs: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -133,28 +134,56 @@ fn sections(text: &str, blocks: &mut Vec<Value>) {
         paragraphs.push(current);
     }
     let mut section = String::new();
-    for p in paragraphs {
-        let p = if p.chars().count() > MAX_SECTION_TEXT {
-            let mut cut = escape::truncate(&p, MAX_SECTION_TEXT - 4);
-            if cut.matches("```").count() % 2 == 1 {
-                cut.push_str("\n```");
-            }
-            cut
-        } else {
-            p
-        };
-        if !section.is_empty() && section.chars().count() + p.chars().count() + 2 > MAX_SECTION_TEXT
-        {
+    for piece in paragraphs.iter().flat_map(|p| split_long(p)) {
+        let fits = section.chars().count() + piece.chars().count() + 2 <= MAX_SECTION_TEXT;
+        if !section.is_empty() && !fits {
             blocks.push(json!({"type": "section", "text": mrkdwn(std::mem::take(&mut section))}));
         }
         if !section.is_empty() {
             section.push_str("\n\n");
         }
-        section.push_str(&p);
+        section.push_str(&piece);
     }
     if !section.is_empty() {
         blocks.push(json!({"type": "section", "text": mrkdwn(section)}));
     }
+}
+
+/// A paragraph in pieces that each fit a section.
+fn split_long(paragraph: &str) -> Vec<String> {
+    const FENCE: usize = 4; // "```\n" or "\n```"
+    let limit = MAX_SECTION_TEXT - 2 * FENCE;
+    if paragraph.chars().count() <= MAX_SECTION_TEXT {
+        return vec![paragraph.to_string()];
+    }
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    let mut len = 0;
+    let mut in_code = false;
+    for line in paragraph.split('\n') {
+        let line = escape::truncate(line, limit);
+        let line_len = line.chars().count();
+        if len > 0 && len + 1 + line_len > limit {
+            if in_code {
+                piece.push_str("\n```");
+            }
+            pieces.push(std::mem::take(&mut piece));
+            if in_code {
+                piece.push_str("```\n");
+            }
+            len = piece.chars().count();
+        } else if len > 0 {
+            piece.push('\n');
+            len += 1;
+        }
+        piece.push_str(&line);
+        len += line_len;
+        in_code ^= line.matches("```").count() % 2 == 1;
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
 }
 
 /// The Slack message for one alert: `text` (the notification) plus blocks — header,
@@ -297,6 +326,40 @@ mod tests {
             last["elements"][0]["url"],
             "http://kibana/app/discover#/?_a=(query:'x')"
         );
+    }
+
+    #[test]
+    fn a_long_paragraph_is_split_at_line_breaks_not_cut() {
+        // A digest-like table: one paragraph of 40 long lines, then a last line.
+        let rows: Vec<String> = (0..40)
+            .map(|i| format!("• row {i:02} {}", "k".repeat(150)))
+            .collect();
+        let text = format!("{}\n… and 20 more", rows.join("\n"));
+        let mut blocks = Vec::new();
+        sections(&text, &mut blocks);
+        let texts: Vec<&str> = blocks
+            .iter()
+            .map(|b| b["text"]["text"].as_str().unwrap())
+            .collect();
+        assert!(texts.len() > 1);
+        assert!(texts.iter().all(|t| t.chars().count() <= MAX_SECTION_TEXT));
+        let joined = texts.join("\n");
+        assert_eq!(joined, text, "nothing lost");
+        // A code block split across sections is closed and reopened.
+        let code = format!(
+            "```\n{}\n```",
+            (0..500)
+                .map(|i| format!("line {i:03}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let mut blocks = Vec::new();
+        sections(&code, &mut blocks);
+        assert!(blocks.len() > 1);
+        for b in &blocks {
+            let t = b["text"]["text"].as_str().unwrap();
+            assert!(t.starts_with("```\n") && t.ends_with("\n```"), "{t}");
+        }
     }
 
     #[test]

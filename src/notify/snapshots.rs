@@ -74,8 +74,9 @@ fn long() -> Alert {
 fn hostile() -> Alert {
     let mut a = Alert::example();
     a.key.clear();
-    a.key.insert("user", "@13800000000 <!everyone> @所有人");
-    a.detail = Some("state: <b>paid</b> → @all".into());
+    a.key
+        .insert("user", "@13800000000 <!everyone> @所有人 ``` *x*");
+    a.detail = Some("1. --- state: <b>paid</b> → @all".into());
     a.description = Some("Order errors & <i>rollbacks</i>".into());
     a.held_back = 3;
     a.sample = "ERROR @所有人 <!channel> <!here> <@U0123> <script>alert(1)</script> ``` \
@@ -281,6 +282,13 @@ fn hostile_text_stays_text_in_every_channel() {
     assert!(!text.contains('\u{1b}') && !text.contains('\u{202E}'));
 
     let sl = slack::message(&templates("s", slack::PARTS), &alert);
+    let body = sl["blocks"][2]["text"]["text"].as_str().unwrap();
+    // Only the sample's own fences: the key's backticks cannot open a block.
+    assert_eq!(body.matches("```").count(), 2, "{body}");
+    assert!(
+        body.ends_with("forged: [CRITICAL] all clear\n```"),
+        "{body}"
+    );
     let all = sl.to_string();
     for forbidden in [
         "<!channel>",

@@ -134,7 +134,7 @@ pub struct Message {
 pub fn body(message: Message, keyword: Option<&str>, kind: MessageType) -> Value {
     let Message {
         mut title,
-        mut text,
+        text,
         buttons,
         mut mentions,
     } = message;
@@ -151,34 +151,43 @@ pub fn body(message: Message, keyword: Option<&str>, kind: MessageType) -> Value
         MessageType::ActionCard => !buttons.is_empty(),
         MessageType::Markdown => false,
     };
+    // What the channel adds goes in whole; the template's text is cut to leave room for it.
+    let mut suffix = String::new();
     if !card {
         for b in &buttons {
-            text.push_str(&format!(
+            suffix.push_str(&format!(
                 "\n\n[{}]({})",
                 b.label,
                 escape::link_target(&b.url)
             ));
         }
+        let at: Vec<String> = mentions
+            .at_mobiles
+            .iter()
+            .chain(&mentions.at_user_ids)
+            .map(|m| format!("@{m}"))
+            .collect();
+        if !at.is_empty() {
+            suffix.push_str("\n\n");
+            suffix.push_str(&at.join(" "));
+        }
     }
-    let at: Vec<String> = mentions
-        .at_mobiles
-        .iter()
-        .chain(&mentions.at_user_ids)
-        .map(|m| format!("@{m}"))
-        .collect();
-    if !at.is_empty() && !card {
-        text.push_str("\n\n");
-        text.push_str(&at.join(" "));
-    }
-    if let Some(k) = keyword.filter(|k| !text.contains(*k)) {
-        let k = escape::dingtalk_inline(k, 100);
+    let keyword = keyword.map(|k| escape::dingtalk_inline(k, 100));
+    let buttons_bytes: usize = if card {
+        buttons.iter().map(|b| b.url.len() + b.label.len()).sum()
+    } else {
+        0
+    };
+    let reserved = suffix.len() + keyword.as_ref().map_or(0, |k| k.len() + 2) + buttons_bytes;
+    let mut text = cap_markdown(text, MAX_TEXT_BYTES.saturating_sub(reserved).max(1_000));
+    if let Some(k) = keyword.filter(|k| !text.contains(k.as_str())) {
         // In the heading when the text starts with one (the default does), else at the end.
         text = match text.strip_prefix("#### ") {
             Some(rest) => format!("#### {k} {rest}"),
             None => format!("{text}\n\n{k}"),
         };
     }
-    let text = cap_markdown(text, MAX_TEXT_BYTES);
+    text.push_str(&suffix);
     if card {
         let btns: Vec<Value> = buttons
             .iter()
@@ -282,14 +291,25 @@ mod tests {
     #[test]
     fn long_text_is_cut_with_its_code_block_closed() {
         let text = format!("#### t\n\n```\n{}\n```", "日志".repeat(10_000));
+        let at = DingTalkAt {
+            at_mobiles: vec!["13800000000".into()],
+            ..Default::default()
+        };
         let body = body(
-            message(&text, vec![], DingTalkAt::default()),
-            None,
-            MessageType::Markdown,
+            message(&text, kibana(), at),
+            Some("klaxon"),
+            MessageType::Auto,
         );
         let text = body["markdown"]["text"].as_str().unwrap();
         assert!(text.len() <= MAX_TEXT_BYTES, "{}", text.len());
         assert_eq!(text.matches("```").count(), 2);
+        // What the channel adds survives the cut: the link, the mention, the keyword.
+        assert!(text.starts_with("#### klaxon t"), "{}", &text[..20]);
+        assert!(
+            text.ends_with("%29)\n\n@13800000000"),
+            "{}",
+            &text[text.len() - 80..]
+        );
     }
 
     #[test]

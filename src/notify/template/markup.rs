@@ -76,7 +76,7 @@ impl Markup {
             Markup::Text => escape::sanitize(text),
             Markup::DingTalkPlain => escape::dingtalk_plain(&escape::sanitize(text), usize::MAX),
             Markup::DingTalk => escape::dingtalk_inline(&escape::sanitize(text), usize::MAX),
-            Markup::Slack => escape::slack(&escape::sanitize(text), usize::MAX),
+            Markup::Slack => escape::slack_inline(&escape::sanitize(text), usize::MAX),
             Markup::Html => escape::html(&escape::sanitize(text)),
             Markup::Json => serde_json::to_string(text).expect("strings serialize"),
         }
@@ -170,14 +170,16 @@ fn code_cap(markup: Markup) -> usize {
 
 /// `{{ alert.sample | code }}`: a code block that shows the text exactly as logged, so it
 /// can be copied (nothing inserted but what stops a run of backticks from ending the
-/// block); `code(500)` caps it at 500 characters.
+/// block); `code(500)` caps it at 500 characters. A fence only opens at the start of a
+/// line, so the block is written on lines of its own wherever the template puts it (the
+/// blank lines that leaves are tidied away afterwards).
 fn code(state: &State, value: &Value, max_chars: Option<usize>) -> Value {
     let markup = Markup::of_state(state);
     let text = escape::sanitize(&text_of(value));
     let cap = max_chars.unwrap_or(usize::MAX).min(code_cap(markup));
     let written = match markup {
-        Markup::DingTalk => format!("```\n{}\n```", escape::code_fence_body(&text, cap)),
-        Markup::Slack => format!("```\n{}\n```", escape::slack_code_block(&text, cap)),
+        Markup::DingTalk => format!("\n\n```\n{}\n```\n\n", escape::code_fence_body(&text, cap)),
+        Markup::Slack => format!("\n```\n{}\n```\n", escape::slack_code_block(&text, cap)),
         Markup::Html => format!("<pre>{}</pre>", escape::html(&escape::truncate(&text, cap))),
         Markup::Json => markup.escape(&escape::truncate(&text, cap)),
         Markup::Text | Markup::DingTalkPlain => escape::truncate(&text, cap)

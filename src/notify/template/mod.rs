@@ -128,22 +128,35 @@ pub fn check(
             source.len()
         )));
     }
-    let example = Alert::example();
-    let out = if part.role.is_digest() {
-        let alerts = vec![example.clone(), example.clone(), example];
-        render_digest_with(part, source, &alerts, &Times::default(), "")
-    } else {
-        render_alert_with(part, source, &example, &Times::default(), &example.title())
-    }
-    .map_err(|e| TemplateError(describe(&e)))?;
-    if part.markup == Markup::Json {
-        serde_json::from_str::<serde_json::Value>(&out).map_err(|e| {
-            TemplateError(format!(
-                "renders to invalid JSON for the example alert: {e}"
-            ))
-        })?;
+    for example in examples() {
+        let out = if part.role.is_digest() {
+            let alerts = vec![example.clone(), Alert::example(), example.clone()];
+            render_digest_with(part, source, &alerts, &Times::default(), "")
+        } else {
+            render_alert_with(part, source, &example, &Times::default(), &example.title())
+        }
+        .map_err(|e| TemplateError(describe(&e)))?;
+        if let Some(problem) = unusable(part, &out) {
+            return Err(TemplateError(format!("{problem} for an example alert")));
+        }
     }
     Ok(())
+}
+
+/// The alerts templates are checked against: the plain example, and one with every
+/// optional field the other way round (a detail, a Kibana link, alerts held back, no
+/// description, no window). Both have a key: a rule's template may rely on its `group_by`.
+fn examples() -> [Alert; 2] {
+    let plain = Alert::example();
+    let mut other = Alert::example();
+    other.detail = Some("state: paid → created".into());
+    other.kibana_url = Some("http://kibana:5601/app/discover#/?_a=(query:'x')".into());
+    other.held_back = 3;
+    other.description = None;
+    other.window = None;
+    other.count = 1;
+    other.distinct = true;
+    [plain, other]
 }
 
 /// A minijinja error as one line: what went wrong and the template line.
@@ -329,28 +342,74 @@ impl Templates {
         render: impl Fn(&str) -> Result<String, minijinja::Error>,
     ) -> Option<String> {
         for (source, from) in self.sources(part, rule) {
-            match render(&source) {
-                Ok(out) => return Some(out),
-                Err(e) => tracing::warn!(
-                    channel = %self.channel,
-                    rule = %rule_name,
-                    part = part.name,
-                    template = from,
-                    error = %describe(&e),
-                    "template failed; using the next one down"
-                ),
-            }
+            let problem = match render(&source) {
+                Ok(out) => match unusable(part, &out) {
+                    None => return Some(out),
+                    Some(problem) => problem,
+                },
+                Err(e) => describe(&e),
+            };
+            tracing::warn!(
+                channel = %self.channel,
+                rule = %rule_name,
+                part = part.name,
+                template = from,
+                error = %problem,
+                "template failed; using the next one down"
+            );
         }
         None
     }
 }
 
-/// Titles are one line; bodies lose the blank lines a template's layout left at the ends.
+/// Why a rendered part cannot be sent, if it cannot: nothing at all (a chat service refuses
+/// an empty header or text), or a JSON part that is not JSON (a receiver refuses it, and
+/// it would be refused every time).
+fn unusable(part: &Part, out: &str) -> Option<String> {
+    if out.trim().is_empty() {
+        return Some("rendered nothing".into());
+    }
+    if part.markup == Markup::Json {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(out) {
+            return Some(format!("rendered invalid JSON: {e}"));
+        }
+    }
+    None
+}
+
+/// Titles are one line; bodies lose the blank lines a template's layout (or a code block's
+/// own lines) left at the ends and in runs.
 fn finish(part: &Part, out: String) -> String {
     match part.role {
         Role::Title | Role::DigestTitle => out.trim().replace(['\r', '\n'], " "),
-        Role::Body | Role::DigestBody => out.trim_matches('\n').to_string(),
+        Role::Body | Role::DigestBody => tidy_blank_lines(out.trim_matches('\n')),
     }
+}
+
+/// At most one blank line in a row, except inside a fenced code block (the log text there
+/// stays as it was).
+fn tidy_blank_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    let mut blank_run = 0;
+    for line in text.split('\n') {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        }
+        if line.trim().is_empty() && !in_code {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 #[cfg(test)]

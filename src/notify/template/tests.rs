@@ -133,12 +133,12 @@ fn filters_write_markup_for_the_part() {
     );
     assert_eq!(
         t.render_alert("text", &alert).unwrap(),
-        "```\na ``\u{02CB} b @所有人\n```|`\"ERROR\" AND (order_timeout OR inventory_rollback)`|\
+        "```\na ``\u{02CB} b @所有人\n```\n\n|`\"ERROR\" AND (order_timeout OR inventory_rollback)`|\
          [Kibana](http://kibana/app/discover#/?_a=%28q:'x'%29)|1,234,567|3.333|orde…"
     );
     assert_eq!(
         t.render_alert("slack", &alert).unwrap(),
-        "```\na `…\n```|<http://kibana/app/discover#/?_a=%28q:'x'%29|K>"
+        "```\na `…\n```\n|<http://kibana/app/discover#/?_a=%28q:'x'%29|K>"
     );
     // A link to anything but http(s) is only its label.
     alert.kibana_url = Some("javascript:alert(1)".into());
@@ -165,6 +165,40 @@ fn json_parts_write_json_values_and_have_no_default() {
 }
 
 #[test]
+fn output_no_service_would_take_falls_back_too() {
+    let mut alert = sample_alert();
+    alert.description = None;
+    let t = templates(
+        parts(&[
+            ("title", "{{ alert.description }}"),
+            ("body", r#"{"d": "{{ alert.detail }}"}"#),
+        ]),
+        HashMap::new(),
+    );
+    assert_eq!(
+        t.render_alert("title", &alert).unwrap(),
+        "[CRITICAL] order-errors (sku=A-1)"
+    );
+    alert.detail = Some("x".into());
+    // No default for a JSON body: the channel sends its built-in form.
+    assert_eq!(t.render_alert("body", &alert), None);
+}
+
+#[test]
+fn a_code_block_opens_on_its_own_line_wherever_the_template_puts_it() {
+    let mut alert = sample_alert();
+    alert.sample = "x\n\n[click](http://evil) @13800000000\n# heading".into();
+    let t = templates(
+        parts(&[("text", "- Sample: {{ alert.sample | code }} after")]),
+        HashMap::new(),
+    );
+    assert_eq!(
+        t.render_alert("text", &alert).unwrap(),
+        "- Sample: \n\n```\nx\n\n[click](http://evil) @13800000000\n# heading\n```\n\n after"
+    );
+}
+
+#[test]
 fn digests_render_with_their_own_parts() {
     let alerts = vec![sample_alert(), sample_alert()];
     let t = templates(TemplateParts::new(), HashMap::new());
@@ -187,6 +221,10 @@ fn check_finds_unknown_parts_bad_syntax_typos_and_bad_json() {
     let typo = err("text", "{{ alert.rul }}", false);
     assert!(typo.contains("template line 1"), "{typo}");
     assert!(err("body", "{ not json", false).contains("invalid JSON"));
+    // Valid JSON for the plain example only: a quoted value the other example sets.
+    assert!(err("body", r#"{"link": "{{ alert.kibana_url }}"}"#, false).contains("invalid JSON"));
+    // Nothing at all for an alert without a description.
+    assert!(err("title", "{{ alert.description }}", false).contains("rendered nothing"));
     assert!(err("text", &"x".repeat(MAX_TEMPLATE_BYTES + 1), false).contains("bytes"));
 }
 
