@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod notify;

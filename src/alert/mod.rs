@@ -6,6 +6,7 @@ mod realert;
 pub use key::{write_id, AlertKey};
 pub use realert::{Admission, Realert, RealertState};
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -75,6 +76,56 @@ pub struct Alert {
     pub fired_at: DateTime<Utc>,
     /// Kibana Discover link to the evidence, when Kibana is configured.
     pub kibana_url: Option<String>,
+    /// The rule's `labels:` (team, service, …), for routing, silences and inhibition.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The alert's id in its lifecycle (`klaxon ack ID`), once it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// What this message says about the alert: it fires, was acknowledged, or resolved.
+    #[serde(default, skip_serializing_if = "Status::is_firing")]
+    pub status: Status,
+    /// Who acknowledged it (with `status: acknowledged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    /// Set on a message sent by an escalation level: which, and whom it mentions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationNote>,
+}
+
+/// Where an alert stands, as a message tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Firing,
+    Acknowledged,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+        }
+    }
+
+    fn is_firing(&self) -> bool {
+        *self == Status::Firing
+    }
+}
+
+/// An escalation level's message: its number (1 = the first level past the normal
+/// notification) and the people it mentions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationNote {
+    pub level: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_mobiles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_user_ids: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -87,9 +138,27 @@ impl Alert {
         self.key.to_string()
     }
 
-    /// A one-line title: `[CRITICAL] order-errors (sku=A-1)`.
+    /// The labels routes, silences and inhibition match on: the rule's `labels:`, its
+    /// `group_by` fields, and `rule`, `severity`, `source` (these last win over a rule label
+    /// of the same name).
+    pub fn label_set(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        for (field, value) in self.key.iter() {
+            labels.insert(field.to_string(), value.to_string());
+        }
+        labels.insert("rule".into(), self.rule.clone());
+        labels.insert("severity".into(), self.severity.as_str().into());
+        labels.insert("source".into(), self.source.clone());
+        labels
+    }
+
+    /// A one-line title: `[CRITICAL] order-errors (sku=A-1)`; `[RESOLVED] …` and
+    /// `[ACKNOWLEDGED] …` for those notices.
     pub fn title(&self) -> String {
-        let sev = self.severity.as_str().to_uppercase();
+        let sev = match self.status {
+            Status::Firing => self.severity.as_str().to_uppercase(),
+            other => other.as_str().to_uppercase(),
+        };
         if self.key.is_empty() {
             format!("[{sev}] {}", self.rule)
         } else {
@@ -121,6 +190,11 @@ impl Alert {
             held_back: 0,
             fired_at: t + chrono::Duration::seconds(31),
             kibana_url: None,
+            labels: BTreeMap::new(),
+            id: None,
+            status: Status::Firing,
+            acknowledged_by: None,
+            escalation: None,
         }
     }
 }

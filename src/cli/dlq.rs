@@ -48,13 +48,10 @@ impl Which {
 }
 
 pub fn dlq(args: &DlqArgs) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = crate::config::load_global(&args.config)
-        .map_err(|d| super::print_diagnostics(&d))
-        .ok()
-    else {
+    let Some(dir) = super::state_dir(&args.config) else {
         return Ok(ExitCode::FAILURE);
     };
-    let mut store = SqliteStore::open(&loaded.global.state_dir)?;
+    let mut store = SqliteStore::open(&dir)?;
     match &args.action {
         DlqAction::List => {
             let dead = store.dead_letters(10_000)?;

@@ -1,8 +1,10 @@
 //! The `klaxon` command line: one file per subcommand.
 
+mod alerts;
 mod check;
 mod dlq;
 mod run;
+mod silence;
 mod test;
 
 use std::path::PathBuf;
@@ -42,6 +44,14 @@ enum Command {
     Test(test::TestArgs),
     /// Dead letters (deliveries given up on): list, retry or drop them.
     Dlq(dlq::DlqArgs),
+    /// Alerts with their state, escalation level and next action.
+    Alerts(alerts::AlertsArgs),
+    /// Acknowledge an alert: its escalation stops, and whoever was told hears who owns it.
+    Ack(alerts::TargetArgs),
+    /// Resolve an alert by hand: whoever was told hears it is over.
+    Resolve(alerts::TargetArgs),
+    /// Silences: mute matching alerts for a while.
+    Silence(silence::SilenceArgs),
     /// Generate a consignment-order service's logs with injected anomalies and alert on them.
     Demo {
         /// How long the demo runs.
@@ -71,6 +81,10 @@ pub fn main() -> ExitCode {
         Command::Check { config } => check::check(&config),
         Command::Test(args) => test::test(&args),
         Command::Dlq(args) => dlq::dlq(&args),
+        Command::Alerts(args) => alerts::alerts(&args),
+        Command::Ack(args) => alerts::command("ack", &args),
+        Command::Resolve(args) => alerts::command("resolve", &args),
+        Command::Silence(args) => silence::silence(&args),
         Command::Demo { duration } => crate::demo::demo(duration.0),
     };
     match result {
@@ -124,6 +138,15 @@ fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
         let text = d.to_string();
         eprintln!("{}", text.trim_end());
     }
+}
+
+/// The state directory klaxon.yaml names (its problems printed; `None` when it has errors),
+/// for the commands that work on the store beside a running Klaxon.
+fn state_dir(config: &std::path::Path) -> Option<std::path::PathBuf> {
+    crate::config::load_global(config)
+        .map_err(|d| print_diagnostics(&d))
+        .ok()
+        .map(|loaded| loaded.global.state_dir)
 }
 
 /// Load the configuration, printing every problem; `None` when it has errors.

@@ -146,6 +146,8 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
         }
     }
 
+    check_lifecycle(&global, &spans, &file, &mut diags);
+
     let mut rules = Vec::new();
     // Rule name → where it was first defined, for the uniqueness check.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -179,6 +181,52 @@ pub fn load_rule_file_with_env(path: &Path, env: &dyn Env) -> Result<LoadedRule,
     read_rule(path, env)
 }
 
+/// Routes and escalation policies name channels and policies that exist; policies are well
+/// formed.
+fn check_lifecycle(
+    global: &GlobalConfig,
+    spans: &GlobalSpans,
+    file: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let known = |c: &str| global.channels.contains_key(c);
+    for (i, route) in global.routes.iter().enumerate() {
+        let mut problems = Vec::new();
+        for c in route.notify.iter().filter(|c| !known(c)) {
+            problems.push(unknown("channel", c, global.channels.keys()).to_string());
+        }
+        if route.notify.is_empty() {
+            problems.push("a route must `notify` at least one channel".to_string());
+        }
+        if let Some(p) = route
+            .escalation
+            .as_ref()
+            .filter(|p| !global.escalation_policies.contains_key(*p))
+        {
+            problems.push(
+                unknown("escalation policy", p, global.escalation_policies.keys()).to_string(),
+            );
+        }
+        for message in problems {
+            let message = format!("routes.{i}: {message}");
+            diags.push(match spans.routes.as_ref().and_then(|s| s.get(i)) {
+                Some(span) => file.at(Level::Error, span, message),
+                None => file.diag(Level::Error, 1, 1, message),
+            });
+        }
+    }
+    for (name, policy) in &global.escalation_policies {
+        if let Err(message) = crate::dispatch::Policy::build(name, policy, known) {
+            diags.push(
+                match spans.escalation_policies.as_ref().and_then(|s| s.get(name)) {
+                    Some(span) => file.at(Level::Error, span, message),
+                    None => file.diag(Level::Error, 1, 1, message),
+                },
+            );
+        }
+    }
+}
+
 /// Locations in klaxon.yaml that loading points at.
 #[derive(Debug, Default, Deserialize)]
 struct GlobalSpans {
@@ -189,6 +237,8 @@ struct GlobalSpans {
     channels: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
     #[allow(dead_code)] // only parsed so a bad `state_dir` is not a second error here
     state_dir: Option<Spanned<IgnoredAny>>,
+    routes: Option<Vec<Spanned<IgnoredAny>>>,
+    escalation_policies: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
 }
 
 /// Problems of one rule file against klaxon.yaml: sources and channels it names that are
@@ -230,6 +280,14 @@ fn cross_check(
             let p = unknown("channel", channel, global.channels.keys());
             diags.push(at(&format!("notify.{i}"), p));
         }
+    }
+    if let Some(p) = cfg
+        .escalation
+        .as_ref()
+        .filter(|p| !global.escalation_policies.contains_key(*p))
+    {
+        let p = unknown("escalation policy", p, global.escalation_policies.keys());
+        diags.push(at("escalation", p));
     }
     check_messages(global, rule, diags);
 }

@@ -69,6 +69,46 @@ pub struct GlobalConfig {
     /// `ts: date`, `client_ip: ip`); undeclared fields are text.
     #[serde(default)]
     pub fields: BTreeMap<String, crate::query::FieldType>,
+    /// How alerts are gathered into messages (default: by rule; the first at once, the
+    /// rest of a burst within a minute as one digest; repeated after 4h while unacknowledged).
+    #[serde(default)]
+    pub grouping: crate::dispatch::GroupingConfig,
+    /// Channels by label, beyond each rule's own `notify`: `{matchers: [severity = critical],
+    /// notify: [oncall]}`, tried in order.
+    #[serde(default)]
+    pub routes: Vec<crate::dispatch::RouteConfig>,
+    /// Whom to tell next while nobody acknowledges, by policy name.
+    #[serde(default)]
+    pub escalation_policies: BTreeMap<String, crate::dispatch::PolicyConfig>,
+    /// Alerts muted while another fires.
+    #[serde(default)]
+    pub inhibit_rules: Vec<crate::dispatch::InhibitConfig>,
+}
+
+impl GlobalConfig {
+    /// What the dispatcher is built from.
+    pub fn dispatch_setup(&self) -> crate::dispatch::DispatchSetup {
+        crate::dispatch::DispatchSetup {
+            lifecycle: crate::dispatch::LifecycleConfig {
+                grouping: self.grouping.clone(),
+                routes: self.routes.clone(),
+                escalation_policies: self.escalation_policies.clone(),
+                inhibit_rules: self.inhibit_rules.clone(),
+            },
+            max_alert_age: self
+                .sources
+                .iter()
+                .map(|(name, s)| (name.clone(), s.max_alert_age().as_chrono()))
+                .collect(),
+            quiet_resolved: self
+                .channels
+                .iter()
+                .filter(|(_, c)| !c.delivery().send_resolved)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            channels: self.channels.keys().cloned().collect(),
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {

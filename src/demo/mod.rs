@@ -69,6 +69,10 @@ rules: rules
 state_dir: state
 # The shops this grew from are in China: times in Beijing time, with UTC beside them.
 display_timezone: Asia/Shanghai
+# The first alert of each rule at once; what follows it within 10 s as one digest (a
+# short demo would end before the default minute).
+grouping:
+  group_interval: 10s
 kibana:
   url: http://localhost:5601
   data_view: klaxon-demo

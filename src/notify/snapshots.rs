@@ -86,12 +86,35 @@ fn hostile() -> Alert {
     a
 }
 
+/// A message of escalation level 2 about alert 7, which mentions a manager.
+fn escalated() -> Alert {
+    let mut a = plain();
+    a.id = Some(7);
+    a.escalation = Some(crate::alert::EscalationNote {
+        level: 2,
+        at_mobiles: vec!["13900000000".into()],
+        at_user_ids: vec![],
+    });
+    a
+}
+
+/// The notice that alert 7 was acknowledged.
+fn acknowledged() -> Alert {
+    let mut a = plain();
+    a.id = Some(7);
+    a.status = crate::alert::Status::Acknowledged;
+    a.acknowledged_by = Some("alice".into());
+    a
+}
+
 fn cases() -> Vec<(&'static str, Alert)> {
     vec![
         ("plain", plain()),
         ("cjk", cjk()),
         ("long", long()),
         ("hostile", hostile()),
+        ("escalated", escalated()),
+        ("acknowledged", acknowledged()),
     ]
 }
 

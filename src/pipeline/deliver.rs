@@ -123,8 +123,18 @@ impl Worker {
         self.catching_up = waiting > 1 && (self.catching_up || self.limiter.behind(waiting));
         let batch: Vec<Delivery> = if self.catching_up && !probe {
             due
-        } else {
+        } else if probe {
             due.into_iter().take(1).collect()
+        } else {
+            // One group's message: every row of the first row's batch, together.
+            let first = due[0].batch.clone();
+            match first {
+                Some(b) => due
+                    .into_iter()
+                    .filter(|d| d.batch.as_ref() == Some(&b))
+                    .collect(),
+                None => due.into_iter().take(1).collect(),
+            }
         };
         self.limiter.take(now);
         let timeout = self

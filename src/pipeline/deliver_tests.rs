@@ -62,6 +62,7 @@ fn setup(
                 ..sample_alert()
             },
             channels: vec!["ops".into()],
+            escalation: None,
         })
         .collect();
     lock(&store)
@@ -82,6 +83,7 @@ fn setup(
         },
         send_timeout: Duration::from_secs(5),
         fallback: Some("mail".into()),
+        send_resolved: true,
     };
     let worker = Worker::new("ops", channel.clone(), plan, store.clone(), clock.clone());
     Setup {
@@ -149,6 +151,7 @@ async fn once_behind_digests_go_on_until_caught_up() {
                 ..sample_alert()
             },
             channels: vec!["ops".into()],
+            escalation: None,
         };
         lock(&s.store)
             .commit(&Commit {

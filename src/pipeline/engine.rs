@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::alert::{Admission, Alert, AlertKey, Realert, RealertState};
+use crate::alert::{Admission, Alert, AlertKey, Realert, RealertState, Status};
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
@@ -382,10 +382,16 @@ impl Engine {
             held_back,
             fired_at,
             kibana_url,
+            labels: settings.labels.clone(),
+            id: None,
+            status: Status::Firing,
+            acknowledged_by: None,
+            escalation: None,
         };
         out.push(RaisedAlert {
             alert,
             channels: settings.notify.clone(),
+            escalation: settings.escalation.clone(),
         });
     }
 

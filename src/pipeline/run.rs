@@ -12,10 +12,11 @@ use tokio::sync::{mpsc, watch};
 use super::{deliver, lock, Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
+use crate::dispatch::Dispatcher;
 use crate::filter::SwappableFilter;
 use crate::notify::{MessageSetup, RuleMessage, RuleMessages};
 use crate::source::{self, Batch};
-use crate::store::{SqliteStore, StateLock, StateStore};
+use crate::store::{LifecycleStore, SqliteStore, StateLock, StateStore};
 
 /// Batches in flight between the sources and the processor.
 const BATCH_QUEUE: usize = 8;
@@ -52,6 +53,18 @@ pub async fn run(
             })?;
         channels.insert(name.clone(), (Arc::from(channel), cfg.delivery()));
     }
+
+    let mut dispatcher =
+        Dispatcher::new(&global.dispatch_setup()).map_err(|message| PipelineError::Channel {
+            name: "routes".into(),
+            message,
+        })?;
+    let (alert_records, group_records) = store.lifecycle()?;
+    dispatcher.restore(alert_records, group_records);
+    // Silences and queued commands before the first batch, so a silence in force at start
+    // mutes from the first alert.
+    outside_world(&mut dispatcher, &store, clock.now())?;
+    let mut history_report = HistoryReport::default();
 
     let mut engine = Engine::new(
         rules,
@@ -111,6 +124,7 @@ pub async fn run(
     // Ends when every source has stopped (on shutdown) and the queue is drained.
     loop {
         let mut checkpoints = Vec::new();
+        let mut ticked = false;
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -130,17 +144,34 @@ pub async fn run(
             _ = tick.tick() => {
                 evicted.report(&engine);
                 pruning.maybe(&store, clock.now())?;
+                ticked = true;
             }
         }
         engine.advance(&mut raised);
         stats.alerts += raised.len() as u64;
-        let commit = engine.commit(clock.now(), checkpoints, std::mem::take(&mut raised));
+        let now = clock.now();
+        let mut commit = engine.commit(now, checkpoints, std::mem::take(&mut raised));
+        let had_alerts = !commit.alerts.is_empty();
+        // Every raised alert is recorded as it was; what is sent, and when, the dispatcher
+        // decides.
+        for raised in &mut commit.alerts {
+            dispatcher.raise(raised.clone(), now);
+            raised.channels.clear();
+        }
+        if ticked {
+            outside_world(&mut dispatcher, &*lock(&store), now)?;
+            history_report.maybe(dispatcher.stats());
+        }
+        if ticked || had_alerts {
+            dispatcher.tick(now);
+        }
+        dispatcher.take_changes(&mut commit);
         if commit.is_empty() {
             continue;
         }
-        let has_alerts = !commit.alerts.is_empty();
+        let has_messages = !commit.notifications.is_empty();
         lock(&store).commit(&commit)?;
-        if has_alerts {
+        if has_messages {
             wakers.ring();
         }
     }
@@ -158,6 +189,63 @@ pub async fn run(
         }
     }
     Ok(stats)
+}
+
+/// What changed outside: silences added or expired, and commands (`klaxon ack`) queued by
+/// the CLI, read from the store.
+fn outside_world(
+    dispatcher: &mut Dispatcher,
+    store: &dyn LifecycleStore,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), PipelineError> {
+    let (silences, commands) = (store.silences(now)?, store.pending_commands()?);
+    dispatcher.set_silences(
+        silences
+            .into_iter()
+            .filter_map(|r| {
+                let matchers = serde_json::from_str::<Vec<String>>(&r.matchers).ok()?;
+                let matchers = matchers
+                    .iter()
+                    .map(|m| crate::dispatch::Matcher::parse(m))
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()?;
+                Some(crate::dispatch::Silence {
+                    id: r.id,
+                    matchers: crate::dispatch::Matchers(matchers),
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                    author: r.author,
+                    comment: r.comment,
+                })
+            })
+            .collect(),
+    );
+    for command in commands {
+        let answer = dispatcher.command(&command, now);
+        tracing::info!(command = %command.kind, by = %crate::types::flat(&command.author), "{answer}");
+    }
+    Ok(())
+}
+
+/// Reports, once each time a catch-up ends, how many alerts about old events did not page.
+#[derive(Default)]
+struct HistoryReport {
+    reported: u64,
+    last_seen: u64,
+}
+
+impl HistoryReport {
+    fn maybe(&mut self, stats: crate::dispatch::DispatchStats) {
+        let n = stats.history_not_paged;
+        if n > self.reported && n == self.last_seen {
+            tracing::info!(
+                alerts = n - self.reported,
+                "alerts about events older than max_alert_age were recorded but not paged (history is not news)"
+            );
+            self.reported = n;
+        }
+        self.last_seen = n;
+    }
 }
 
 /// Forgets what is older than the retention, at start and then hourly.

@@ -42,6 +42,10 @@ pub struct RuleSettings {
     pub counted_over: Option<HumanDuration>,
     /// An alert's count is of distinct values, not of matches.
     pub counts_distinct: bool,
+    /// The rule's `labels:`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The rule's escalation policy, by name.
+    pub escalation: Option<String>,
 }
 
 pub struct Rule {
@@ -139,6 +143,8 @@ impl Rule {
             max_keys: cx.max_keys,
             counted_over: config.params.visit(CountedOver),
             counts_distinct: config.params.visit(CountsDistinct),
+            labels: config.labels.clone(),
+            escalation: config.escalation.clone(),
         };
         let rule = Rule {
             name: config.name.clone(),

@@ -45,6 +45,13 @@ pub struct RuleConfig {
     /// beyond it (counted).
     #[serde(default)]
     pub max_keys: Option<usize>,
+    /// Labels for routing, silences and inhibition (`team: payments`); an alert also has
+    /// `rule`, `severity`, `source` and its `group_by` fields as labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// An escalation policy from klaxon.yaml: whom to tell next while nobody acknowledges.
+    #[serde(default)]
+    pub escalation: Option<String>,
     /// This rule's own message templates: channel name → the parts it replaces there.
     #[serde(default)]
     pub templates: BTreeMap<String, TemplateParts>,
@@ -80,6 +87,8 @@ impl RuleConfig {
             enabled: true,
             allowed_lateness: None,
             max_keys: None,
+            labels: BTreeMap::new(),
+            escalation: None,
             templates: BTreeMap::new(),
             dingtalk: DingTalkAt::default(),
             params,

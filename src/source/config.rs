@@ -3,7 +3,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 
 use super::{FileSourceConfig, StdinSourceConfig};
-use crate::types::{deserialize_tagged, TaggedConfig};
+use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
 /// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
 #[derive(Debug, Clone)]
@@ -61,11 +61,20 @@ impl SourceConfig {
                 replay.max_line_bytes = stdin.max_line_bytes;
                 replay.max_event_age = stdin.max_event_age;
                 replay.max_clock_skew = stdin.max_clock_skew;
+                replay.max_alert_age = stdin.max_alert_age;
             }
         }
         replay.read_from = super::ReadFrom::Beginning;
         replay.fingerprint = super::FingerprintStrategy::DeviceInode;
         replay
+    }
+
+    /// Alerts about events older than this when raised do not page.
+    pub fn max_alert_age(&self) -> HumanDuration {
+        match self {
+            SourceConfig::File(file) => file.max_alert_age,
+            SourceConfig::Stdin(stdin) => stdin.max_alert_age,
+        }
     }
 
     /// What the config loader does for every source: relative paths become relative to

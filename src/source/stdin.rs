@@ -46,6 +46,9 @@ pub struct StdinSourceConfig {
     pub max_event_age: HumanDuration,
     #[serde(default = "super::file::default_max_clock_skew")]
     pub max_clock_skew: HumanDuration,
+    /// Alerts about events older than this when raised do not page (default 15m).
+    #[serde(default = "super::file::default_max_alert_age")]
+    pub max_alert_age: HumanDuration,
 }
 
 fn default_max_line_bytes() -> usize {
@@ -64,6 +67,7 @@ impl Default for StdinSourceConfig {
             max_line_bytes: default_max_line_bytes(),
             max_event_age: super::file::default_max_event_age(),
             max_clock_skew: super::file::default_max_clock_skew(),
+            max_alert_age: super::file::default_max_alert_age(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct MemoryStore {
     by_id: BTreeMap<i64, crate::alert::Alert>,
     last_alert_id: i64,
     last_delivery_id: i64,
+    lifecycle: super::memory_lifecycle::Tables,
 }
 
 #[derive(Debug)]
@@ -47,7 +48,35 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    pub(super) fn lifecycle_tables(&self) -> &super::memory_lifecycle::Tables {
+        &self.lifecycle
+    }
+
+    pub(super) fn lifecycle_tables_mut(&mut self) -> &mut super::memory_lifecycle::Tables {
+        &mut self.lifecycle
+    }
+
+    /// Stores `alert` as a new alert row (a raised alert, or a message about one); its id.
+    fn record(&mut self, alert: &crate::alert::Alert, raised: bool) -> i64 {
+        if raised {
+            self.alerts.push(alert.clone());
+        }
+        self.last_alert_id += 1;
+        self.by_id.insert(self.last_alert_id, alert.clone());
+        self.last_alert_id
+    }
+
     fn queue(&mut self, alert_id: i64, channel: &str, at: DateTime<Utc>) {
+        self.queue_batch(alert_id, channel, at, None);
+    }
+
+    fn queue_batch(
+        &mut self,
+        alert_id: i64,
+        channel: &str,
+        at: DateTime<Utc>,
+        batch: Option<String>,
+    ) {
         let Some(alert) = self.by_id.get(&alert_id).cloned() else {
             return;
         };
@@ -59,6 +88,7 @@ impl MemoryStore {
                 channel: channel.to_string(),
                 alert,
                 attempts: 0,
+                batch,
             },
             next_at: Some(at),
             delivered: false,
@@ -129,14 +159,16 @@ impl StateStore for MemoryStore {
                 .insert((r.rule.clone(), r.key.clone()), r.clone());
         }
         for raised in &commit.alerts {
-            self.alerts.push(raised.alert.clone());
-            self.last_alert_id += 1;
-            let alert_id = self.last_alert_id;
-            self.by_id.insert(alert_id, raised.alert.clone());
+            let alert_id = self.record(&raised.alert, true);
             for channel in &raised.channels {
                 self.queue(alert_id, channel, raised.alert.fired_at);
             }
         }
+        for n in &commit.notifications {
+            let alert_id = self.record(&n.alert, false);
+            self.queue_batch(alert_id, &n.channel, commit.at, n.batch.clone());
+        }
+        self.lifecycle.apply(commit);
         Ok(())
     }
 
@@ -248,6 +280,7 @@ impl StateStore for MemoryStore {
             pruned.holds += u64::from(gone);
             !gone
         });
+        self.lifecycle.prune(before);
         Ok(pruned)
     }
 

@@ -71,4 +71,47 @@ ALTER TABLE rule_meta RENAME COLUMN meaning TO state_id;
 ALTER TABLE alerts DROP COLUMN sample;
 CREATE INDEX outbox_alert ON outbox (alert_id);
 "#,
+    // The alert lifecycle: alerts by rule + key, groups, history, silences, CLI commands;
+    // outbox rows of one group's message share a batch.
+    r#"
+CREATE TABLE lifecycle (
+    id         INTEGER PRIMARY KEY,
+    rule       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX lifecycle_identity ON lifecycle (rule, key);
+CREATE TABLE lifecycle_groups (
+    key    TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE alert_history (
+    alert_id INTEGER NOT NULL,
+    at       TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+CREATE INDEX alert_history_alert ON alert_history (alert_id, at);
+CREATE TABLE silences (
+    id        INTEGER PRIMARY KEY,
+    matchers  TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at   TEXT NOT NULL,
+    author    TEXT NOT NULL,
+    comment   TEXT NOT NULL
+);
+CREATE TABLE commands (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    done_at    TEXT,
+    result     TEXT
+);
+ALTER TABLE outbox ADD COLUMN batch TEXT;
+ALTER TABLE alerts ADD COLUMN message INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

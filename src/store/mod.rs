@@ -7,9 +7,12 @@
 //! twice, nor raise an alert twice.
 //! [`MemoryStore`] implements the same trait for tests and offline runs.
 
+mod lifecycle;
 mod memory;
+mod memory_lifecycle;
 mod migrations;
 mod sqlite;
+mod sqlite_lifecycle;
 mod sqlite_outbox;
 mod state_dir;
 
@@ -18,15 +21,19 @@ use chrono::{DateTime, Utc};
 use crate::alert::{Alert, RealertState};
 use crate::source::{Checkpoint, SourceClockState};
 
+pub use lifecycle::{
+    AlertRecord, CommandRow, GroupRecord, HistoryRow, LifecycleStore, Notification, SilenceRow,
+};
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteStore, DB_FILE};
 pub use state_dir::{StateLock, LOCK_FILE};
 
-/// An alert raised by a batch, with the channels it must reach.
+/// An alert raised by a batch, with its rule's channels (and escalation policy).
 #[derive(Debug, Clone)]
 pub struct RaisedAlert {
     pub alert: Alert,
     pub channels: Vec<String>,
+    pub escalation: Option<String>,
 }
 
 /// A rule whose stored state starts over: every row of it is dropped, and its state
@@ -57,6 +64,16 @@ pub struct Commit {
     pub rule_resets: Vec<RuleReset>,
     pub rule_state: Vec<RuleStateChange>,
     pub clocks: Vec<SourceClockState>,
+    /// Messages the dispatcher decided on (the raised `alerts` above go to their channels
+    /// directly when no dispatcher runs, as in `klaxon test`).
+    pub notifications: Vec<Notification>,
+    /// Alert lifecycle records changed.
+    pub lifecycle: Vec<AlertRecord>,
+    /// Group records changed (`None`: the group is gone).
+    pub groups: Vec<(String, Option<String>)>,
+    pub history: Vec<HistoryRow>,
+    /// Commands applied: id and what came of it.
+    pub commands_done: Vec<(i64, String)>,
 }
 
 impl Commit {
@@ -67,6 +84,11 @@ impl Commit {
             && self.rule_resets.is_empty()
             && self.rule_state.is_empty()
             && self.clocks.is_empty()
+            && self.notifications.is_empty()
+            && self.lifecycle.is_empty()
+            && self.groups.is_empty()
+            && self.history.is_empty()
+            && self.commands_done.is_empty()
     }
 }
 
@@ -87,6 +109,8 @@ pub struct Delivery {
     pub channel: String,
     pub alert: Alert,
     pub attempts: u32,
+    /// The dispatcher's batch (one group's flush): sent together.
+    pub batch: Option<String>,
 }
 
 /// A delivery given up on, and why.

@@ -27,8 +27,36 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Stores `alert` in `alerts` (as raised, or as a message about one); its row id.
+pub(super) fn insert_alert(
+    tx: &rusqlite::Transaction<'_>,
+    a: &crate::alert::Alert,
+    fired_at: &str,
+    message: bool,
+) -> Result<i64, StoreError> {
+    let body = serde_json::to_string(a).expect("alerts always serialize");
+    tx.prepare_cached(
+        "INSERT INTO alerts (rule, key, severity, count, first_seen, last_seen, fired_at,
+                             held_back, body, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        a.rule,
+        a.key.id(),
+        a.severity.as_str(),
+        a.count as i64,
+        ts(a.first_seen),
+        ts(a.last_seen),
+        fired_at,
+        a.held_back as i64,
+        body,
+        message
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
 /// A stored time; `None` for text that is not one (a corrupt row is no time, not a panic).
-fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -63,6 +91,10 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(super) fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Fails when the database file was deleted or replaced since it was opened: writing
@@ -101,7 +133,7 @@ impl SqliteStore {
     pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, body FROM alerts ORDER BY id")?;
+            .prepare("SELECT id, body FROM alerts WHERE message = 0 ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -218,34 +250,19 @@ impl StateStore for SqliteStore {
                 re.execute(params![r.rule, r.key, ts(r.hold_until), r.held_back as i64])?;
             }
             write_rule_state(&tx, commit)?;
-            let mut al = tx.prepare_cached(
-                "INSERT INTO alerts (rule, key, severity, count, first_seen, last_seen, fired_at,
-                                     held_back, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
             let mut ob = tx.prepare_cached(
                 "INSERT INTO outbox (alert_id, channel, status, next_at) VALUES (?1, ?2, 'pending', ?3)",
             )?;
             for raised in &commit.alerts {
                 let a = &raised.alert;
-                let body = serde_json::to_string(a).expect("alerts always serialize");
-                al.execute(params![
-                    a.rule,
-                    a.key.id(),
-                    a.severity.as_str(),
-                    a.count as i64,
-                    ts(a.first_seen),
-                    ts(a.last_seen),
-                    ts(a.fired_at),
-                    a.held_back as i64,
-                    body
-                ])?;
+                insert_alert(&tx, a, &ts(a.fired_at), false)?;
                 let alert_id = tx.last_insert_rowid();
                 for channel in &raised.channels {
                     ob.execute(params![alert_id, channel, ts(a.fired_at)])?;
                 }
             }
         }
+        super::sqlite_lifecycle::write(&tx, commit)?;
         tx.commit()?;
         Ok(())
     }
@@ -363,6 +380,7 @@ fn prune_before(conn: &mut Connection, before: DateTime<Utc>) -> Result<Pruned, 
         [&before],
     )?;
     let holds = tx.execute("DELETE FROM realert WHERE hold_until < ?1", [&before])?;
+    super::sqlite_lifecycle::prune(&tx, &before)?;
     tx.commit()?;
     Ok(Pruned {
         deliveries: deliveries as u64,
@@ -431,6 +449,7 @@ mod tests {
                 alerts: vec![RaisedAlert {
                     alert,
                     channels: vec!["a".into(), "b".into()],
+                    escalation: None,
                 }],
                 ..Commit::default()
             })

@@ -14,7 +14,7 @@ pub(super) fn due(
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.channel, o.attempts, a.id, a.body, o.last_error FROM outbox o
+        "SELECT o.id, o.channel, o.attempts, a.id, a.body, o.last_error, o.batch FROM outbox o
          JOIN alerts a ON a.id = o.alert_id
          WHERE o.status = 'pending' AND o.next_at <= ?1 AND (?2 IS NULL OR o.channel = ?2)
          ORDER BY o.next_at, o.id LIMIT ?3",
@@ -40,7 +40,7 @@ pub(super) fn due(
 /// Dead letters, oldest first.
 pub(super) fn dead(conn: &Connection, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.channel, o.attempts, a.id, a.body, o.last_error FROM outbox o
+        "SELECT o.id, o.channel, o.attempts, a.id, a.body, o.last_error, o.batch FROM outbox o
          JOIN alerts a ON a.id = o.alert_id
          WHERE o.status = 'dead' ORDER BY o.id LIMIT ?1",
     )?;
@@ -57,7 +57,7 @@ pub(super) fn dead(conn: &Connection, limit: usize) -> Result<Vec<DeadLetter>, S
 
 type Row = Result<(Delivery, Option<String>), (i64, String)>;
 
-/// Rows of (outbox id, channel, attempts, alert id, alert body, last error).
+/// Rows of (outbox id, channel, attempts, alert id, alert body, last error, batch).
 fn read(
     stmt: &mut rusqlite::CachedStatement<'_>,
     params: &[&dyn rusqlite::ToSql],
@@ -70,11 +70,12 @@ fn read(
             r.get::<_, i64>(3)?,
             r.get::<_, String>(4)?,
             r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, channel, attempts, alert_id, body, error) = row?;
+        let (id, channel, attempts, alert_id, body, error, batch) = row?;
         out.push(match serde_json::from_str(&body) {
             Ok(alert) => Ok((
                 Delivery {
@@ -83,6 +84,7 @@ fn read(
                     channel,
                     alert,
                     attempts: attempts as u32,
+                    batch,
                 },
                 error,
             )),

@@ -225,7 +225,7 @@ fn stdin_source_alerts_on_piped_lines_and_exits_at_eof() {
     let config = dir.path().join("klaxon.yaml");
     write(
         &config,
-        "sources:\n  pipe:\n    type: stdin\n    format: json\n    time_field: ts\n\
+        "sources:\n  pipe:\n    type: stdin\n    format: json\n    time_field: ts\n    max_alert_age: 3650d\n\
          channels:\n  out:\n    type: console\n    format: line\nrules: rules\nstate_dir: state\n",
     );
     write(

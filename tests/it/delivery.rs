@@ -11,12 +11,14 @@ use crate::support::endpoint::{Behaviour, Endpoint};
 use crate::support::files::append;
 use crate::support::{wait_for, wait_until, write};
 
-/// A config with one file source over `logs/app.log`, `channels` as YAML and the rules.
+/// A config with one file source over `logs/app.log`, `channels` as YAML and the rules;
+/// every alert its own group, sent at once (these tests are about delivery, not grouping).
 fn scene(channels: &str, rules: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "sources:\n  app:\n    type: file\n    include: [\"logs/app.log\"]\n    format: json\n    poll_interval: 50ms\n\
-         channels:\n{channels}rules: rules\nstate_dir: state\nshutdown_timeout: 3s\n"
+         channels:\n{channels}rules: rules\nstate_dir: state\nshutdown_timeout: 3s\n\
+         grouping: {{group_by: [rule, id], group_interval: 0s}}\n"
     );
     write(&dir.path().join("klaxon.yaml"), &config);
     for (name, text) in rules {

@@ -7,6 +7,7 @@ mod cli;
 mod config_load;
 mod delivery;
 mod hostile;
+mod lifecycle;
 mod notify_channels;
 mod notify_dingtalk;
 mod notify_email;

@@ -126,6 +126,7 @@ fn raised(rule: &str, fired_ms: i64, channels: &[&str]) -> RaisedAlert {
             ..sample_alert()
         },
         channels: channels.iter().map(|c| c.to_string()).collect(),
+        escalation: None,
     }
 }
 
@@ -376,6 +377,7 @@ fn one_commit_applies_everything(store: &mut impl Store) {
             rule_resets: vec![reset("r", Some("m"))],
             rule_state: vec![change("r", "{}", Some("window"))],
             clocks: vec![clock("app", Some(1_000), Some(900))],
+            ..Commit::default()
         },
     );
     assert_eq!(

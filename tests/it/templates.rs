@@ -13,8 +13,9 @@ use crate::support::{wait_until, write};
 fn scene(channels: &str, rules: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "sources:\n  app:\n    type: file\n    include: [\"logs/app.log\"]\n    format: json\n    time_field: ts\n    poll_interval: 50ms\n\
+        "sources:\n  app:\n    type: file\n    include: [\"logs/app.log\"]\n    format: json\n    time_field: ts\n    poll_interval: 50ms\n    max_alert_age: 3650d\n\
          display_timezone: Asia/Shanghai\n\
+         grouping: {{group_by: [rule, order]}}\n\
          channels:\n{channels}rules: rules\nstate_dir: state\nshutdown_timeout: 2s\n"
     );
     write(&dir.path().join("klaxon.yaml"), &config);

@@ -280,6 +280,14 @@ impl DingTalkChannel {
             if let Some(rule) = self.templates.rule_message(&alert.rule) {
                 at.add(&rule.dingtalk);
             }
+            // An escalation level's own people (from klaxon.yaml, never from log text).
+            if let Some(level) = &alert.escalation {
+                at.add(&DingTalkAt {
+                    at_mobiles: level.at_mobiles.clone(),
+                    at_user_ids: level.at_user_ids.clone(),
+                    at_all: false,
+                });
+            }
         }
         at
     }

@@ -8,7 +8,7 @@ use super::{RateLimit, RetryPolicy};
 use crate::types::HumanDuration;
 
 /// `delivery:` under a channel in klaxon.yaml. Every key is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryOptions {
     /// Most messages per period, `18/min`, `1/s`, `600/h` (default: the service's published
@@ -25,6 +25,25 @@ pub struct DeliveryOptions {
     /// A channel that gets what this one could not deliver (an email when DingTalk is down).
     #[serde(default)]
     pub fallback: Option<String>,
+    /// Tell this channel when an alert it was told about resolves (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            rate_limit: None,
+            max_age: None,
+            send_timeout: None,
+            fallback: None,
+            send_resolved: true,
+        }
+    }
 }
 
 /// A channel's delivery settings, defaults applied.
@@ -34,6 +53,7 @@ pub struct DeliveryPlan {
     pub retry: RetryPolicy,
     pub send_timeout: Duration,
     pub fallback: Option<String>,
+    pub send_resolved: bool,
 }
 
 /// One send of any channel never takes longer than this unless configured.
@@ -51,6 +71,7 @@ impl DeliveryOptions {
             retry,
             send_timeout: self.send_timeout.map_or(DEFAULT_SEND_TIMEOUT, |t| t.0),
             fallback: self.fallback.clone(),
+            send_resolved: self.send_resolved,
         }
     }
 }

@@ -65,6 +65,17 @@ pub struct AlertView {
     pub kibana_url: Option<String>,
     /// `[CRITICAL] order-errors (sku=A-1)`, one line.
     pub title: String,
+    /// The alert's id in its lifecycle (`klaxon ack ID`), when it has one.
+    pub id: Option<u64>,
+    /// What this message says: `firing`, `acknowledged` or `resolved`.
+    pub status: &'static str,
+    /// `CRITICAL` while firing, else `RESOLVED` / `ACKNOWLEDGED`: the title's tag.
+    pub label: String,
+    pub acknowledged_by: Option<String>,
+    /// The escalation level that sent this message (1 = the first past the normal one).
+    pub escalation_level: Option<u32>,
+    /// `rule`, `severity`, `source`, the rule's labels and the key fields.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl AlertView {
@@ -92,7 +103,29 @@ impl AlertView {
                 grouped(n)
             )),
         };
+        let label = match alert.status {
+            crate::alert::Status::Firing => alert.severity.as_str().to_uppercase(),
+            other => other.as_str().to_uppercase(),
+        };
         AlertView {
+            id: alert.id,
+            status: alert.status.as_str(),
+            label,
+            acknowledged_by: alert
+                .acknowledged_by
+                .as_deref()
+                .map(|b| flat(&escape::sanitize(b)).into_owned()),
+            escalation_level: alert.escalation.as_ref().map(|e| e.level),
+            labels: alert
+                .label_set()
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        flat(&k).into_owned(),
+                        flat(&escape::sanitize(&v)).into_owned(),
+                    )
+                })
+                .collect(),
             rule: flat(&alert.rule).into_owned(),
             description: alert
                 .description

@@ -18,6 +18,18 @@ pub const SHOWN_ROWS: usize = 20;
 const MAX_CELL_BYTES: usize = 200;
 /// Rule names listed in the title.
 const TITLE_RULES: usize = 3;
+/// Log lines shown below the table: the worst alerts' samples.
+pub const SHOWN_SAMPLES: usize = 3;
+/// Each cut to this many characters.
+const SAMPLE_CHARS: usize = 500;
+
+/// One of the worst alerts' log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DigestSample {
+    pub rule: String,
+    pub key: String,
+    pub sample: String,
+}
 
 /// One alert as a row (cells are plain, one-line text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +59,8 @@ pub struct DigestView {
     pub total: usize,
     /// The zone the row times are in: `UTC`, `Asia/Shanghai`.
     pub zone: String,
+    /// The log lines of the worst alerts (at most [`SHOWN_SAMPLES`]); write each with `| code`.
+    pub samples: Vec<DigestSample>,
 }
 
 impl DigestView {
@@ -86,7 +100,17 @@ impl DigestView {
                 last_seen: times.cell(a.last_seen),
             })
             .collect();
+        let samples = sorted
+            .iter()
+            .take(SHOWN_SAMPLES)
+            .map(|a| DigestSample {
+                rule: cell(&a.rule),
+                key: cell(&a.key_text()),
+                sample: escape::truncate(&escape::sanitize(&a.sample), SAMPLE_CHARS),
+            })
+            .collect();
         DigestView {
+            samples,
             title: clip(&flat(&escape::sanitize(&title)), 400).into_owned(),
             severity: worst.as_str(),
             more: alerts.len().saturating_sub(rows.len()),

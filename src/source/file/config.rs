@@ -62,6 +62,14 @@ pub struct FileSourceConfig {
     /// A line's time further ahead than this when read is not believed (default 1d).
     #[serde(default = "default_max_clock_skew")]
     pub max_clock_skew: HumanDuration,
+    /// Alerts about events older than this when raised do not page (default 15m): on a
+    /// first start or after a downtime, history builds rule state but is not news.
+    #[serde(default = "default_max_alert_age")]
+    pub max_alert_age: HumanDuration,
+}
+
+pub(crate) fn default_max_alert_age() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(15 * 60))
 }
 
 pub(crate) fn default_max_event_age() -> HumanDuration {
@@ -125,6 +133,7 @@ impl FileSourceConfig {
             multiline: None,
             max_event_age: default_max_event_age(),
             max_clock_skew: default_max_clock_skew(),
+            max_alert_age: default_max_alert_age(),
         }
     }
 

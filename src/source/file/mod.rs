@@ -31,7 +31,7 @@ use crate::decode::Decoder;
 use crate::filter::{AcceptAll, LineFilter};
 use crate::types::flat;
 
-pub(crate) use config::{default_max_clock_skew, default_max_event_age};
+pub(crate) use config::{default_max_alert_age, default_max_clock_skew, default_max_event_age};
 pub use config::{FileSourceConfig, FingerprintStrategy, ReadFrom};
 
 /// Most events in one batch: bounds memory and latency while one file has a backlog.

@@ -33,8 +33,10 @@ pub fn alert_count(state: &Path) -> usize {
     let Ok(conn) = rusqlite::Connection::open_with_flags(state.join(DB_FILE), flags) else {
         return 0;
     };
-    conn.query_row("SELECT count(*) FROM alerts", [], |r| r.get::<_, i64>(0))
-        .map_or(0, |n| n as usize)
+    conn.query_row("SELECT count(*) FROM alerts WHERE message = 0", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_or(0, |n| n as usize)
 }
 
 /// Waits until Klaxon has committed all of `log`: the checkpoint of `source` (reading only

@@ -1,0 +1,150 @@
+//! `klaxon silence add|list|expire`: silences, beside a running Klaxon (it rereads them
+//! every second).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+
+use crate::dispatch::{Matcher, Matchers};
+use crate::store::{LifecycleStore, SilenceRow, SqliteStore};
+use crate::types::{flat, HumanDuration};
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    #[arg(short, long, default_value = "klaxon.yaml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    action: SilenceAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum SilenceAction {
+    /// Mute alerts matching every `--match` for a while.
+    Add(AddArgs),
+    /// Silences in force or to come (`--all`: ended ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: u64 },
+}
+
+#[derive(Debug, Args)]
+struct AddArgs {
+    /// `rule = ghost-orders`, `severity =~ warning|info`, `sku != TEST` (at least one).
+    #[arg(long = "match", required = true)]
+    matchers: Vec<String>,
+    /// How long, from the start (`2h`, `30m`).
+    #[arg(long = "for", value_parser = parse_duration, conflicts_with = "until")]
+    duration: Option<HumanDuration>,
+    /// Or until when (RFC 3339).
+    #[arg(long)]
+    until: Option<DateTime<Utc>>,
+    /// When it starts (RFC 3339; default now).
+    #[arg(long)]
+    start: Option<DateTime<Utc>>,
+    /// Who (default: $USER).
+    #[arg(long)]
+    author: Option<String>,
+    /// Why: shown with the silence.
+    #[arg(long, required = true)]
+    comment: String,
+}
+
+fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+    crate::types::parse_duration(s).map(HumanDuration)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
+    let Some(dir) = super::state_dir(&args.config) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut store = SqliteStore::open(&dir)?;
+    let now = Utc::now();
+    match &args.action {
+        SilenceAction::Add(add) => {
+            let matchers = add
+                .matchers
+                .iter()
+                .map(|m| Matcher::parse(m))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let starts_at = add.start.unwrap_or(now);
+            let ends_at = match (add.duration, add.until) {
+                (Some(d), None) => starts_at
+                    .checked_add_signed(d.as_chrono())
+                    .ok_or_else(|| anyhow::anyhow!("--for is too long"))?,
+                (None, Some(until)) => until,
+                _ => anyhow::bail!("say how long: --for 2h, or --until TIME"),
+            };
+            if ends_at <= starts_at || ends_at <= now {
+                anyhow::bail!("the silence would end before it starts, or has ended already");
+            }
+            let author = add
+                .author
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into());
+            let texts: Vec<String> = matchers.iter().map(Matcher::to_string).collect();
+            let id = store.add_silence(&SilenceRow {
+                id: 0,
+                matchers: serde_json::to_string(&texts)?,
+                starts_at,
+                ends_at,
+                author,
+                comment: add.comment.clone(),
+            })?;
+            println!("{id}");
+            eprintln!(
+                "silence {id}: {} from {} until {}",
+                Matchers(matchers),
+                time(starts_at),
+                time(ends_at)
+            );
+        }
+        SilenceAction::List { all } => {
+            let rows = if *all {
+                store.all_silences()?
+            } else {
+                store.silences(now)?
+            };
+            println!("ID\tSTATE\tMATCHERS\tSTARTS\tENDS\tAUTHOR\tCOMMENT");
+            for s in &rows {
+                let state = if s.ends_at <= now {
+                    "ended"
+                } else if s.starts_at > now {
+                    "pending"
+                } else {
+                    "active"
+                };
+                let matchers: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
+                println!(
+                    "{}\t{state}\t{}\t{}\t{}\t{}\t{}",
+                    s.id,
+                    flat(&matchers.join(", ")),
+                    time(s.starts_at),
+                    time(s.ends_at),
+                    flat(&s.author),
+                    flat(&s.comment)
+                );
+            }
+            eprintln!("{} silence(s)", rows.len());
+        }
+        SilenceAction::Expire { id } => {
+            if store.expire_silence(*id, now)? {
+                eprintln!("silence {id} expired");
+            } else {
+                eprintln!("no silence {id} in force");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
