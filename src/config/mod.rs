@@ -83,6 +83,10 @@ pub struct GlobalConfig {
     /// Alerts muted while another fires.
     #[serde(default)]
     pub inhibit_rules: Vec<crate::dispatch::InhibitConfig>,
+    /// Open alerts kept at most (default 50,000): past it the least recently raised is
+    /// resolved, so a rule firing for ever-new keys cannot grow memory without bound.
+    #[serde(default)]
+    pub max_open_alerts: Option<usize>,
 }
 
 impl GlobalConfig {
@@ -107,6 +111,7 @@ impl GlobalConfig {
                 .map(|(name, _)| name.clone())
                 .collect(),
             channels: self.channels.keys().cloned().collect(),
+            max_open_alerts: self.max_open_alerts.unwrap_or(0),
         }
     }
 }

@@ -46,6 +46,15 @@ use inhibit::InhibitRule;
 /// alerts they raise do not page: on a first start or after a downtime, history is not news.
 pub const DEFAULT_MAX_ALERT_AGE: Duration = Duration::minutes(15);
 
+/// Open (firing or acknowledged) alerts kept at most, unless configured: past it the
+/// least recently raised is resolved (counted, logged), so a rule firing for ever-new keys
+/// cannot grow memory without bound.
+pub const DEFAULT_MAX_OPEN_ALERTS: usize = 50_000;
+
+/// A resolved alert is forgotten in memory this long after it resolved (its record stays
+/// in the store for `retention`); firing again later starts a new alert with a new id.
+pub const RESOLVED_KEPT: Duration = Duration::hours(1);
+
 /// What the dispatcher is built from (klaxon.yaml).
 #[derive(Debug, Clone, Default)]
 pub struct DispatchSetup {
@@ -56,6 +65,8 @@ pub struct DispatchSetup {
     pub quiet_resolved: BTreeSet<String>,
     /// Every channel klaxon.yaml defines.
     pub channels: BTreeSet<String>,
+    /// `max_open_alerts` (0: the default).
+    pub max_open_alerts: usize,
 }
 
 /// A command from outside (`klaxon ack`, `klaxon resolve`).
@@ -78,6 +89,8 @@ pub enum Target {
 pub struct DispatchStats {
     /// Alerts about events older than `max_alert_age`, not paged.
     pub history_not_paged: u64,
+    /// Alerts resolved because more than `max_open_alerts` were open.
+    pub resolved_over_cap: u64,
 }
 
 pub struct Dispatcher {
@@ -86,6 +99,7 @@ pub struct Dispatcher {
     inhibit: Vec<InhibitRule>,
     max_alert_age: HashMap<String, Duration>,
     quiet_resolved: BTreeSet<String>,
+    max_open: usize,
     alerts: BTreeMap<u64, AlertState>,
     by_identity: HashMap<(String, String), u64>,
     groups: BTreeMap<String, Group>,
@@ -128,6 +142,11 @@ impl Dispatcher {
                 .collect(),
             max_alert_age: setup.max_alert_age.clone(),
             quiet_resolved: setup.quiet_resolved.clone(),
+            max_open: if setup.max_open_alerts == 0 {
+                DEFAULT_MAX_OPEN_ALERTS
+            } else {
+                setup.max_open_alerts
+            },
             alerts: BTreeMap::new(),
             by_identity: HashMap::new(),
             groups: BTreeMap::new(),
@@ -379,21 +398,87 @@ impl Dispatcher {
         true
     }
 
-    /// Everything due at `now`: mutes re-evaluated, groups flushed, escalations fired.
+    /// Everything due at `now`: mutes re-evaluated, groups flushed, escalations fired;
+    /// then memory kept within bounds.
     pub fn tick(&mut self, now: DateTime<Utc>) {
         self.evaluate_mutes(now);
         self.flush_groups(now);
         self.escalate(now);
+        self.bound(now);
+    }
+
+    /// Forgets alerts resolved more than [`RESOLVED_KEPT`] ago, and resolves the least
+    /// recently raised open alerts past `max_open_alerts`.
+    fn bound(&mut self, now: DateTime<Utc>) {
+        let forget_before = now.checked_sub_signed(RESOLVED_KEPT);
+        let gone: Vec<u64> = self
+            .alerts
+            .values()
+            .filter(|a| {
+                a.status == Status::Resolved
+                    && a.resolved_at
+                        .zip(forget_before)
+                        .is_some_and(|(at, before)| at < before)
+            })
+            .map(|a| a.id)
+            .collect();
+        for id in gone {
+            if let Some(a) = self.alerts.remove(&id) {
+                self.by_identity.remove(&AlertState::identity(&a.alert));
+            }
+        }
+        let open = self
+            .alerts
+            .values()
+            .filter(|a| a.status != Status::Resolved)
+            .count();
+        if open <= self.max_open {
+            return;
+        }
+        let mut oldest: Vec<(DateTime<Utc>, u64)> = self
+            .alerts
+            .values()
+            .filter(|a| a.status != Status::Resolved)
+            .map(|a| (a.updated_at, a.id))
+            .collect();
+        oldest.sort_unstable();
+        let excess = open - self.max_open;
+        for (_, id) in oldest.into_iter().take(excess) {
+            self.resolve(
+                id,
+                now,
+                "resolved",
+                &format!(
+                    "more than {} alerts were open; the least recently raised resolve",
+                    self.max_open
+                ),
+            );
+        }
+        self.stats.resolved_over_cap += excess as u64;
+        tracing::warn!(
+            resolved = excess,
+            max_open_alerts = self.max_open,
+            "too many open alerts: the least recently raised were resolved"
+        );
     }
 
     /// Silences and inhibition, for every alert still firing; an alert a silence or an
     /// inhibition stopped muting is let through (its groups speak again).
     fn evaluate_mutes(&mut self, now: DateTime<Utc>) {
+        let anything_muted = self.alerts.values().any(AlertState::is_muted);
+        if self.silences.is_empty() && self.inhibit.is_empty() && !anything_muted {
+            return;
+        }
         let firing: Vec<(u64, Labels)> = self
             .alerts
             .values()
             .filter(|a| a.status != Status::Resolved)
             .map(|a| (a.id, labels_of(&a.alert)))
+            .collect();
+        let sources: Vec<inhibit::Sources> = self
+            .inhibit
+            .iter()
+            .map(|rule| rule.sources(firing.iter().map(|(id, l)| (*id, l))))
             .collect();
         for (id, labels) in &firing {
             let silenced_by = self
@@ -401,15 +486,11 @@ impl Dispatcher {
                 .iter()
                 .find(|s| s.mutes(labels, now))
                 .map(|s| s.id);
-            let inhibited = self.inhibit.iter().any(|rule| {
-                rule.mutes(
-                    labels,
-                    firing
-                        .iter()
-                        .filter(|(other, _)| other != id)
-                        .map(|(_, l)| l),
-                )
-            });
+            let inhibited = self
+                .inhibit
+                .iter()
+                .zip(&sources)
+                .any(|(rule, sources)| rule.mutes(sources, *id, labels));
             let state = self.alerts.get_mut(id).expect("listed");
             if state.silenced_by == silenced_by && state.inhibited == inhibited {
                 continue;

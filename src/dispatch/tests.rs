@@ -49,6 +49,7 @@ impl Harness {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            max_open_alerts: 0,
         };
         Harness {
             dispatcher: Dispatcher::new(&setup).unwrap(),
@@ -473,4 +474,70 @@ fn routes_add_channels_with_their_own_grouping() {
     assert_ne!(oncall[0].batch, oncall[1].batch, "two groups: two messages");
     assert_eq!(h.take("ops", 5, 5).len(), 2);
     h.nothing_else();
+}
+
+#[test]
+fn editing_a_policy_does_not_rewrite_an_alert_in_flight() {
+    let mut h = Harness::new(policy_config());
+    h.raise_with("r", "A", &["ops"], Some("oncall"), |_| {});
+    h.run_to(10);
+    // klaxon.yaml edited and Klaxon restarted: level 1 now goes to email after 20s.
+    let policy = h
+        .setup
+        .lifecycle
+        .escalation_policies
+        .get_mut("oncall")
+        .unwrap();
+    policy.levels[0].after = secs(20);
+    policy.levels[0].notify = vec!["email".into()];
+    h.restart();
+    h.run_to(400);
+    assert!(
+        h.take("email", 0, 400).is_empty(),
+        "the new policy is for new alerts"
+    );
+    assert_eq!(h.take("leads", 60, 60).len(), 1);
+    assert_eq!(h.take("managers", 300, 300).len(), 1);
+    h.take("ops", 1, 1);
+    h.nothing_else();
+    // A new alert gets the new policy.
+    h.raise_with("r", "B", &["ops"], Some("oncall"), |_| {});
+    h.run_to(500);
+    assert_eq!(h.take("email", 420, 420).len(), 1);
+}
+
+#[test]
+fn memory_stays_bounded_open_alerts_capped_and_resolved_ones_forgotten() {
+    let mut h = Harness::new(Harness::grouping(0, 10, 3600));
+    h.setup.max_open_alerts = 3;
+    h.dispatcher = Dispatcher::new(&h.setup).unwrap();
+    for sku in ["A", "B", "C", "D", "E"] {
+        h.raise("r", sku, &["ops"]);
+        h.run_to(h.now + 1);
+    }
+    let open: Vec<String> = h
+        .dispatcher
+        .alerts()
+        .filter(|a| a.status != Status::Resolved)
+        .map(|a| a.alert.key.get("sku").unwrap().to_string())
+        .collect();
+    assert_eq!(open, ["C", "D", "E"], "the least recently raised resolved");
+    assert_eq!(h.dispatcher.stats().resolved_over_cap, 2);
+    let a_id = h
+        .dispatcher
+        .alerts()
+        .find(|a| a.alert.key.get("sku") == Some("A"))
+        .unwrap()
+        .id;
+    // An hour after resolving, A is forgotten; firing again it is a new alert.
+    h.run_to(h.now + 3700);
+    assert!(h.dispatcher.alert(a_id).is_none());
+    h.raise("r", "A", &["ops"]);
+    let again = h
+        .dispatcher
+        .alerts()
+        .find(|a| a.alert.key.get("sku") == Some("A"))
+        .unwrap();
+    assert_ne!(again.id, a_id);
+    assert_eq!(again.status, Status::Firing);
 }

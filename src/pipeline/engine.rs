@@ -86,6 +86,8 @@ pub struct Engine {
     key_buf: Vec<u8>,
     changes: Vec<StateChange>,
     fired: Vec<KeyedMatch>,
+    /// (rule, key) whose condition cleared: their alerts resolve.
+    cleared: Vec<(String, String)>,
 }
 
 impl Engine {
@@ -127,6 +129,7 @@ impl Engine {
             key_buf: Vec::new(),
             changes: Vec::new(),
             fired: Vec::new(),
+            cleared: Vec::new(),
         };
         engine.index();
         engine
@@ -313,6 +316,11 @@ impl Engine {
             return;
         }
         running.watermark = Some(wm);
+        let mut cleared = Vec::new();
+        running.rule.kind.settle(wm, &mut cleared);
+        let name = &running.rule.name;
+        self.cleared
+            .extend(cleared.into_iter().map(|key| (name.clone(), key)));
         if !running.rule.kind.fires_on_clock() {
             return;
         }
@@ -393,6 +401,11 @@ impl Engine {
             channels: settings.notify.clone(),
             escalation: settings.escalation.clone(),
         });
+    }
+
+    /// The (rule, key) pairs whose condition cleared since the last call.
+    pub fn take_cleared(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.cleared)
     }
 
     /// Realert state changed since the last call, to commit with the batch.

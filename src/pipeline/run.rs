@@ -158,6 +158,9 @@ pub async fn run(
             dispatcher.raise(raised.clone(), now);
             raised.channels.clear();
         }
+        for (rule, key) in engine.take_cleared() {
+            dispatcher.clear(&rule, &key, now);
+        }
         if ticked {
             outside_world(&mut dispatcher, &*lock(&store), now)?;
             history_report.maybe(dispatcher.stats());

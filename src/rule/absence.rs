@@ -55,6 +55,13 @@ struct Pending {
     starts: VecDeque<(i64, String)>,
     /// The newest `expect` seen (µs).
     last_expect: Option<i64>,
+    /// It fired, and the awaited event has not come since.
+    #[serde(default, skip_serializing_if = "is_false")]
+    fired: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub struct AbsenceRule {
@@ -62,6 +69,8 @@ pub struct AbsenceRule {
     expect: Query,
     within: i64,
     keys: Keyed<Pending>,
+    /// Keys whose awaited event came after they fired, since `settle` last ran.
+    cleared: Vec<String>,
 }
 
 impl AbsenceRule {
@@ -71,6 +80,7 @@ impl AbsenceRule {
             expect,
             within: span(within),
             keys: Keyed::new(max_keys),
+            cleared: Vec::new(),
         }
     }
 }
@@ -88,6 +98,10 @@ impl RuleType for AbsenceRule {
         if is_expect {
             p.last_expect = Some(p.last_expect.map_or(t, |e| e.max(t)));
             p.starts.retain(|(s, _)| *s > t);
+            // The awaited event came, late: the alert it raised resolves.
+            if std::mem::replace(&mut p.fired, false) {
+                self.cleared.push(key.to_string());
+            }
         }
         if is_start && p.last_expect.is_none_or(|e| e < t || is_expect) {
             let at = p.starts.partition_point(|(s, _)| *s <= t);
@@ -108,11 +122,13 @@ impl RuleType for AbsenceRule {
                 let expired: Vec<(i64, String)> = p.starts.drain(..overdue).collect();
                 let deadline = expired[0].0.saturating_add(within);
                 fired.push((deadline, key.to_string(), expired));
+                p.fired = true;
             }
             // An expect behind the watermark can clear no start still to come (those
-            // would be late), so it need not be remembered.
+            // would be late), so it need not be remembered. A key that fired is kept to
+            // see its awaited event come (bounded like every key, by `max_keys`).
             let stale_expect = p.last_expect.is_some_and(|e| e < wm);
-            if p.starts.is_empty() && (p.last_expect.is_none() || stale_expect) {
+            if p.starts.is_empty() && !p.fired && (p.last_expect.is_none() || stale_expect) {
                 Visit::Remove
             } else if overdue > 0 {
                 Visit::Changed
@@ -142,6 +158,10 @@ impl RuleType for AbsenceRule {
                 },
             });
         }
+    }
+
+    fn settle(&mut self, _watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
+        cleared.append(&mut self.cleared);
     }
 
     fn fires_on_clock(&self) -> bool {
@@ -211,6 +231,15 @@ mod tests {
             fired(&mut r, 10_000).is_empty(),
             "o2 was followed; o1 fires once"
         );
+        assert_eq!(r.stats().keys, 1, "o2 is forgotten; o1 waits for its event");
+        // o1's event comes, late: its alert resolves, and the key is forgotten.
+        let mut cleared = Vec::new();
+        r.settle(at(10_000), &mut cleared);
+        assert!(cleared.is_empty());
+        r.see("o1", &event_at(10_500, "inventory_deducted o1"));
+        r.settle(at(10_500), &mut cleared);
+        assert_eq!(cleared, ["o1"]);
+        assert!(fired(&mut r, 20_000).is_empty());
         assert_eq!(r.stats().keys, 0, "settled keys are forgotten");
     }
 

@@ -62,6 +62,8 @@ pub struct FlatlineRule {
     grouped: bool,
     forget_keys: bool,
     keys: Keyed<Track>,
+    /// Keys that cleared since `settle` last ran.
+    cleared: Vec<String>,
 }
 
 impl FlatlineRule {
@@ -78,6 +80,7 @@ impl FlatlineRule {
             grouped,
             forget_keys,
             keys: Keyed::new(max_keys),
+            cleared: Vec::new(),
         }
     }
 }
@@ -136,12 +139,20 @@ impl RuleType for FlatlineRule {
         }
         let (window, threshold, forget) = (self.window, self.threshold, self.forget_keys);
         let mut fired = Vec::new();
+        let cleared = &mut self.cleared;
         self.keys.visit(|key, tr| {
+            // Cleared: events again, as many in the last window as the threshold asks.
+            if tr.firing && count_in(&tr.times, wm.saturating_sub(window), wm) >= threshold {
+                tr.firing = false;
+                cleared.push(key.to_string());
+                return Visit::Changed;
+            }
             if tr.since.saturating_add(window) >= wm {
                 return Visit::Unchanged;
             }
             let hits = evaluate(tr, wm, window, threshold, forget);
             let any = !hits.is_empty();
+            tr.firing |= any;
             for (c, n) in hits {
                 fired.push((c, key.to_string(), n, tr.last_line.clone()));
             }
@@ -177,6 +188,10 @@ impl RuleType for FlatlineRule {
                 },
             });
         }
+    }
+
+    fn settle(&mut self, _watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
+        cleared.append(&mut self.cleared);
     }
 
     fn fires_on_clock(&self) -> bool {
@@ -330,5 +345,26 @@ mod tests {
         }
         back.see("a", &event_at(40, "y"));
         assert_eq!(fires(&mut back, 100), vec![("a".into(), 1, 60)]);
+    }
+
+    #[test]
+    fn clears_when_events_come_back_to_the_threshold() {
+        let mut r = rule(2, true, false);
+        for t in [0, 10, 20] {
+            r.see("a", &event_at(t, "beat"));
+        }
+        assert_eq!(fires(&mut r, 100).len(), 1);
+        let mut cleared = Vec::new();
+        r.see("a", &event_at(110, "beat"));
+        fires(&mut r, 115);
+        r.settle(at(115), &mut cleared);
+        assert!(cleared.is_empty(), "one event is below the threshold of 2");
+        r.see("a", &event_at(120, "beat"));
+        fires(&mut r, 125);
+        r.settle(at(125), &mut cleared);
+        assert_eq!(cleared, ["a"]);
+        fires(&mut r, 126);
+        r.settle(at(126), &mut cleared);
+        assert_eq!(cleared, ["a"], "once");
     }
 }

@@ -13,7 +13,7 @@
 //! into the key's (small, contiguous) window; a line is copied only when it becomes the
 //! sample (into the key's buffer; a new one only after an alert took the last).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,12 +59,18 @@ struct Window {
     /// Time (µs) and raw line of the sample; empty line when the window is empty.
     sample_at: i64,
     sample: String,
+    /// When it last fired (µs), until a whole window passes without firing again: then
+    /// the condition has cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fired_at: Option<i64>,
 }
 
 pub struct FrequencyRule {
     threshold: u64,
     window: i64,
     keys: Keyed<Window>,
+    /// Keys that fired and have not cleared yet.
+    firing: BTreeSet<String>,
 }
 
 impl FrequencyRule {
@@ -77,6 +83,7 @@ impl FrequencyRule {
             threshold: threshold.max(1),
             window: window.num_microseconds().unwrap_or(i64::MAX),
             keys: Keyed::new(max_keys),
+            firing: BTreeSet::new(),
         }
     }
 }
@@ -104,6 +111,8 @@ impl RuleType for FrequencyRule {
         let count = w.times.len() as u64;
         let first_seen = time_of(*w.times.front().expect("threshold is at least 1"));
         w.times.clear();
+        w.fired_at = Some(w.fired_at.map_or(newest, |f| f.max(newest)));
+        self.firing.insert(key.to_string());
         let sample = std::mem::take(&mut w.sample);
         Some(Match {
             count,
@@ -114,16 +123,40 @@ impl RuleType for FrequencyRule {
         })
     }
 
+    /// Cleared: a whole window has passed since the key last fired, without firing again
+    /// (fewer than `threshold` matches in it).
+    fn settle(&mut self, watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
+        let wm = micros(watermark);
+        let window = self.window;
+        let keys = &mut self.keys;
+        self.firing.retain(|key| {
+            let Some(fired) = keys.get(key).and_then(|w| w.fired_at) else {
+                return false; // evicted: nothing left to clear
+            };
+            if fired.saturating_add(window) > wm {
+                return true;
+            }
+            keys.touch(key, Window::default).fired_at = None;
+            cleared.push(key.clone());
+            false
+        });
+    }
+
     fn take_changes(&mut self, out: &mut Vec<StateChange>) {
         self.keys.take_changes(out);
     }
 
     fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
-        self.keys.restore(key, state)
+        self.keys.restore(key, state)?;
+        if self.keys.get(key).is_some_and(|w| w.fired_at.is_some()) {
+            self.firing.insert(key.to_string());
+        }
+        Ok(())
     }
 
     fn clear_state(&mut self) {
         self.keys.clear();
+        self.firing.clear();
     }
 
     fn set_max_keys(&mut self, cap: usize) {
@@ -228,5 +261,31 @@ mod tests {
                 evicted: 2
             }
         );
+    }
+
+    #[test]
+    fn clears_a_whole_window_after_it_last_fired_and_survives_a_restart() {
+        let mut rule = FrequencyRule::new(2, Duration::seconds(60));
+        assert!(feed(&mut rule, "k", &[0, 10]).last().unwrap().is_some());
+        let mut cleared = Vec::new();
+        rule.settle(event_at(69, "").time, &mut cleared);
+        assert!(cleared.is_empty(), "not a whole window yet");
+        // Fires again at 70: the window starts over from there.
+        assert!(feed(&mut rule, "k", &[60, 70]).last().unwrap().is_some());
+        rule.settle(event_at(100, "").time, &mut cleared);
+        assert!(cleared.is_empty());
+        // Stored and restored: it still knows the key fired.
+        let mut changes = Vec::new();
+        rule.take_changes(&mut changes);
+        let mut restored = FrequencyRule::new(2, Duration::seconds(60));
+        for c in &changes {
+            restored
+                .restore(&c.key, c.state.as_deref().unwrap())
+                .unwrap();
+        }
+        restored.settle(event_at(130, "").time, &mut cleared);
+        assert_eq!(cleared, ["k"]);
+        restored.settle(event_at(500, "").time, &mut cleared);
+        assert_eq!(cleared, ["k"], "once");
     }
 }

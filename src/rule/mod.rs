@@ -203,6 +203,11 @@ pub trait RuleType: Send {
     /// `watermark`: push what fired up to it, in event-time order.
     fn advance(&mut self, _watermark: DateTime<Utc>, _out: &mut Vec<KeyedMatch>) {}
 
+    /// The watermark moved to `watermark` (after `advance`, for every type): the keys whose
+    /// alert condition has cleared since the last call go to `cleared`, and their alerts
+    /// resolve. Types without a condition that can clear (`any`, `change`, …) say nothing.
+    fn settle(&mut self, _watermark: DateTime<Utc>, _cleared: &mut Vec<String>) {}
+
     /// Whether the rule fires on the clock: such rules must not see events behind their
     /// watermark (that past is already decided), so the engine drops those, counted.
     fn fires_on_clock(&self) -> bool {

@@ -90,6 +90,8 @@ pub struct SpikeRule {
     p: Spike,
     window: i64,
     keys: Keyed<Track>,
+    /// Keys that cleared since `settle` last ran.
+    cleared: Vec<String>,
 }
 
 /// What a comparison found: (current, reference, direction word).
@@ -101,6 +103,7 @@ impl SpikeRule {
             window: super::span(p.window).max(1),
             keys: Keyed::new(p.cap),
             p,
+            cleared: Vec::new(),
         }
     }
 
@@ -182,12 +185,21 @@ impl RuleType for SpikeRule {
         let w = self.window;
         let mut keys = std::mem::replace(&mut self.keys, Keyed::new(1));
         let mut fired = Vec::new();
+        let mut cleared = Vec::new();
         keys.visit(|key, tr| {
             if tr.since.saturating_add(w.saturating_mul(2)) >= wm {
                 return Visit::Unchanged;
             }
             let hits = self.evaluate(tr, wm);
             let any = !hits.is_empty();
+            // Cleared: two windows (a current and its reference) passed since the spike
+            // without another.
+            if tr.firing && !any {
+                tr.firing = false;
+                cleared.push(key.to_string());
+                return Visit::Changed;
+            }
+            tr.firing |= any;
             for (c, s) in hits {
                 fired.push((c, key.to_string(), s, tr.last_line.clone()));
             }
@@ -206,6 +218,7 @@ impl RuleType for SpikeRule {
             }
         });
         self.keys = keys;
+        self.cleared.append(&mut cleared);
         fired.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         for (c, key, (cur, reference, dir), sample) in fired {
             out.push(KeyedMatch {
@@ -224,6 +237,10 @@ impl RuleType for SpikeRule {
                 },
             });
         }
+    }
+
+    fn settle(&mut self, _watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
+        cleared.append(&mut self.cleared);
     }
 
     fn fires_on_clock(&self) -> bool {
@@ -320,5 +337,21 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].0, got[0].1), (123, 1));
         assert!(got[0].2.starts_with("spike down"), "{}", got[0].2);
+    }
+
+    #[test]
+    fn clears_when_two_windows_pass_without_another_spike() {
+        let mut r = rule(SpikeDirection::Up, 3, 1);
+        feed(&mut r, &[0, 70, 130, 140, 150]);
+        assert_eq!(fired(&mut r, 200).len(), 1);
+        let mut cleared = Vec::new();
+        r.settle(at(200), &mut cleared);
+        assert!(cleared.is_empty());
+        // Back to one event a minute: no spike in the two windows after 150.
+        feed(&mut r, &[210, 270]);
+        fired(&mut r, 271);
+        fired(&mut r, 300);
+        r.settle(at(300), &mut cleared);
+        assert_eq!(cleared, ["k"]);
     }
 }

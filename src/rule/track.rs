@@ -19,6 +19,13 @@ pub(super) struct Track {
     /// Instants before this were evaluated (not stored: re-evaluating finds nothing new).
     #[serde(skip, default = "never")]
     pub checked: i64,
+    /// It fired and its condition has not cleared since.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub firing: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn never() -> i64 {
@@ -33,6 +40,7 @@ impl Track {
             times: VecDeque::new(),
             last_line: String::new(),
             checked: never(),
+            firing: false,
         }
     }
 

@@ -278,3 +278,29 @@ fn a_silence_from_the_cli_mutes_and_its_expiry_lets_the_alert_through_once() {
     assert_eq!(got[1].1, "A");
     drop(klaxon);
 }
+
+#[test]
+fn a_frequency_alert_resolves_by_itself_and_a_new_burst_fires_again() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ops = rt.block_on(Endpoint::start(Behaviour::Ok));
+    let rule = "name: burst\nsource: app\nquery: 'level:ERROR'\ntype: frequency\nthreshold: 2\nwindow: 2s\nrealert: 0s\nallowed_lateness: 0s\nnotify: [ops]\n";
+    let dir = scene(&[("ops", &ops)], &[("burst.yaml", rule)], "");
+    let klaxon = Klaxon::run(&dir.path().join("klaxon.yaml"));
+    let log = dir.path().join("logs/app.log");
+    let burst = "{\"level\":\"ERROR\"}\n{\"level\":\"ERROR\"}\n";
+    append(&log, burst);
+    wait_until("fired", Duration::from_secs(10), || ops.hits().len() == 1);
+    // Quiet for more than a window: the source's clock moves with wall time, and the
+    // condition clears.
+    wait_until("resolved", Duration::from_secs(10), || {
+        ops.hits().len() == 2
+    });
+    let statuses: Vec<String> = received(&ops).into_iter().map(|r| r.2).collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+    append(&log, burst);
+    wait_until("fired again", Duration::from_secs(10), || {
+        ops.hits().len() == 3
+    });
+    assert_eq!(received(&ops)[2].2, "firing");
+    drop(klaxon);
+}
