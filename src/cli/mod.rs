@@ -34,6 +34,10 @@ enum Command {
     Run {
         #[arg(short, long, default_value = "klaxon.yaml")]
         config: PathBuf,
+        /// Read every source to its current end, deliver what is due, then exit (a catch-up
+        /// from cron, or a benchmark); without it Klaxon follows its sources until stopped.
+        #[arg(long)]
+        once: bool,
     },
     /// Validate the configuration and every rule; print every problem; exit 1 if any.
     Check {
@@ -77,7 +81,7 @@ pub fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = match cli.command {
-        Command::Run { config } => run::run(&config),
+        Command::Run { config, once } => run::run(&config, once),
         Command::Check { config } => check::check(&config),
         Command::Test(args) => test::test(&args),
         Command::Dlq(args) => dlq::dlq(&args),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::SystemClock;
 use crate::pipeline;
 
-pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let Some(loaded) = super::load_config(config) else {
         return Ok(ExitCode::FAILURE);
     };
@@ -13,7 +13,12 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let result = rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();
         tracing::info!(rules = loaded.rules.len(), "klaxon running");
-        let stats = pipeline::run(loaded, Arc::new(SystemClock), shutdown).await?;
+        let follow = if once {
+            crate::source::Follow::ToEnd
+        } else {
+            crate::source::Follow::Tail
+        };
+        let stats = pipeline::run(loaded, Arc::new(SystemClock), shutdown, follow).await?;
         tracing::info!(
             events = stats.events,
             alerts = stats.alerts,

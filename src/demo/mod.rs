@@ -125,7 +125,12 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
     let stats = rt.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let writer = tokio::spawn(write_logs(log_file, duration));
-        let pipeline = tokio::spawn(crate::pipeline::run(loaded, Arc::new(SystemClock), stop_rx));
+        let pipeline = tokio::spawn(crate::pipeline::run(
+            loaded,
+            Arc::new(SystemClock),
+            stop_rx,
+            crate::source::Follow::Tail,
+        ));
         let lines = writer.await.context("log writer")??;
         // Give the tail a moment to read the last lines before stopping.
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -29,6 +29,7 @@ pub async fn run(
     loaded: LoadedConfig,
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
+    follow: source::Follow,
 ) -> Result<RunStats, PipelineError> {
     let watcher = RuleWatcher::new(&loaded);
     let rules = watcher.compile_all().map_err(PipelineError::Config)?;
@@ -85,7 +86,7 @@ pub async fn run(
         let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
         filters.insert(name.to_string(), filter.clone());
         let checkpoints = store.checkpoints(name)?;
-        let src = source::build_with_filter(name, cfg, checkpoints, clock.clone(), filter)?;
+        let src = source::build_reading(name, cfg, checkpoints, clock.clone(), filter, follow)?;
         source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
     }
     drop(tx);
@@ -295,7 +296,8 @@ fn watch_rules(
         while !*shutdown.borrow() && !tx.is_closed() {
             // Slept in slices, so a shutdown does not wait out a whole tick.
             for _ in 0..TICK.as_millis() / slice.as_millis() {
-                if *shutdown.borrow() {
+                // The pipeline may end without a shutdown (`--once`): the receiver is gone.
+                if *shutdown.borrow() || tx.is_closed() {
                     return;
                 }
                 std::thread::sleep(slice);

@@ -73,10 +73,37 @@ pub fn build_with_filter(
     clock: Arc<dyn Clock>,
     filter: Arc<dyn LineFilter>,
 ) -> Result<Box<dyn Source>, SourceError> {
+    build_reading(name, config, checkpoints, clock, filter, Follow::Tail)
+}
+
+/// Whether a source keeps following its input or stops at its current end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Follow {
+    /// Wait for new lines (and new files) until shutdown.
+    #[default]
+    Tail,
+    /// Read what is there now, then end (`klaxon run --once`); standard input ends at EOF
+    /// either way.
+    ToEnd,
+}
+
+/// [`build_with_filter`], choosing whether the source follows or stops at the end.
+pub fn build_reading(
+    name: &str,
+    config: &SourceConfig,
+    checkpoints: Vec<Checkpoint>,
+    clock: Arc<dyn Clock>,
+    filter: Arc<dyn LineFilter>,
+    follow: Follow,
+) -> Result<Box<dyn Source>, SourceError> {
     match config {
-        SourceConfig::File(file) => Ok(Box::new(
-            FileSource::new(name, file, checkpoints, clock)?.with_filter(filter),
-        )),
+        SourceConfig::File(file) => {
+            let source = FileSource::new(name, file, checkpoints, clock)?.with_filter(filter);
+            Ok(Box::new(match follow {
+                Follow::Tail => source,
+                Follow::ToEnd => source.stop_at_end(),
+            }))
+        }
         // Standard input cannot be re-read: nothing to resume from, so no checkpoints.
         SourceConfig::Stdin(stdin) => Ok(Box::new(
             StdinSource::new(name, stdin, clock)?.with_filter(filter),

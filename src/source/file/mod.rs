@@ -111,6 +111,9 @@ pub struct FileSource {
     include: Vec<String>,
     /// Read what is there and stop (a replay), rather than tail.
     until_eof: bool,
+    /// Stop at the end of what is there, leaving an unterminated last line for later
+    /// (`klaxon run --once`).
+    stop_at_end: bool,
 }
 
 impl FileSource {
@@ -158,6 +161,7 @@ impl FileSource {
             clock,
             stats: Arc::default(),
             until_eof: false,
+            stop_at_end: false,
         })
     }
 
@@ -166,6 +170,14 @@ impl FileSource {
     /// replays a file through the same reading code `klaxon run` tails it with.
     pub fn until_eof(mut self) -> Self {
         self.until_eof = true;
+        self
+    }
+
+    /// Reads every file to its current end and stops, as `tail` would but without
+    /// following: an unterminated last line stays unread (its writer may not be done), so a
+    /// later run resumes before it.
+    pub fn stop_at_end(mut self) -> Self {
+        self.stop_at_end = true;
         self
     }
 
@@ -354,6 +366,7 @@ impl FileSource {
                 || out.is_closed()
                 || !self.poll(&out, &mut shutdown, &mut scratch).await
                 || self.until_eof
+                || self.stop_at_end
             {
                 return Ok(());
             }
