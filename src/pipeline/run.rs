@@ -90,7 +90,7 @@ pub async fn run(
         source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
     }
     drop(tx);
-    let mut reloaded = watch_rules(watcher, shutdown.clone());
+    let (mut reloaded, _stop_watching) = watch_rules(watcher);
 
     let store: Arc<Mutex<SqliteStore>> = Arc::new(Mutex::new(store));
     let known: Vec<String> = channels.keys().cloned().collect();
@@ -284,32 +284,28 @@ impl Pruning {
     }
 }
 
+/// A reloaded rule set and the messages its rules carry.
+type RuleSet = (Vec<crate::rule::Rule>, HashMap<String, RuleMessage>);
+
 /// Polls the rule files every tick on a thread of its own — reading and compiling a large
-/// rule set must never hold up ingestion — and hands each new rule set over.
-fn watch_rules(
-    mut watcher: RuleWatcher,
-    shutdown: watch::Receiver<bool>,
-) -> mpsc::Receiver<(Vec<crate::rule::Rule>, HashMap<String, RuleMessage>)> {
+/// rule set must never hold up ingestion — and hands each new rule set over. The thread
+/// stops as soon as the returned guard is dropped (the pipeline ended, by shutdown or
+/// because every source did).
+fn watch_rules(mut watcher: RuleWatcher) -> (mpsc::Receiver<RuleSet>, std::sync::mpsc::Sender<()>) {
     let (tx, rx) = mpsc::channel(1);
-    tokio::task::spawn_blocking(move || {
-        let slice = std::time::Duration::from_millis(100);
-        while !*shutdown.borrow() && !tx.is_closed() {
-            // Slept in slices, so a shutdown does not wait out a whole tick.
-            for _ in 0..TICK.as_millis() / slice.as_millis() {
-                // The pipeline may end without a shutdown (`--once`): the receiver is gone.
-                if *shutdown.borrow() || tx.is_closed() {
-                    return;
-                }
-                std::thread::sleep(slice);
-            }
-            if let (Some(rules), _) = watcher.poll() {
-                if tx.blocking_send((rules, watcher.messages())).is_err() {
-                    break;
-                }
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    tokio::task::spawn_blocking(move || loop {
+        match stopped.recv_timeout(TICK) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        if let (Some(rules), _) = watcher.poll() {
+            if tx.blocking_send((rules, watcher.messages())).is_err() {
+                return;
             }
         }
     });
-    rx
+    (rx, stop)
 }
 
 /// Warns when a rule starts evicting keys (its `max_keys` is too small for its traffic).

@@ -43,9 +43,10 @@ fn literals_come_from_the_most_selective_required_clause() {
             "upstream"
         ]
     );
-    // `k` and `i` have non-ASCII spellings (the Kelvin sign, `İ`): literals stop at them.
+    // `k` and `i` have non-ASCII spellings (the Kelvin sign, `İ`): the scan looks for those
+    // apart, so literals keep them whole.
     let p = prefilter(&queries(&["order_timeout", "kb_exceeded"]));
-    assert_eq!(p.literals(), ["order_t", "b_exceeded"]);
+    assert_eq!(p.literals(), ["kb_exceeded", "order_timeout"]);
     assert!(!p.accepts_all());
 }
 
@@ -69,13 +70,15 @@ fn rules_without_literals_make_every_line_a_candidate() {
 fn scans_the_buffer_and_yields_whole_candidate_lines() {
     let qs = queries(&["overflow", "rollover AND sku"]);
     let p = prefilter(&qs);
-    let buf = "ok\nOVERFLOW here\nfine\nx rollover y\nlast Overflow\n";
+    let buf = "ok\nOVERFLOW here\nfine\nx rollover y\nx rollover SKU\nlast Overflow\n";
+    // `rollover AND sku` needs both: a line with one of them is no candidate.
     assert_eq!(
         candidates(&p, buf),
-        ["OVERFLOW here", "x rollover y", "last Overflow"]
+        ["OVERFLOW here", "x rollover SKU", "last Overflow"]
     );
+    assert!(p.candidate_rules(b"x rollover y").is_empty());
     assert_eq!(
-        p.candidate_rules(b"x rollover y")
+        p.candidate_rules(b"sku: x rollover")
             .iter()
             .collect::<Vec<_>>(),
         [1]
@@ -105,33 +108,124 @@ fn spellings_the_literal_would_miss_make_lines_candidates() {
         candidates(&p, &buf),
         [kelvin, "{\"m\":\"\\u652f\"}", "支付"]
     );
+    // A line with such a spelling is a candidate for every rule.
     assert_eq!(
         p.candidate_rules(kelvin.as_bytes())
             .iter()
             .collect::<Vec<_>>(),
-        [0]
+        [0, 1]
     );
+    assert!(p.candidate_rules(b"kb_exceeded").contains(0));
+}
+
+#[test]
+fn a_phrase_needs_all_its_words_and_an_or_needs_one_side() {
+    let qs = queries(&[
+        r#""rate limited""#,
+        "(payment_declined AND gateway) OR ledger_orphaned",
+    ]);
+    let p = prefilter(&qs);
+    let buf = "rate ok\nlimited edition\nRate-Limited now\npayment_declined\n\
+               gateway payment_declined\nledger_orphaned\n";
+    assert_eq!(
+        candidates(&p, buf),
+        [
+            "Rate-Limited now",
+            "gateway payment_declined",
+            "ledger_orphaned"
+        ]
+    );
+}
+
+/// Never skips a line a rule matches: random lines in varied case, with ids, JSON
+/// escapes and the non-ASCII spellings of `i` and `k`, long enough to teach the scan.
+#[test]
+fn never_skips_a_matching_line() {
+    let qs = queries(&[
+        "order_timeout",
+        r#""rate limited" AND -debug"#,
+        "kafka AND lag",
+        "level:error AND (inventory_rollback OR stock_check)",
+        "oom",
+        "message:*overflow*",
+    ]);
+    let p = prefilter(&qs);
+    let words = [
+        "order_timeout",
+        "ORDER_TIMEOUT",
+        "Order_Timeout",
+        "order_id=42",
+        "rate",
+        "limited",
+        "RATE LIMITED",
+        "rate-limited",
+        "debug",
+        "kafka",
+        "\u{212A}afka",
+        "lag",
+        "LAG",
+        "error",
+        "inventory_rollback",
+        "İnventory_rollback",
+        "stock_check",
+        "oom",
+        "OOM",
+        "zoom",
+        "buffer_overflow",
+        "trace_id=ab12",
+        "settle-svc",
+        "svc",
+        "x",
+        "支付",
+    ];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut buf = String::new();
+    while buf.len() < 200_000 {
+        let n = 1 + next(8);
+        let line: Vec<&str> = (0..n).map(|_| words[next(words.len())]).collect();
+        buf.push_str(&line.join(" "));
+        buf.push('\n');
+    }
+    let got = candidates(&p, &buf);
+    let mut got = got.iter();
+    let now = Utc::now();
+    for line in buf.lines() {
+        let event = Event::plain(line, now, test_origin());
+        let matching: Vec<usize> = (0..qs.len())
+            .filter(|&i| qs[i].matches(&event, now))
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        assert!(got.any(|c| c == line), "skipped {line:?}");
+        let rules = p.candidate_rules(line.as_bytes());
+        for i in matching {
+            assert!(rules.contains(i), "rule {i} not a candidate for {line:?}");
+        }
+    }
 }
 
 #[test]
 fn json_numbers_and_escapes_never_supply_literals() {
     for word in ["500", "5.0", "1e", "a\"b"] {
-        let lit = literal_of(word);
-        assert!(lit.as_deref() != Some(word), "{word}: {lit:?}");
+        let pieces = required::pieces(word);
+        assert!(!pieces.iter().any(|p| p == word), "{word}: {pieces:?}");
     }
-    assert_eq!(literal_of("v5").as_deref(), Some("v5"));
-    assert_eq!(literal_of("ab/cdef").as_deref(), Some("cdef"));
-    // Exactly `i` and `k` among ASCII have non-ASCII spellings.
-    let ascii: Vec<char> = {
-        let mut v: Vec<char> = unstable_chars()
-            .iter()
-            .copied()
-            .filter(char::is_ascii)
-            .collect();
-        v.sort();
-        v
-    };
-    assert_eq!(ascii, ['i', 'k']);
+    assert_eq!(required::pieces("v5"), ["v5"]);
+    assert_eq!(required::pieces("ab/cdef"), ["cdef"]);
+    assert_eq!(
+        required::pieces("/api/orders/cancel"),
+        ["cancel", "orders", "api"]
+    );
+    // Exactly `i` and `k` among ASCII have non-ASCII spellings, scanned for apart.
+    assert_eq!(required::folded_ascii(), ['i', 'k']);
+    assert!(!required::unstable_chars().iter().any(char::is_ascii));
 }
 
 #[test]
