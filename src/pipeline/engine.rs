@@ -233,9 +233,15 @@ impl Engine {
             // One scan of the line says which rules' required literals are in it; only
             // those rules evaluate their queries.
             let mut candidates = std::mem::take(&mut self.candidates);
-            source
-                .prefilter
-                .candidate_rules_into(event.raw.as_bytes(), &mut candidates);
+            if source.rules.len() == 1 {
+                // One rule: its query decides as fast as the scan would.
+                candidates.clear();
+                candidates.insert(0);
+            } else {
+                source
+                    .prefilter
+                    .candidate_rules_into(event.raw.as_bytes(), &mut candidates);
+            }
             let now = self.clock.now();
             self.process_rules(
                 candidates.iter().map(|pos| source.rules[pos]),
