@@ -1,8 +1,10 @@
 //! The narrow interface between reading and matching: which lines of a buffer could
-//! match any rule of a source. Sources call it on the bytes they read, so lines no rule
+//! match any rule of a source, and which fields of them the rules read. Sources call it on the bytes they read, so lines no rule
 //! can match are never decoded into events (their bytes still advance the checkpoint).
 
 use std::sync::{Arc, RwLock};
+
+use crate::decode::FieldSelection;
 
 /// Picks candidate lines out of a buffer of complete lines.
 pub trait LineFilter: Send + Sync {
@@ -15,6 +17,11 @@ pub trait LineFilter: Send + Sync {
     /// skip the scan.
     fn accepts_all(&self) -> bool {
         false
+    }
+
+    /// The fields the rules read, when they are known: decoding only those is enough.
+    fn fields(&self) -> Option<Arc<FieldSelection>> {
+        None
     }
 }
 
@@ -62,6 +69,10 @@ impl LineFilter for SwappableFilter {
 
     fn accepts_all(&self) -> bool {
         self.current().accepts_all()
+    }
+
+    fn fields(&self) -> Option<Arc<FieldSelection>> {
+        self.current().fields()
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::time::{TimeFormat, TimeParser};
-use super::{json, logfmt, DecodeError, DecodeOptions, LineFormat, TimeLimits};
+use super::{json, logfmt, DecodeError, DecodeOptions, FieldSelection, LineFormat, TimeLimits};
 use crate::event::{Event, Origin, MESSAGE_FIELD};
 
 /// Decodes lines of one source. Counters are atomics so a shared `&Decoder` can count.
@@ -16,6 +16,8 @@ pub struct Decoder {
     format: LineFormat,
     pattern: Option<Pattern>,
     time_field: Option<String>,
+    /// The top-level keys reading `time_field` needs (kept whatever the rules read).
+    time_keys: Vec<String>,
     time: Option<TimeParser>,
     limits: TimeLimits,
     invalid_lines: AtomicU64,
@@ -43,6 +45,14 @@ impl Decoder {
             format: options.format,
             pattern,
             time_field: options.time_field.clone(),
+            time_keys: options
+                .time_field
+                .iter()
+                .flat_map(|f| {
+                    let root = f.split_once('.').map(|(r, _)| r.to_string());
+                    std::iter::once(f.clone()).chain(root)
+                })
+                .collect(),
             time: time_format
                 .as_ref()
                 .map(|f| TimeParser::new(f, options.timezone))
@@ -59,6 +69,18 @@ impl Decoder {
     /// decode is kept as a plain event (and counted), because dropping it could hide the
     /// very error an alert is for.
     pub fn decode(&self, raw: String, origin: Origin, arrival: DateTime<Utc>) -> Event {
+        self.decode_keeping(raw, origin, arrival, None)
+    }
+
+    /// Like [`Decoder::decode`], building only the fields `keep` names (and the time field)
+    /// for JSON lines; `None` keeps every field.
+    pub fn decode_keeping(
+        &self,
+        raw: String,
+        origin: Origin,
+        arrival: DateTime<Utc>,
+        keep: Option<&FieldSelection>,
+    ) -> Event {
         let fields = match self.format {
             LineFormat::Plain => {
                 let mut event = Event::plain(raw, arrival, origin);
@@ -68,7 +90,10 @@ impl Decoder {
                 }
                 return event;
             }
-            LineFormat::Json => json::parse(&raw).map(|(fields, repaired)| {
+            LineFormat::Json => json::parse_keeping(&raw, &|key| {
+                keep.is_none_or(|k| k.keeps(key)) || self.time_keys.iter().any(|t| **t == *key)
+            })
+            .map(|(fields, repaired)| {
                 if repaired {
                     self.repaired_lines.fetch_add(1, Ordering::Relaxed);
                 }

@@ -3,18 +3,102 @@
 //! a number no `f64` can hold (`1e400`, 500 digits) is kept as its text. Every other
 //! field keeps its value.
 
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::Deserializer as _;
 use serde_json::{Map, Value};
 
 /// The line's fields, and whether anything had to be repaired; `None` when it is not a
 /// JSON object even after repair.
+#[cfg(test)]
 pub(crate) fn parse(raw: &str) -> Option<(Map<String, Value>, bool)> {
-    if let Ok(map) = serde_json::from_str::<Map<String, Value>>(raw) {
+    parse_keeping(raw, &|_| true)
+}
+
+/// Like [`parse`], keeping only the top-level keys `keep` accepts: the others are checked as
+/// JSON, never built into values.
+pub(crate) fn parse_keeping(
+    raw: &str,
+    keep: &dyn Fn(&str) -> bool,
+) -> Option<(Map<String, Value>, bool)> {
+    if let Ok(map) = object(raw, keep) {
         return Some((map, false));
     }
     let repaired = repair(raw)?;
-    serde_json::from_str::<Map<String, Value>>(&repaired)
-        .ok()
-        .map(|map| (map, true))
+    object(&repaired, keep).ok().map(|map| (map, true))
+}
+
+/// One JSON object, nothing after it but whitespace.
+fn object(text: &str, keep: &dyn Fn(&str) -> bool) -> serde_json::Result<Map<String, Value>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let map = (&mut de).deserialize_map(Keeping(keep))?;
+    de.end()?;
+    Ok(map)
+}
+
+/// Builds the object's map from the kept keys only.
+struct Keeping<'k>(&'k dyn Fn(&str) -> bool);
+
+impl<'de> Visitor<'de> for Keeping<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key_seed(KeySeed)? {
+            let name: &str = match &key {
+                Key::Borrowed(k) => k,
+                Key::Owned(k) => k,
+            };
+            if (self.0)(name) {
+                let value: Value = access.next_value()?;
+                map.insert(name.to_string(), value);
+            } else {
+                access.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// A key, borrowed from the line unless it holds escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v))
+    }
 }
 
 /// `raw` with lone surrogate escapes replaced and out-of-range numbers quoted; `None` when
@@ -111,6 +195,27 @@ fn number_end(bytes: &[u8], at: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_kept_keys_become_values_and_the_rest_must_still_be_json() {
+        let keep = |k: &str| k == "level" || k == "http";
+        let line =
+            r#"{"level":"ERROR","big":{"x":[1,2,{"y":"z"}]},"http":{"status":503},"s":"\u00e9"}"#;
+        let (map, repaired) = parse_keeping(line, &keep).unwrap();
+        assert!(!repaired);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["http"]["status"], 503);
+        assert!(parse_keeping(r#"{"level":"x","junk":[1,}"#, &keep).is_none());
+        assert!(parse_keeping(r#"{"level":"x"} trailing"#, &keep).is_none());
+        assert!(parse_keeping(r#"["level"]"#, &keep).is_none());
+        // Repairs still apply to skipped values, and a later duplicate key wins.
+        let (map, _) =
+            parse_keeping(r#"{"level":"a","n":1e400,"t":"\ud800","level":"b"}"#, &keep).unwrap();
+        assert_eq!((map["level"].as_str(), map.len()), (Some("b"), 1));
+        // An escaped key is compared unescaped.
+        let (map, _) = parse_keeping(r#"{"lev\u0065l":"x"}"#, &keep).unwrap();
+        assert_eq!(map["level"], "x");
+    }
 
     #[test]
     fn good_lines_are_untouched() {

@@ -4,6 +4,7 @@ mod decoder;
 mod json;
 mod logfmt;
 mod pattern;
+mod selection;
 mod time;
 
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 pub use crate::types::TimeZone;
 pub use decoder::Decoder;
 pub use pattern::preset_names;
+pub use selection::FieldSelection;
 pub use time::TimeFormat;
 
 /// Everything a source says about decoding its lines.

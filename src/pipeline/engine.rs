@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::{Admission, Alert, AlertKey, Realert, RealertState, Status};
 use crate::clock::Clock;
+use crate::decode::FieldSelection;
 use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
 use crate::query::kibana::KibanaConfig;
@@ -147,7 +148,20 @@ impl Engine {
             .map(|(source, rules)| {
                 let queries: Vec<&Query> =
                     rules.iter().map(|&i| &self.rules[i].rule.query).collect();
-                let prefilter = Arc::new(Prefilter::new(&queries));
+                let mut prefilter = Prefilter::new(&queries);
+                // Decode only what the rules read, when every rule says what that is.
+                let fields: Option<Vec<String>> = rules
+                    .iter()
+                    .map(|&i| self.rules[i].rule.fields())
+                    .try_fold(Vec::new(), |mut all, f| {
+                        all.extend(f?);
+                        Some(all)
+                    });
+                if let Some(fields) = fields {
+                    prefilter =
+                        prefilter.reading(FieldSelection::of(fields.iter().map(String::as_str)));
+                }
+                let prefilter = Arc::new(prefilter);
                 (source, SourceRules { rules, prefilter })
             })
             .collect();

@@ -232,3 +232,36 @@ fn state_that_does_not_read_back_resets_that_rule_only() {
     );
     assert!(!store.rule_states("a").unwrap()[0].1.contains("not"));
 }
+
+#[test]
+fn sources_decode_only_the_fields_their_rules_read() {
+    let clock = wall(0);
+    let mut freq = frequency("burst", 3);
+    freq.query = "level:error AND http.status:>=500".into();
+    let e = engine(&[freq.clone(), absence()], &clock);
+    let fields = e
+        .prefilter("orders")
+        .fields()
+        .expect("every rule says what it reads");
+    // The query's fields (a dotted path keeps its root too), group_by, and the absence
+    // rule's start/expect queries (on the default field) and its key.
+    assert_eq!(
+        fields.keys(),
+        ["http", "http.status", "level", "message", "order", "sku"]
+    );
+    // A rule type that may read any field (a mismatch) makes its source decode everything.
+    let mut mismatch = freq;
+    mismatch.name = "split".into();
+    let side = |field: &str| crate::rule::MismatchSide {
+        source: None,
+        query: None,
+        field: field.into(),
+    };
+    mismatch.params = RuleParams::Mismatch(crate::rule::MismatchParams {
+        left: side("state"),
+        right: side("status"),
+        window: secs(60),
+    });
+    let e = engine(&[frequency("burst", 3), mismatch], &clock);
+    assert!(e.prefilter("orders").fields().is_none());
+}

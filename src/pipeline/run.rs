@@ -22,8 +22,8 @@ use crate::store::{LifecycleStore, SqliteStore, StateLock, StateStore};
 const BATCH_QUEUE: usize = 8;
 
 /// Most events, and longest time, handled from a backlog before a commit.
-const COALESCE_EVENTS: usize = 64 * 1024;
-const COALESCE_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+const COALESCE_EVENTS: usize = 256 * 1024;
+const COALESCE_TIME: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// How often the clocks advance without a batch, and rule files are looked at.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);

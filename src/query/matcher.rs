@@ -227,6 +227,16 @@ fn merge_words(items: Vec<Node>) -> Node {
 }
 
 impl Node {
+    /// Every field path the node reads (each leaf reads exactly its own).
+    pub(crate) fn fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Node::All(items) | Node::Any(items) => items.iter().for_each(|n| n.fields(out)),
+            Node::Not(inner) => inner.fields(out),
+            Node::Words(w) => out.push(&w.field),
+            Node::AnyWord { field, .. } | Node::Leaf { field, .. } => out.push(field),
+        }
+    }
+
     /// `now_ms` (epoch milliseconds) is what `now` in date math means.
     pub(crate) fn matches(&self, event: &Event, now_ms: i64) -> bool {
         match self {

@@ -77,6 +77,15 @@ impl Query {
         self.root.matches(event, now.timestamp_millis())
     }
 
+    /// The field paths the query reads, sorted, each once.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.root.fields(&mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The query as written.
     pub fn text(&self) -> &str {
         &self.text

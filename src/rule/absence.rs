@@ -86,6 +86,12 @@ impl AbsenceRule {
 }
 
 impl RuleType for AbsenceRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        let mut fields = self.start.fields();
+        fields.extend(self.expect.fields());
+        Some(fields.into_iter().map(str::to_string).collect())
+    }
+
     fn observe(&mut self, key: &str, event: &Event, now: DateTime<Utc>) -> Option<Match> {
         let is_expect = self.expect.matches(event, now);
         let is_start = self.start.matches(event, now);

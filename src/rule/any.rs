@@ -23,6 +23,10 @@ impl Params for AnyParams {
 pub struct AnyRule;
 
 impl RuleType for AnyRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(Vec::new())
+    }
+
     fn observe(&mut self, _key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         Some(Match {
             count: 1,

@@ -169,6 +169,10 @@ fn sketch_count(d: &mut Distinct, window: i64, value: &str) -> u64 {
 }
 
 impl RuleType for CardinalityRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(vec![self.field.clone()])
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         let t = micros(event.time);

@@ -84,6 +84,10 @@ fn worth_alert(sequence: &[String], from: &str, to: &str) -> bool {
 }
 
 impl RuleType for ChangeRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(vec![self.field.clone()])
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let text = event.text(&self.field)?;
         // Compared as kept: a value longer than a rule keeps is compared by what is kept.

@@ -159,6 +159,17 @@ impl Rule {
         Ok((rule, cx.problems))
     }
 
+    /// The event fields the rule reads (query, `group_by`, its type's own); `None` when it
+    /// may read any.
+    pub fn fields(&self) -> Option<Vec<String>> {
+        let mut fields = self.kind.fields()?;
+        fields.extend(self.query.fields().into_iter().map(str::to_string));
+        fields.extend(self.key_fields.iter().cloned());
+        fields.sort_unstable();
+        fields.dedup();
+        Some(fields)
+    }
+
     /// Every source whose events the rule sees.
     pub fn sources(&self) -> &[String] {
         &self.sources

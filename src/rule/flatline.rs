@@ -126,6 +126,10 @@ fn evaluate(tr: &mut Track, wm: i64, window: i64, threshold: u64, forget: bool) 
 }
 
 impl RuleType for FlatlineRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(Vec::new())
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let since = micros(event.time);
         self.keys.touch(key, || Track::new(since)).record(event);

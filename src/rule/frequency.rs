@@ -89,6 +89,10 @@ impl FrequencyRule {
 }
 
 impl RuleType for FrequencyRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(Vec::new())
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let t = micros(event.time);
         let w = self.keys.touch(key, Window::default);

@@ -111,6 +111,10 @@ pub fn read_values_file(path: &Path) -> std::io::Result<Vec<String>> {
 }
 
 impl RuleType for ListedRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(vec![self.field.clone()])
+    }
+
     fn observe(&mut self, _key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         if self.values.contains(value.as_ref()) != self.fire_when_listed {

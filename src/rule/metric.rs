@@ -172,6 +172,10 @@ fn number(event: &Event, field: &str) -> Option<f64> {
 }
 
 impl RuleType for MetricRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(vec![self.p.field.clone()])
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = number(event, &self.p.field)?;
         let t = micros(event.time);

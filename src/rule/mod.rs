@@ -214,6 +214,12 @@ pub trait RuleType: Send {
         false
     }
 
+    /// The event fields the type reads besides the rule's query and `group_by`; `None` when
+    /// it may read any (every field is then decoded for its source).
+    fn fields(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Sources the type reads besides the rule's own (a `mismatch` across two sources).
     fn other_sources(&self) -> Vec<String> {
         Vec::new()

@@ -112,6 +112,10 @@ impl NewTermRule {
 }
 
 impl RuleType for NewTermRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(self.fields.clone())
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let t = micros(event.time);
         let born = *self.meta.born.get_or_insert_with(|| {

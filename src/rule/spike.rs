@@ -171,6 +171,10 @@ impl SpikeRule {
 }
 
 impl RuleType for SpikeRule {
+    fn fields(&self) -> Option<Vec<String>> {
+        Some(Vec::new())
+    }
+
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let since = micros(event.time);
         self.keys.touch(key, || Track::new(since)).record(event);

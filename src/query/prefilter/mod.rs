@@ -19,7 +19,7 @@ mod sampler;
 mod triggers;
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
@@ -27,6 +27,7 @@ use self::anchors::Anchors;
 use self::sampler::{GramCounts, Sampler};
 use self::triggers::Triggers;
 use super::Query;
+use crate::decode::FieldSelection;
 use crate::filter::LineFilter;
 
 pub use rule_set::RuleSet;
@@ -59,6 +60,8 @@ pub struct Prefilter {
     /// Rules without a usable literal: candidates on every line.
     always: RuleSet,
     all: RuleSet,
+    /// The fields the rules read, when known (see [`Prefilter::reading`]).
+    fields: Option<Arc<FieldSelection>>,
 }
 
 /// Each rule's most selective clause, and how to find lines holding one of its literals.
@@ -151,7 +154,14 @@ impl Prefilter {
             triggers,
             always,
             all,
+            fields: None,
         }
+    }
+
+    /// Tells sources that the rules read only `fields` of a line, so only those are decoded.
+    pub fn reading(mut self, fields: FieldSelection) -> Self {
+        self.fields = Some(Arc::new(fields));
+        self
     }
 
     /// The literals the scan looks for first, lowercased: one of them is in every line a
@@ -299,6 +309,10 @@ impl LineFilter for Prefilter {
 
     fn accepts_all(&self) -> bool {
         self.primary.is_none()
+    }
+
+    fn fields(&self) -> Option<Arc<FieldSelection>> {
+        self.fields.clone()
     }
 }
 

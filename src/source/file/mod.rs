@@ -215,6 +215,8 @@ impl FileSource {
             ..
         } = self;
         files.scan();
+        // Read once per poll: a reload changes what the rules read for the next one.
+        let keep = filter.fields();
         let mut batch = Batch::default();
         let mut sent_at_bytes = stats.bytes();
         loop {
@@ -242,7 +244,8 @@ impl FileSource {
                 }
                 let w = &mut files.files_mut()[i];
                 let mut reader = LineReader::new(name, w, decoder, stats, clock.now())
-                    .counting_lines(*until_eof);
+                    .counting_lines(*until_eof)
+                    .keeping(keep.clone());
                 let read = reader.read(
                     filter.as_ref(),
                     multiline.as_ref(),
@@ -276,8 +279,9 @@ impl FileSource {
         }
         let now = Instant::now();
         for w in files.files_mut() {
-            let reader =
-                LineReader::new(name, w, decoder, stats, clock.now()).counting_lines(*until_eof);
+            let reader = LineReader::new(name, w, decoder, stats, clock.now())
+                .counting_lines(*until_eof)
+                .keeping(keep.clone());
             // Records no line continued for the timeout, and those of files being dropped.
             if *until_eof {
                 reader.finish(filter.as_ref(), multiline.as_ref(), &mut batch.events);

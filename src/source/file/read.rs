@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::files::Watched;
 use super::tailer::{Chunk, Line};
 use super::FileSourceStats;
-use crate::decode::Decoder;
+use crate::decode::{Decoder, FieldSelection};
 use crate::event::{Event, Origin};
 use crate::filter::LineFilter;
 use crate::source::multiline::{self, Multiline, Record};
@@ -40,6 +40,8 @@ struct Emitter<'a> {
     /// Count every line read, not only those decoded (replays report it; tailing skips
     /// the extra pass over the bytes).
     count_lines: bool,
+    /// The fields the rules read, when known: only those are decoded.
+    keep: Option<Arc<FieldSelection>>,
 }
 
 impl<'a> LineReader<'a> {
@@ -58,6 +60,7 @@ impl<'a> LineReader<'a> {
                 stats,
                 arrival,
                 count_lines: false,
+                keep: None,
             },
         }
     }
@@ -65,6 +68,12 @@ impl<'a> LineReader<'a> {
     /// Counts every line read in `stats.lines_read` (see [`Emitter::count_lines`]).
     pub(super) fn counting_lines(mut self, on: bool) -> Self {
         self.emit.count_lines = on;
+        self
+    }
+
+    /// Decodes only `fields` of each line (see [`crate::filter::LineFilter::fields`]).
+    pub(super) fn keeping(mut self, fields: Option<Arc<FieldSelection>>) -> Self {
+        self.emit.keep = fields;
         self
     }
 
@@ -261,15 +270,22 @@ impl Emitter<'_> {
 
     fn line(&self, line: Line<'_>, file: FileRef<'_>, events: &mut Vec<Event>) {
         let raw = self.text(&line).into_owned();
-        events.push(
-            self.decoder
-                .decode(raw, self.origin(file, line.end_offset), self.arrival),
-        );
+        events.push(self.decoder.decode_keeping(
+            raw,
+            self.origin(file, line.end_offset),
+            self.arrival,
+            self.keep.as_deref(),
+        ));
     }
 
     fn record(&self, record: Record, file: FileRef<'_>, events: &mut Vec<Event>) {
         let origin = self.origin(file, record.end_offset);
-        events.push(self.decoder.decode(record.text, origin, self.arrival));
+        events.push(self.decoder.decode_keeping(
+            record.text,
+            origin,
+            self.arrival,
+            self.keep.as_deref(),
+        ));
     }
 
     /// The line as text, counting what had to be cut or replaced.
