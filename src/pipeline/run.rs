@@ -23,7 +23,7 @@ const BATCH_QUEUE: usize = 8;
 
 /// Most events, and longest time, handled from a backlog before a commit.
 const COALESCE_EVENTS: usize = 256 * 1024;
-const COALESCE_TIME: std::time::Duration = std::time::Duration::from_millis(1000);
+const COALESCE_TIME: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How often the clocks advance without a batch, and rule files are looked at.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
@@ -134,8 +134,9 @@ pub async fn run(
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 // A backlog: the batches already queued are handled and committed together,
-                // so a busy key's state is written once rather than once per batch. An alert,
-                // an empty queue or a limit ends the run: latency stays that of one batch.
+                // so a busy key's state is written once rather than once per batch. An empty
+                // queue ends the run (live tailing commits every batch at once, so alerts wait
+                // for nothing); under a backlog, alerts wait at most `COALESCE_TIME`.
                 let started = std::time::Instant::now();
                 let mut handled = 0;
                 let mut next = Some(batch);
@@ -145,10 +146,7 @@ pub async fn run(
                     }
                     handled += batch.events.len();
                     merge_checkpoints(&mut checkpoints, batch.checkpoints);
-                    if !raised.is_empty()
-                        || handled >= COALESCE_EVENTS
-                        || started.elapsed() >= COALESCE_TIME
-                    {
+                    if handled >= COALESCE_EVENTS || started.elapsed() >= COALESCE_TIME {
                         break;
                     }
                     next = rx.try_recv().ok();
