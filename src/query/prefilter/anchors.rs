@@ -32,6 +32,29 @@ impl Anchors {
         (bytes.len() <= 3).then_some(Anchors { bytes })
     }
 
+    /// Each literal's rarest byte in `sample` (both cases of a letter counted together);
+    /// `None` when more than three bytes would be needed.
+    pub(super) fn learned(literals: &[String], sample: &[u8]) -> Option<Anchors> {
+        let mut counts = [0u64; 256];
+        for &b in sample {
+            counts[usize::from(b)] += 1;
+        }
+        let both = |b: u8| {
+            counts[usize::from(b.to_ascii_lowercase())]
+                + counts[usize::from(b.to_ascii_uppercase())]
+        };
+        let mut bytes: Vec<u8> = Vec::new();
+        for lit in literals {
+            let best = lit.bytes().min_by_key(|&b| both(b))?;
+            for b in [best.to_ascii_lowercase(), best.to_ascii_uppercase()] {
+                if !bytes.contains(&b) {
+                    bytes.push(b);
+                }
+            }
+        }
+        (bytes.len() <= 3).then_some(Anchors { bytes })
+    }
+
     pub(super) fn find(&self, hay: &[u8]) -> Option<usize> {
         match *self.bytes.as_slice() {
             [a] => memchr::memchr(a, hay),

@@ -13,6 +13,8 @@
 //! line, and [`Prefilter::accepts_all`] says so.
 
 mod anchors;
+mod first_pass;
+mod pair_scan;
 mod required;
 mod rule_set;
 mod sampler;
@@ -21,10 +23,9 @@ mod triggers;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use self::anchors::Anchors;
-use self::sampler::{GramCounts, Sampler};
+use self::first_pass::FirstPass;
 use self::triggers::Triggers;
 use super::Query;
 use crate::decode::FieldSelection;
@@ -36,12 +37,6 @@ pub use rule_set::RuleSet;
 const LEARN_MIN: usize = 64 * 1024;
 const LEARN_MAX: usize = 1024 * 1024;
 
-/// What verifying a line after a sampled hit costs, in sampled tests.
-const VERIFY_COST: f64 = 150.0;
-
-/// Anchors are used only when at most this share of lines holds one.
-const ANCHOR_SHARE: f64 = 0.05;
-
 /// The multi-pattern prefilter of one source's rules.
 #[derive(Debug)]
 pub struct Prefilter {
@@ -52,34 +47,17 @@ pub struct Prefilter {
     literal_rules: Vec<RuleSet>,
     /// For each rule, its clauses as literal indexes (none for rules in `always`).
     rule_clauses: Vec<Vec<Vec<usize>>>,
-    /// Some rule has more than one clause: one literal in a line is not proof enough.
-    conjunctive: bool,
-    /// The first pass; `None` when some rule has no literal.
-    primary: Option<Primary>,
+    /// The first pass before any text is seen (each rule's most selective clause by a fixed
+    /// ranking); `None` when some rule has no literal.
+    first: Option<FirstPass>,
+    /// The first pass chosen on the first large buffer, by what is rare in it.
+    learned: OnceLock<FirstPass>,
     triggers: Triggers,
     /// Rules without a usable literal: candidates on every line.
     always: RuleSet,
     all: RuleSet,
     /// The fields the rules read, when known (see [`Prefilter::reading`]).
     fields: Option<Arc<FieldSelection>>,
-}
-
-/// Each rule's most selective clause, and how to find lines holding one of its literals.
-#[derive(Debug)]
-struct Primary {
-    searcher: AhoCorasick,
-    literals: Vec<String>,
-    /// Before any text is seen.
-    first: Scan,
-    /// Chosen on the first large buffer.
-    learned: OnceLock<Scan>,
-}
-
-#[derive(Debug)]
-enum Scan {
-    Anchors(Anchors),
-    Sampled(Sampler),
-    Automaton,
 }
 
 impl Prefilter {
@@ -92,7 +70,6 @@ impl Prefilter {
         let mut literals: Vec<String> = Vec::new();
         let mut literal_rules: Vec<RuleSet> = Vec::new();
         let mut rule_clauses = Vec::with_capacity(n);
-        let mut primary_literals: Vec<String> = Vec::new();
         for (rule, query) in queries.iter().enumerate() {
             all.insert(rule);
             let clauses = required::clauses(&query.root);
@@ -102,11 +79,7 @@ impl Prefilter {
                 continue;
             }
             let mut ids = Vec::with_capacity(clauses.len());
-            for (k, clause) in clauses.into_iter().enumerate() {
-                if k == 0 {
-                    // The most selective clause comes first.
-                    primary_literals.extend(clause.iter().cloned());
-                }
+            for clause in clauses {
                 let clause_ids = clause
                     .into_iter()
                     .map(|lit| {
@@ -123,19 +96,12 @@ impl Prefilter {
             }
             rule_clauses.push(ids);
         }
-        primary_literals.sort();
-        primary_literals.dedup();
-        let conjunctive = rule_clauses.iter().any(|c| c.len() > 1);
         let searcher = (!literals.is_empty()).then(|| automaton(&literals));
-        let primary = (always.is_empty() && !primary_literals.is_empty()).then(|| {
-            let first = Scan::before_text(&primary_literals);
-            Primary {
-                searcher: automaton(&primary_literals),
-                literals: primary_literals,
-                first,
-                learned: OnceLock::new(),
-            }
-        });
+        // Before any text, each rule's first clause: the most selective by the ranking.
+        let first = always
+            .is_empty()
+            .then(|| FirstPass::new(&literals, &rule_clauses, None, None))
+            .flatten();
         let safe = |b: u8| b.is_ascii_alphanumeric() || b"_.:-".contains(&b);
         let folded = required::folded_ascii();
         let triggers = Triggers::new(
@@ -149,8 +115,8 @@ impl Prefilter {
             literals,
             literal_rules,
             rule_clauses,
-            conjunctive,
-            primary,
+            first,
+            learned: OnceLock::new(),
             triggers,
             always,
             all,
@@ -167,7 +133,7 @@ impl Prefilter {
     /// The literals the scan looks for first, lowercased: one of them is in every line a
     /// rule can match (for tools comparing with grep).
     pub fn literals(&self) -> &[String] {
-        self.primary.as_ref().map_or(&[], |p| &p.literals)
+        self.first.as_ref().map_or(&[], |p| p.literals())
     }
 
     /// Every literal some rule requires.
@@ -235,35 +201,55 @@ impl Prefilter {
         any
     }
 
+    /// The first pass for `buf`: learned from the first large buffer, else the first guess.
+    fn first_pass(&self, buf: &[u8]) -> Option<&FirstPass> {
+        let first = self.first.as_ref()?;
+        if let Some(learned) = self.learned.get() {
+            return Some(learned);
+        }
+        if buf.len() < LEARN_MIN {
+            return Some(first);
+        }
+        Some(self.learned.get_or_init(|| {
+            let sample = &buf[..buf.len().min(LEARN_MAX)];
+            let cost = self.literal_counts(sample);
+            FirstPass::new(
+                &self.literals,
+                &self.rule_clauses,
+                Some(&cost),
+                Some(sample),
+            )
+            .expect("the same clauses built the first guess")
+        }))
+    }
+
+    /// How often each literal occurs in `sample`.
+    fn literal_counts(&self, sample: &[u8]) -> Vec<u64> {
+        let mut counts = vec![0u64; self.literals.len()];
+        if let Some(searcher) = &self.searcher {
+            for m in searcher.find_overlapping_iter(sample) {
+                counts[m.pattern().as_usize()] += 1;
+            }
+        }
+        counts
+    }
+
     /// The next line starting at or after `from` that the first pass finds before `to` and
-    /// verification keeps, as `(start, end)` (`end` at its `\n`).
+    /// some rule's clauses all hold in, as `(start, end)` (`end` at its `\n`).
     fn next_line(
         &self,
-        primary: &Primary,
+        pass: &FirstPass,
         buf: &[u8],
         from: usize,
         to: usize,
     ) -> Option<(usize, usize)> {
-        let scan = primary.scan(buf);
         let mut pos = from;
         while pos < to {
-            let hit = match scan {
-                Scan::Anchors(a) => pos + a.find(&buf[pos..to])?,
-                Scan::Sampled(s) => s.find(buf, pos, to)?,
-                Scan::Automaton => primary
-                    .searcher
-                    .find(Input::new(buf).range(pos..to))?
-                    .start(),
-            };
-            let start = memchr::memrchr(b'\n', &buf[pos..hit]).map_or(pos, |i| pos + i + 1);
-            // Not a complete line: callers pass whole lines, so nothing follows.
-            let end = hit + memchr::memchr(b'\n', &buf[hit..])?;
-            let line = &buf[start..end];
-            let holds = matches!(scan, Scan::Automaton) || primary.searcher.is_match(line);
-            if holds && (!self.conjunctive || self.any_rule(line)) {
-                return Some((start, end));
+            let found = pass.next(buf, pos, to)?;
+            if found.sufficient || self.any_rule(&buf[found.start..found.end]) {
+                return Some((found.start, found.end));
             }
-            pos = end + 1;
+            pos = found.end + 1;
         }
         None
     }
@@ -271,7 +257,7 @@ impl Prefilter {
 
 impl LineFilter for Prefilter {
     fn for_each_candidate(&self, buf: &[u8], candidate: &mut dyn FnMut(usize, usize)) {
-        let Some(primary) = &self.primary else {
+        let Some(pass) = self.first_pass(buf) else {
             crate::filter::AcceptAll.for_each_candidate(buf, candidate);
             return;
         };
@@ -290,7 +276,7 @@ impl LineFilter for Prefilter {
                 });
             }
             let trigger = next_trigger.unwrap_or(usize::MAX);
-            let line = match self.next_line(primary, buf, from, trigger.min(buf.len())) {
+            let line = match self.next_line(pass, buf, from, trigger.min(buf.len())) {
                 Some(line) => line,
                 None if trigger == usize::MAX => return,
                 None => {
@@ -308,7 +294,7 @@ impl LineFilter for Prefilter {
     }
 
     fn accepts_all(&self) -> bool {
-        self.primary.is_none()
+        self.first.is_none()
     }
 
     fn fields(&self) -> Option<Arc<FieldSelection>> {
@@ -316,61 +302,8 @@ impl LineFilter for Prefilter {
     }
 }
 
-impl Primary {
-    /// The scan to use on `buf`: learned from the first large buffer, else the first guess.
-    fn scan(&self, buf: &[u8]) -> &Scan {
-        if let Some(scan) = self.learned.get() {
-            return scan;
-        }
-        if buf.len() < LEARN_MIN {
-            return &self.first;
-        }
-        self.learned
-            .get_or_init(|| Scan::learned(&self.literals, &buf[..buf.len().min(LEARN_MAX)]))
-    }
-}
-
-impl Scan {
-    fn before_text(literals: &[String]) -> Scan {
-        if let Some(anchors) = Anchors::choose(literals) {
-            return Scan::Anchors(anchors);
-        }
-        Sampler::build(literals, &sampler::ranked_cost).map_or(Scan::Automaton, Scan::Sampled)
-    }
-
-    fn learned(literals: &[String], sample: &[u8]) -> Scan {
-        let anchors = Anchors::choose(literals);
-        if let Some(a) = anchors
-            .as_ref()
-            .filter(|a| a.line_share(sample) <= ANCHOR_SHARE)
-        {
-            return Scan::Anchors(a.clone());
-        }
-        let sampled = Sampler::q_for(literals).and_then(|q| {
-            let counts = GramCounts::of(sample, q);
-            let longest = Sampler::max_stride(literals)?;
-            // Per byte: one test every `stride` bytes, plus a line verified per hit. Short
-            // strides test more often but can pick rarer windows.
-            (1..=longest)
-                .map(|stride| {
-                    let (s, hits) = Sampler::with_stride(literals, stride, &|g| counts.cost(g));
-                    let hit_rate = hits as f64 / counts.positions().max(1) as f64;
-                    let cost = (1.0 + hit_rate * VERIFY_COST) / stride as f64;
-                    (s, cost)
-                })
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(s, _)| s)
-        });
-        match (sampled, anchors) {
-            (Some(s), _) => Scan::Sampled(s),
-            (None, Some(a)) => Scan::Anchors(a),
-            (None, None) => Scan::Automaton,
-        }
-    }
-}
-
 /// The literal automaton: ASCII case-insensitive, every occurrence reported.
-fn automaton(literals: &[String]) -> AhoCorasick {
+pub(super) fn automaton(literals: &[String]) -> AhoCorasick {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)

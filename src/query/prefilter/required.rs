@@ -124,9 +124,10 @@ fn best_piece(text: &str) -> Option<String> {
 /// The pieces of `text` every spelling of it in a line contains (see the module docs), most
 /// selective first; short pieces are kept only when there is no longer one.
 pub(super) fn pieces(text: &str) -> Vec<String> {
-    let unstable = unstable_chars();
+    // The set holds only non-ASCII characters: ASCII text never needs it built.
+    let unstable = |c: char| !c.is_ascii() && unstable_chars().contains(&c);
     let mut out: Vec<String> = text
-        .split(|c: char| matches!(c, '"' | '\\' | '/') || c.is_control() || unstable.contains(&c))
+        .split(|c: char| matches!(c, '"' | '\\' | '/') || c.is_control() || unstable(c))
         .filter(|p| {
             !p.is_empty()
                 && !p
@@ -158,18 +159,10 @@ pub(super) fn unstable_chars() -> &'static HashSet<char> {
 }
 
 /// The ASCII letters a non-ASCII character lowercases to (`i` from `İ`, `k` from the Kelvin
-/// sign): literals holding them need those spellings looked for.
+/// sign): literals holding them need those spellings looked for (a test checks the list
+/// against Unicode's case mappings).
 pub(super) fn folded_ascii() -> &'static [char] {
-    static SET: OnceLock<Vec<char>> = OnceLock::new();
-    SET.get_or_init(|| {
-        let mut v: Vec<char> = all_chars()
-            .filter(|c| !c.is_ascii())
-            .flat_map(|c| c.to_lowercase().filter(char::is_ascii))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    })
+    &['i', 'k']
 }
 
 /// Every character with a case mapping (none lies past U+1FFFF; a test checks).
@@ -203,6 +196,17 @@ pub(super) fn log_rank(b: u8) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exactly_i_and_k_have_non_ascii_spellings() {
+        let mut v: Vec<char> = super::all_chars()
+            .filter(|c| !c.is_ascii())
+            .flat_map(|c| c.to_lowercase().filter(char::is_ascii))
+            .collect();
+        v.sort();
+        v.dedup();
+        assert_eq!(v, super::folded_ascii());
+    }
+
     #[test]
     fn no_character_past_the_scanned_range_changes_case() {
         let changes = (super::CASED_END..=char::MAX as u32)

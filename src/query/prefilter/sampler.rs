@@ -18,7 +18,7 @@ use super::required::log_rank;
 const BITS: u32 = 19;
 
 /// The longest stride: longer literals get a choice of windows instead.
-const MAX_STRIDE: usize = 8;
+const MAX_STRIDE: usize = 16;
 
 const WORDS: usize = 1 << (BITS - 6);
 

@@ -69,8 +69,11 @@ pub(crate) struct Tailer {
     file: File,
     /// File offset just past the last line handed out.
     offset: u64,
-    /// `buf[start..]` holds bytes read past `offset` but not handed out yet.
+    /// `buf[start..filled]` holds bytes read past `offset` but not handed out yet; the
+    /// rest of `buf` is room for the next read (zeroed once, when the buffer grows, not
+    /// before every read).
     buf: Vec<u8>,
+    filled: usize,
     start: usize,
     /// Where the next newline search begins (everything before has none).
     scan_from: usize,
@@ -87,6 +90,7 @@ impl Tailer {
             file,
             offset,
             buf: Vec::new(),
+            filled: 0,
             start: 0,
             scan_from: 0,
             dropped: 0,
@@ -106,7 +110,7 @@ impl Tailer {
 
     /// How far the handle has read, including held-back bytes.
     fn read_pos(&self) -> u64 {
-        self.offset + (self.buf.len() - self.start) as u64 + self.dropped
+        self.offset + (self.filled - self.start) as u64 + self.dropped
     }
 
     /// The file is now shorter than what was read from it: it was truncated in place
@@ -119,7 +123,7 @@ impl Tailer {
     pub(crate) fn rewind(&mut self) -> io::Result<()> {
         self.file.seek(SeekFrom::Start(0))?;
         self.offset = 0;
-        self.buf.clear();
+        self.filled = 0;
         self.start = 0;
         self.scan_from = 0;
         self.dropped = 0;
@@ -135,7 +139,7 @@ impl Tailer {
         process: impl FnOnce(Chunk<'_>) -> usize,
     ) -> io::Result<ReadOutcome> {
         loop {
-            if let Some(i) = memchr::memrchr(b'\n', &self.buf[self.scan_from..]) {
+            if let Some(i) = memchr::memrchr(b'\n', &self.buf[self.scan_from..self.filled]) {
                 let last_nl = self.scan_from + i;
                 let chunk = Chunk {
                     bytes: &self.buf[self.start..=last_nl],
@@ -157,7 +161,7 @@ impl Tailer {
                     eof: false,
                 });
             }
-            self.scan_from = self.buf.len();
+            self.scan_from = self.filled;
             if self.fill()? == 0 {
                 return Ok(ReadOutcome {
                     lines: 0,
@@ -170,19 +174,18 @@ impl Tailer {
     /// Reads the next bytes of the file into the buffer; 0 at end of file.
     fn fill(&mut self) -> io::Result<usize> {
         self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
+        let len = self.filled;
+        if self.buf.len() < len + CHUNK {
+            self.buf.resize(len + CHUNK, 0);
+        }
         loop {
-            match self.file.read(&mut self.buf[len..]) {
+            match self.file.read(&mut self.buf[len..len + CHUNK]) {
                 Ok(n) => {
-                    self.buf.truncate(len + n);
+                    self.filled = len + n;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -220,21 +223,22 @@ impl Tailer {
     /// line (or a binary file) cannot grow the buffer without bound.
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
             self.scan_from -= self.start;
             self.start = 0;
         }
-        if self.buf.len() > self.max_line_bytes {
-            self.dropped += (self.buf.len() - self.max_line_bytes) as u64;
-            self.buf.truncate(self.max_line_bytes);
-            self.scan_from = self.buf.len();
+        if self.filled > self.max_line_bytes {
+            self.dropped += (self.filled - self.max_line_bytes) as u64;
+            self.filled = self.max_line_bytes;
+            self.scan_from = self.filled;
         }
     }
 
     /// The held-back unterminated last line, for reading a file that is complete
     /// (offline). Consumes it.
     pub(crate) fn take_partial(&mut self) -> Option<Line<'_>> {
-        let line_len = self.buf.len() - self.start;
+        let line_len = self.filled - self.start;
         if line_len == 0 && self.dropped == 0 {
             return None;
         }
@@ -242,10 +246,10 @@ impl Tailer {
         let truncated = self.dropped > 0 || line_len > self.max_line_bytes;
         let start = self.start;
         self.offset = end_offset;
-        self.start = self.buf.len();
-        self.scan_from = self.buf.len();
+        self.start = self.filled;
+        self.scan_from = self.filled;
         self.dropped = 0;
-        let line = &self.buf[start..];
+        let line = &self.buf[start..self.filled];
         let bytes = if truncated {
             &line[..char_floor(line, self.max_line_bytes)]
         } else {
