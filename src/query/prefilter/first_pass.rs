@@ -88,6 +88,18 @@ impl FirstPass {
         })
     }
 
+    /// Takes every found line as a candidate: checking the other clauses was found not to
+    /// pay (most lines that hold a first literal hold the rest too). The engine still
+    /// evaluates each rule's query, so this only moves work, never changes a result.
+    pub(super) fn trust_all(&mut self) {
+        self.sufficient.iter_mut().for_each(|s| *s = true);
+    }
+
+    /// Whether every literal is sufficient.
+    pub(super) fn trusts_all(&self) -> bool {
+        self.sufficient.iter().all(|&s| s)
+    }
+
     pub(super) fn literals(&self) -> &[String] {
         &self.literals
     }

@@ -213,14 +213,31 @@ impl Prefilter {
         Some(self.learned.get_or_init(|| {
             let sample = &buf[..buf.len().min(LEARN_MAX)];
             let cost = self.literal_counts(sample);
-            FirstPass::new(
+            let mut pass = FirstPass::new(
                 &self.literals,
                 &self.rule_clauses,
                 Some(&cost),
                 Some(sample),
             )
-            .expect("the same clauses built the first guess")
+            .expect("the same clauses built the first guess");
+            if !pass.trusts_all() && self.clauses_rarely_reject(&pass, sample) {
+                pass.trust_all();
+            }
+            pass
         }))
+    }
+
+    /// Whether, in `sample`, most lines the first pass finds have some rule's clauses all
+    /// there: then checking them costs more than it saves.
+    fn clauses_rarely_reject(&self, pass: &FirstPass, sample: &[u8]) -> bool {
+        let (mut found, mut kept) = (0usize, 0usize);
+        let mut pos = 0;
+        while let Some(f) = pass.next(sample, pos, sample.len()) {
+            found += 1;
+            kept += usize::from(f.sufficient || self.any_rule(&sample[f.start..f.end]));
+            pos = f.end + 1;
+        }
+        found >= 16 && kept * 2 > found
     }
 
     /// How often each literal occurs in `sample`.
