@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use klaxon::event::{Event, Origin};
-use klaxon::query::{parse, DefaultOperator, FieldType, QueryOptions};
+use klaxon::filter::LineFilter;
+use klaxon::query::{parse, DefaultOperator, FieldType, Prefilter, QueryOptions};
 
 /// Parses `data` as a query under several options; for every query that parses: errors point
 /// inside the text, the printed AST parses back to an equal AST, the Lucene and Elasticsearch
@@ -25,7 +26,18 @@ pub fn check(data: &[u8]) {
                 let relit = parse(&lucene, &opts)
                     .unwrap_or_else(|e| panic!("{text:?} as Lucene {lucene:?}: {e}"));
                 let _ = q.to_elasticsearch();
+                let prefilter = Prefilter::new(&[&q]);
                 for ev in events(text) {
+                    // The prefilter never skips a line the query matches.
+                    if q.matches(&ev, ev.time) && !ev.raw.contains('\n') {
+                        let buf = format!("{}\n", ev.raw);
+                        let mut seen = false;
+                        prefilter.for_each_candidate(buf.as_bytes(), &mut |s, e| {
+                            seen |= s == 0 && e == ev.raw.len();
+                        });
+                        assert!(seen, "{text:?} matches {:?}, not a candidate", ev.raw);
+                        assert!(prefilter.candidate_rules(ev.raw.as_bytes()).contains(0));
+                    }
                     assert_eq!(
                         q.matches(&ev, ev.time),
                         again.matches(&ev, ev.time),
@@ -166,6 +178,25 @@ pub fn check_decode(data: &[u8]) {
         if let Some(fields) = &ev.fields {
             for key in fields.keys() {
                 let _ = ev.text(key);
+            }
+        }
+        // Decoding only some fields gives those fields as a full decode does, the same time,
+        // and the same verdict on whether the line decoded at all.
+        let keep = klaxon::decode::FieldSelection::of(["a", "a.b", "level"]);
+        let some = decoder.decode_keeping(text.clone(), origin(), arrival, Some(&keep));
+        assert_eq!(
+            (some.time, some.fields.is_some()),
+            (ev.time, ev.fields.is_some()),
+            "{text:?}"
+        );
+        if let (Some(all), Some(kept)) = (&ev.fields, &some.fields) {
+            if format == LineFormat::Json {
+                let want: Vec<_> = all
+                    .iter()
+                    .filter(|(k, _)| keep.keeps(k) || k.as_str() == field.unwrap_or(""))
+                    .collect();
+                let got: Vec<_> = kept.iter().collect();
+                assert_eq!(got, want, "{text:?}");
             }
         }
     }

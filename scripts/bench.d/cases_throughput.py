@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 
 import corpus
@@ -236,5 +237,25 @@ def test_rss_case(bench) -> None:
         "`klaxon test RULE --input FILE` peak RSS",
         f"{mb:.1f} MB",
         f"{counts['bytes'] / 1e6:,.0f} MB JSON file, one `any` rule, {alerts} alert(s); "
+        f"{p.wall:.2f} s wall, {p.cpu:.2f} s CPU",
+        "< 100 MB", mb < 100))
+    # The same with a rule that alerts on every line: what a replay holds must not grow with
+    # the alerts it prints (stdout to /dev/null; the count comes from the summary).
+    every = any_rule("test-rss-every", "_exists_:level")
+    with open(rule_path, "w") as f:
+        f.write(every)
+    p = run([bench.binary, "test", rule_path, "--input", path, "-c", config], capture=False,
+            env=klaxon_env())
+    if not bench.klaxon_ok("test-rss: klaxon test, every line alerting", p):
+        return
+    found = re.search(r"(\d+) alert\(s\)", p.stderr)
+    alerts = int(found.group(1)) if found else -1
+    bench.check("test-rss: klaxon test alerts on every line", alerts == counts["lines"],
+                f"{alerts} (expected {counts['lines']})")
+    mb = p.maxrss_kb * 1024 / 1e6
+    bench.others.append(Other(
+        "`klaxon test` peak RSS, every line an alert",
+        f"{mb:.1f} MB",
+        f"same file, `_exists_:level` with `realert: 0s`: {alerts:,} alerts printed; "
         f"{p.wall:.2f} s wall, {p.cpu:.2f} s CPU",
         "< 100 MB", mb < 100))
