@@ -3,8 +3,9 @@
 //! and only the rules whose literals it holds are evaluated.
 //!
 //! `cargo bench --bench query_throughput` uses 64 MiB corpora (plain and JSON lines) and writes
-//! them, with the rules' literals, under `target/bench-query/` for `scripts/bench-query` to time
-//! `rg` and `grep` on the same bytes. Under `cargo test` the corpora are tiny.
+//! them, with the rules' literals, under `target/bench-query/`. These are in-process figures:
+//! whole-process comparisons with `rg` and `grep` are `scripts/bench`'s. Under `cargo test`
+//! the corpora are tiny.
 
 use std::hint::black_box;
 use std::sync::Arc;
