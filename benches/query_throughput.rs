@@ -68,6 +68,7 @@ fn run(buf: &[u8], prefilter: &Prefilter, queries: &[Query], json: bool) -> usiz
             fields,
             origin: origin.clone(),
             time_guessed: false,
+            fields_for: None,
         };
         matched += rules
             .iter()
@@ -139,6 +140,7 @@ fn naive(buf: &[u8], queries: &[Query], json: bool) -> usize {
             fields,
             origin: origin(),
             time_guessed: false,
+            fields_for: None,
         };
         matched += everything
             .iter()

@@ -72,6 +72,7 @@ fn events(n: usize, keys: usize, fields: bool) -> (Vec<Event>, Vec<String>) {
             fields: parsed,
             origin: origin(),
             time_guessed: false,
+            fields_for: None,
         });
         ids.push(format!(r#"{{"sku":"{sku}"}}"#));
     }

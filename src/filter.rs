@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::decode::FieldSelection;
+use crate::event::FieldSelection;
 
 /// Picks candidate lines out of a buffer of complete lines.
 pub trait LineFilter: Send + Sync {
@@ -21,6 +21,12 @@ pub trait LineFilter: Send + Sync {
 
     /// The fields the rules read, when they are known: decoding only those is enough.
     fn fields(&self) -> Option<Arc<FieldSelection>> {
+        None
+    }
+
+    /// The filter in force now, for a filter that can be replaced: a reader picks lines and
+    /// decodes their fields with one snapshot, so both come from the same rule set.
+    fn snapshot(&self) -> Option<Arc<dyn LineFilter>> {
         None
     }
 }
@@ -73,6 +79,10 @@ impl LineFilter for SwappableFilter {
 
     fn fields(&self) -> Option<Arc<FieldSelection>> {
         self.current().fields()
+    }
+
+    fn snapshot(&self) -> Option<Arc<dyn LineFilter>> {
+        Some(self.current())
     }
 }
 

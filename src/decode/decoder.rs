@@ -1,6 +1,7 @@
 //! The per-line decoder: one instance per source, shared by reference on the hot path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -79,7 +80,7 @@ impl Decoder {
         raw: String,
         origin: Origin,
         arrival: DateTime<Utc>,
-        keep: Option<&FieldSelection>,
+        keep: Option<&Arc<FieldSelection>>,
     ) -> Event {
         let fields = match self.format {
             LineFormat::Plain => {
@@ -108,12 +109,17 @@ impl Decoder {
         };
         match fields {
             Some(fields) => {
+                let fields_for = match self.format {
+                    LineFormat::Json => keep.cloned(),
+                    _ => None,
+                };
                 let mut event = Event {
                     time: arrival,
                     raw,
                     fields: Some(fields),
                     origin,
                     time_guessed: false,
+                    fields_for,
                 };
                 if let (Some(field), Some(parser)) = (&self.time_field, &self.time) {
                     let found = event.value(field).and_then(|v| parser.parse_value(v));

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::{Map, Value};
 
@@ -58,10 +58,65 @@ impl<'de> Visitor<'de> for Keeping<'_> {
                 let value: Value = access.next_value()?;
                 map.insert(name.to_string(), value);
             } else {
-                access.next_value::<IgnoredAny>()?;
+                access.next_value::<Skipped>()?;
             }
         }
         Ok(map)
+    }
+}
+
+/// A value read and dropped, with the checks building a `Value` makes (nesting depth,
+/// number range, string escapes), so a line's fate never depends on which fields are kept.
+/// serde's `IgnoredAny` skips without them.
+struct Skipped;
+
+impl<'de> serde::Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skipped, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skipped;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_unit<E>(self) -> Result<Skipped, E> {
+        Ok(Skipped)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+        while seq.next_element::<Skipped>()?.is_some() {}
+        Ok(Skipped)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skipped, A::Error> {
+        while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+        Ok(Skipped)
     }
 }
 
@@ -212,6 +267,12 @@ mod tests {
         let (map, _) =
             parse_keeping(r#"{"level":"a","n":1e400,"t":"\ud800","level":"b"}"#, &keep).unwrap();
         assert_eq!((map["level"].as_str(), map.len()), (Some("b"), 1));
+        // Skipped values get the checks a kept one does: nesting deeper than a `Value` may
+        // makes the line not JSON either way.
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let line = format!(r#"{{"level":"error","trace":{deep}}}"#);
+        assert!(parse(&line).is_none());
+        assert!(parse_keeping(&line, &keep).is_none());
         // An escaped key is compared unescaped.
         let (map, _) = parse_keeping(r#"{"lev\u0065l":"x"}"#, &keep).unwrap();
         assert_eq!(map["level"], "x");

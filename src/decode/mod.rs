@@ -4,15 +4,20 @@ mod decoder;
 mod json;
 mod logfmt;
 mod pattern;
-mod selection;
 mod time;
 
 use serde::Deserialize;
 
 pub use crate::types::TimeZone;
+
+/// Every field of a JSON line, for an event decoded with fewer (see
+/// [`crate::event::Event::fields_for`]); `None` when the line is not a JSON object.
+pub fn all_json_fields(raw: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    json::parse_keeping(raw, &|_| true).map(|(fields, _)| fields)
+}
+pub use crate::event::FieldSelection;
 pub use decoder::Decoder;
 pub use pattern::preset_names;
-pub use selection::FieldSelection;
 pub use time::TimeFormat;
 
 /// Everything a source says about decoding its lines.

@@ -241,6 +241,10 @@ impl Engine {
         // Taken out (no allocation) so rules can be driven while it is read.
         let by_source = std::mem::take(&mut self.by_source);
         if let Some(source) = by_source.get(&*event.origin.source) {
+            if let Some(whole) = stale_fields(event, &source.prefilter) {
+                self.by_source = by_source;
+                return self.process(&whole, out);
+            }
             if !event.time_guessed {
                 self.clocks.saw(&event.origin.source, event.time, self.wall);
             }
@@ -532,6 +536,25 @@ fn behind(t: DateTime<Utc>, lateness: chrono::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// `event` decoded whole again when it was decoded for rules that read fewer fields than
+/// the source's rules now do (it was read before a reload); `None` when its fields serve.
+fn stale_fields(event: &Event, prefilter: &Prefilter) -> Option<Event> {
+    let had = event.fields_for.as_ref()?;
+    let covered = match prefilter.field_selection() {
+        Some(now) => Arc::ptr_eq(had, now) || now.keys().iter().all(|k| had.keeps(k)),
+        None => false,
+    };
+    if covered {
+        return None;
+    }
+    let fields = crate::decode::all_json_fields(&event.raw)?;
+    Some(Event {
+        fields: Some(fields),
+        fields_for: None,
+        ..event.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,6 +596,7 @@ mod tests {
                 offset: 0,
             },
             time_guessed: false,
+            fields_for: None,
         }
     }
 

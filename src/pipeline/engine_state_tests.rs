@@ -27,6 +27,7 @@ fn event(secs: i64, json: &str) -> Event {
             offset: 0,
         },
         time_guessed: false,
+        fields_for: None,
     }
 }
 
@@ -264,4 +265,23 @@ fn sources_decode_only_the_fields_their_rules_read() {
     });
     let e = engine(&[frequency("burst", 3), mismatch], &clock);
     assert!(e.prefilter("orders").fields().is_none());
+}
+
+#[test]
+fn an_event_decoded_for_fewer_fields_is_decoded_whole_for_the_rules_now_running() {
+    // Read before a reload: decoded for rules reading `message` only; the rule running now
+    // groups by `sku`.
+    let clock = wall(0);
+    let mut e = engine(&[frequency("burst", 1)], &clock);
+    let mut store = MemoryStore::new();
+    let mut ev = event(1, r#"{"message":"ERROR boom","sku":"A-1"}"#);
+    let narrow = crate::event::FieldSelection::of(["message"]);
+    ev.fields = Some(serde_json::from_str(r#"{"message":"ERROR boom"}"#).unwrap());
+    ev.fields_for = Some(Arc::new(narrow));
+    let fired = step(&mut e, &mut store, &[ev]);
+    assert_eq!(fired.len(), 1);
+    assert!(
+        fired[0].1.contains("A-1"),
+        "keyed by the sku from the raw line: {fired:?}"
+    );
 }

@@ -45,6 +45,7 @@ fn json(raw: &str) -> Event {
         fields: Some(fields),
         origin: test_origin(),
         time_guessed: false,
+        fields_for: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn event(ev: Ev) -> Event {
                 fields: Some(fields),
                 origin: origin(),
                 time_guessed: false,
+                fields_for: None,
             }
         }
     }

@@ -84,6 +84,7 @@ fn events() -> Vec<Event> {
             fields: json.as_object().cloned(),
             origin,
             time_guessed: false,
+            fields_for: None,
         },
     ]
 }

@@ -124,6 +124,11 @@ impl Prefilter {
         }
     }
 
+    /// The fields the rules read, when known (what [`LineFilter::fields`] hands sources).
+    pub fn field_selection(&self) -> Option<&Arc<FieldSelection>> {
+        self.fields.as_ref()
+    }
+
     /// Tells sources that the rules read only `fields` of a line, so only those are decoded.
     pub fn reading(mut self, fields: FieldSelection) -> Self {
         self.fields = Some(Arc::new(fields));
@@ -284,13 +289,11 @@ impl LineFilter for Prefilter {
         let mut next_trigger = None;
         while from < buf.len() {
             if next_trigger.is_none_or(|t: usize| t < from) {
-                next_trigger = Some(match self.triggers.is_active() {
-                    true => self
-                        .triggers
+                next_trigger = Some(
+                    self.triggers
                         .find(&buf[from..])
                         .map_or(usize::MAX, |i| from + i),
-                    false => usize::MAX,
-                });
+                );
             }
             let trigger = next_trigger.unwrap_or(usize::MAX);
             let line = match self.next_line(pass, buf, from, trigger.min(buf.len())) {

@@ -3,7 +3,8 @@
 //!
 //! A literal is used only if every line a query matches must contain it byte for byte (ASCII
 //! case aside), however the line spells it:
-//! - characters JSON writes with a short escape (`"`, `\`, `/`, controls) split a literal;
+//! - characters JSON writes with a short escape (`"`, `\`, `/`, controls) split a literal,
+//!   and so does U+FFFD, which a line read lossily has in place of any invalid byte;
 //! - non-ASCII characters another character lowercases to split a literal (`é`, from `É`);
 //!   the two non-ASCII characters that lowercase to ASCII letters (the Kelvin sign to `k`,
 //!   `İ` to `i`) are handled by the scan instead (see `triggers`), so `i` and `k` stay;
@@ -127,7 +128,10 @@ pub(super) fn pieces(text: &str) -> Vec<String> {
     // The set holds only non-ASCII characters: ASCII text never needs it built.
     let unstable = |c: char| !c.is_ascii() && unstable_chars().contains(&c);
     let mut out: Vec<String> = text
-        .split(|c: char| matches!(c, '"' | '\\' | '/') || c.is_control() || unstable(c))
+        // U+FFFD also stands for any invalid UTF-8 byte of a line (read lossily).
+        .split(|c: char| {
+            matches!(c, '"' | '\\' | '/' | '\u{FFFD}') || c.is_control() || unstable(c)
+        })
         .filter(|p| {
             !p.is_empty()
                 && !p

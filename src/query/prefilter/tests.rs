@@ -244,3 +244,27 @@ fn rule_sets_iterate_in_order_and_reuse_memory() {
     p.candidate_rules_into(b"BETA", &mut set);
     assert_eq!(set.iter().collect::<Vec<_>>(), [1]);
 }
+
+#[test]
+fn text_a_field_prints_differently_from_the_line_reaches_every_rule() {
+    // An object-valued field is matched as serde_json prints it: `\u0009` comes back as
+    // `\t`, so `\timeout` holds the word `timeout` although the line does not.
+    let qs = queries(&["message:timeout"]);
+    let p = prefilter(&qs);
+    let line = r#"{"message":{"detail":"\u0009imeout"}}"#;
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+    let event = Event {
+        time: Utc::now(),
+        raw: line.to_string(),
+        fields: Some(fields),
+        origin: test_origin(),
+        time_guessed: false,
+        fields_for: None,
+    };
+    assert!(qs[0].matches(&event, Utc::now()));
+    assert_eq!(candidates(&p, &format!("{line}\n")), [line]);
+    // A line read lossily has U+FFFD for each invalid byte: no literal spans one.
+    assert!(required::pieces("ab\u{FFFD}cdef")
+        .iter()
+        .all(|p| !p.contains('\u{FFFD}')));
+}

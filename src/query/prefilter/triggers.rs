@@ -1,7 +1,9 @@
 //! Lines the literal scan cannot judge, so every rule sees them: a JSON `\uXXXX` escape may
-//! spell any literal character, and two non-ASCII characters lowercase to ASCII letters
-//! (the Kelvin sign `K` to `k`, `İ` to `i`). Found with `memchr` on their first byte, so
-//! literals keep their `i` and `k` and only the rare lines holding such spellings pay.
+//! spell any literal character; a control character escaped as `\u0000`–`\u001f` is printed
+//! back as `\t`, `\n`, … when an object-valued field is matched as text (so letters appear
+//! that the line does not hold); and two non-ASCII characters lowercase to ASCII letters (the
+//! Kelvin sign `K` to `k`, `İ` to `i`). Found with `memchr` on their first byte, so literals
+//! keep their `i` and `k` and only the rare lines holding such spellings pay.
 
 /// The spellings to look for, decided by the literals.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,40 +24,34 @@ impl Triggers {
         Triggers { any_escape, folds }
     }
 
-    pub(super) fn is_active(&self) -> bool {
-        self.any_escape || self.folds
-    }
-
     /// Where the first trigger in `hay` starts.
     pub(super) fn find(&self, hay: &[u8]) -> Option<usize> {
-        match (self.any_escape, self.folds) {
-            (false, false) => None,
-            (true, false) => memchr::memmem::find(hay, b"\\u"),
-            (_, true) => {
-                let mut from = 0;
-                while let Some(i) = memchr::memchr3(b'\\', KELVIN[0], DOTTED_I[0], &hay[from..]) {
-                    let at = from + i;
-                    if self.is_trigger(&hay[at..]) {
-                        return Some(at);
-                    }
-                    from = at + 1;
-                }
-                None
+        let mut from = 0;
+        loop {
+            let i = if self.folds {
+                memchr::memchr3(b'\\', KELVIN[0], DOTTED_I[0], &hay[from..])?
+            } else {
+                memchr::memchr(b'\\', &hay[from..])?
+            };
+            let at = from + i;
+            if self.is_trigger(&hay[at..]) {
+                return Some(at);
             }
+            from = at + 1;
         }
     }
 
     fn is_trigger(&self, rest: &[u8]) -> bool {
-        if rest.starts_with(KELVIN) || rest.starts_with(DOTTED_I) {
+        if self.folds && (rest.starts_with(KELVIN) || rest.starts_with(DOTTED_I)) {
             return true;
         }
-        let Some(hex) = rest.strip_prefix(b"\\u") else {
+        let Some(hex) = rest.strip_prefix(b"\\u").and_then(|h| h.get(..4)) else {
             return false;
         };
+        let control = hex.starts_with(b"00") && matches!(hex[2], b'0' | b'1');
         self.any_escape
-            || ESCAPED
-                .iter()
-                .any(|e| hex.len() >= 4 && hex[..4].eq_ignore_ascii_case(e))
+            || control
+            || (self.folds && ESCAPED.iter().any(|e| hex.eq_ignore_ascii_case(e)))
     }
 }
 
@@ -78,5 +74,12 @@ mod tests {
         assert_eq!(Triggers::new(true, true).find(br#"a\u652f"#), Some(1));
         assert_eq!(Triggers::new(true, false).find(br#"a\u652f"#), Some(1));
         assert_eq!(Triggers::default().find("\u{212A}".as_bytes()), None);
+        // Escaped control characters always: an object-valued field prints them back as `\t`.
+        assert_eq!(
+            Triggers::default().find(br#"{"m":{"d":"\u0009imeout"}}"#),
+            Some(11)
+        );
+        assert_eq!(Triggers::default().find(br#"\u001F \u0020"#), Some(0));
+        assert_eq!(Triggers::default().find(br#"\u0020 \" \n"#), None);
     }
 }

@@ -369,13 +369,21 @@ impl FileSet {
             None => 0,
         };
         let resume_at = (offset > len).then_some(offset);
+        // A file with no stored checkpoint gets one with the next batch even when nothing is
+        // read from it: a first start at `read_from: end` must remember where that end was,
+        // or the next start (`--once` from cron) would skip to the end again.
+        let sent_offset = if self.known.contains_key(&fp) {
+            offset
+        } else {
+            u64::MAX
+        };
         tracing::debug!(path, offset, "following file");
         self.files.push(Watched {
             fingerprint: Arc::from(fp),
             path: Arc::from(path),
             tailer: Tailer::new(file, offset, self.max_line_bytes)?,
             pending: None,
-            sent_offset: offset,
+            sent_offset,
             id,
             head,
             findable: true,

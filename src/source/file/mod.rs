@@ -212,6 +212,7 @@ impl FileSource {
             clock,
             stats,
             until_eof,
+            stop_at_end,
             ..
         } = self;
         files.scan();
@@ -282,10 +283,11 @@ impl FileSource {
             let reader = LineReader::new(name, w, decoder, stats, clock.now())
                 .counting_lines(*until_eof)
                 .keeping(keep.clone());
-            // Records no line continued for the timeout, and those of files being dropped.
+            // Records no line continued for the timeout, and those of files being dropped;
+            // `--once` takes the record being assembled as complete (no later poll will).
             if *until_eof {
                 reader.finish(filter.as_ref(), multiline.as_ref(), &mut batch.events);
-            } else if reader.is_done() {
+            } else if reader.is_done() || *stop_at_end {
                 reader.flush_pending(&mut batch.events);
             } else if let Some(m) = multiline.as_ref() {
                 reader.flush_due(m, now, &mut batch.events);
@@ -383,3 +385,6 @@ impl FileSource {
         }
     }
 }
+
+#[cfg(test)]
+mod once_tests;

@@ -182,7 +182,7 @@ impl<'a> LineReader<'a> {
                     let mut picked = false;
                     filter.for_each_candidate(&buf, &mut |_, _| picked = true);
                     if picked {
-                        self.emit.line(line, file, events);
+                        self.emit.line(line, file, events, self.emit.keep.as_ref());
                     }
                 }
             }
@@ -216,10 +216,15 @@ impl Emitter<'_> {
         file: FileRef<'_>,
     ) -> usize {
         spans.clear();
+        // One snapshot picks the lines and says which fields to decode: a reload between
+        // the two would decode lines for rules that did not pick them.
+        let snapshot = filter.snapshot();
+        let filter: &dyn LineFilter = snapshot.as_deref().unwrap_or(filter);
         filter.for_each_candidate(chunk.bytes, &mut |start, end| spans.push((start, end)));
+        let keep = filter.fields();
         let take = spans.len().min(cap.saturating_sub(events.len()));
         for &(start, end) in &spans[..take] {
-            self.line(chunk.line(start, end), file, events);
+            self.line(chunk.line(start, end), file, events, keep.as_ref());
         }
         let used = match take {
             // Stop just past the last line taken; the rest is handed out again.
@@ -268,13 +273,19 @@ impl Emitter<'_> {
         start
     }
 
-    fn line(&self, line: Line<'_>, file: FileRef<'_>, events: &mut Vec<Event>) {
+    fn line(
+        &self,
+        line: Line<'_>,
+        file: FileRef<'_>,
+        events: &mut Vec<Event>,
+        keep: Option<&Arc<FieldSelection>>,
+    ) {
         let raw = self.text(&line).into_owned();
         events.push(self.decoder.decode_keeping(
             raw,
             self.origin(file, line.end_offset),
             self.arrival,
-            self.keep.as_deref(),
+            keep,
         ));
     }
 
@@ -284,7 +295,7 @@ impl Emitter<'_> {
             record.text,
             origin,
             self.arrival,
-            self.keep.as_deref(),
+            self.keep.as_ref(),
         ));
     }
 
