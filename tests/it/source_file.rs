@@ -150,6 +150,15 @@ async fn a_checkpoint_takes_precedence_over_read_from_end() {
     let mut cfg = file_config(&dir, "app.log");
     cfg.read_from = ReadFrom::End;
     let mut src = SourceRun::file(cfg.clone(), vec![]);
+    // The end it starts at is remembered at once, with no events (a `--once` run that reads
+    // nothing must still leave the next run a place to resume).
+    let first = src
+        .next_quickly()
+        .await
+        .expect("a checkpoint for the starting end");
+    assert!(first.events.is_empty());
+    let offsets: Vec<u64> = first.checkpoints.iter().map(|c| c.offset).collect();
+    assert_eq!(offsets, [19]);
     src.assert_quiet().await;
     append(&log, "new 1\n");
     let ev = src.events(1).await;
