@@ -33,9 +33,10 @@ pub struct Event {
     /// believed: `time` is when it was read. Such an event does not move its source's
     /// event-time clock (one garbled line must not make a backlog look late).
     pub time_guessed: bool,
-    /// The fields decoded, when the decoder kept only some (see [`FieldSelection`]); `None`
-    /// when every field was.
-    pub fields_for: Option<Arc<FieldSelection>>,
+    /// The [`FieldSelection::id`] of the fields decoded, when the decoder kept only some;
+    /// `None` when every field was. (An id, not the selection: a reference count touched
+    /// by the reading and the handling thread for every event would bounce between cores.)
+    pub fields_for: Option<u64>,
 }
 
 /// The field plain lines expose their whole text under, and the default field of queries.
@@ -89,9 +90,12 @@ impl Event {
 /// whole: alerts quote it, and nothing else reads the fields.
 /// The top-level keys to keep: a handful, so a list compared length first beats hashing
 /// every key of every line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSelection {
     keys: Vec<Box<str>>,
+    /// Unique per selection built (clones share it): events say which one they were decoded
+    /// for.
+    id: u64,
 }
 
 impl FieldSelection {
@@ -107,7 +111,14 @@ impl FieldSelection {
         }
         keys.sort_unstable();
         keys.dedup();
-        FieldSelection { keys }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FieldSelection { keys, id }
+    }
+
+    /// Which selection this is (see [`Event::fields_for`]).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn keeps(&self, key: &str) -> bool {

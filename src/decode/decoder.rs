@@ -110,7 +110,7 @@ impl Decoder {
         match fields {
             Some(fields) => {
                 let fields_for = match self.format {
-                    LineFormat::Json => keep.cloned(),
+                    LineFormat::Json => keep.map(|k| k.id()),
                     _ => None,
                 };
                 let mut event = Event {

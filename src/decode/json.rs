@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::{Map, Value};
 
@@ -29,16 +29,26 @@ pub(crate) fn parse_keeping(
     object(&repaired, keep).ok().map(|map| (map, true))
 }
 
+/// Fewer `[` and `{` than this and no value can nest as deep as serde_json refuses (128).
+const SHALLOW: usize = 100;
+
 /// One JSON object, nothing after it but whitespace.
 fn object(text: &str, keep: &dyn Fn(&str) -> bool) -> serde_json::Result<Map<String, Value>> {
+    // `IgnoredAny` skips fast and agrees with building a `Value` on everything but nesting
+    // deeper than serde_json allows (numbers out of range and lone surrogates are repaired
+    // either way); a line with few brackets cannot nest that deep.
+    let brackets = memchr::memchr2_iter(b'[', b'{', text.as_bytes())
+        .take(SHALLOW)
+        .count();
     let mut de = serde_json::Deserializer::from_str(text);
-    let map = (&mut de).deserialize_map(Keeping(keep))?;
+    let map = (&mut de).deserialize_map(Keeping(keep, brackets >= SHALLOW))?;
     de.end()?;
     Ok(map)
 }
 
-/// Builds the object's map from the kept keys only.
-struct Keeping<'k>(&'k dyn Fn(&str) -> bool);
+/// Builds the object's map from the kept keys only; the flag says skipped values need
+/// [`Skipped`]'s checks (see [`object`]).
+struct Keeping<'k>(&'k dyn Fn(&str) -> bool, bool);
 
 impl<'de> Visitor<'de> for Keeping<'_> {
     type Value = Map<String, Value>;
@@ -57,8 +67,10 @@ impl<'de> Visitor<'de> for Keeping<'_> {
             if (self.0)(name) {
                 let value: Value = access.next_value()?;
                 map.insert(name.to_string(), value);
-            } else {
+            } else if self.1 {
                 access.next_value::<Skipped>()?;
+            } else {
+                access.next_value::<IgnoredAny>()?;
             }
         }
         Ok(map)
@@ -67,7 +79,7 @@ impl<'de> Visitor<'de> for Keeping<'_> {
 
 /// A value read and dropped, with the checks building a `Value` makes (nesting depth,
 /// number range, string escapes), so a line's fate never depends on which fields are kept.
-/// serde's `IgnoredAny` skips without them.
+/// serde's `IgnoredAny` skips without them, faster.
 struct Skipped;
 
 impl<'de> serde::Deserialize<'de> for Skipped {

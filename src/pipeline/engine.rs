@@ -536,15 +536,14 @@ fn behind(t: DateTime<Utc>, lateness: chrono::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// `event` decoded whole again when it was decoded for rules that read fewer fields than
-/// the source's rules now do (it was read before a reload); `None` when its fields serve.
+/// `event` decoded whole again when it was decoded for another rule set's fields than the
+/// source's rules now read (it was read before a reload); `None` when its fields serve.
 fn stale_fields(event: &Event, prefilter: &Prefilter) -> Option<Event> {
-    let had = event.fields_for.as_ref()?;
-    let covered = match prefilter.field_selection() {
-        Some(now) => Arc::ptr_eq(had, now) || now.keys().iter().all(|k| had.keeps(k)),
-        None => false,
-    };
-    if covered {
+    let had = event.fields_for?;
+    if prefilter
+        .field_selection()
+        .is_some_and(|now| now.id() == had)
+    {
         return None;
     }
     let fields = crate::decode::all_json_fields(&event.raw)?;

@@ -277,7 +277,7 @@ fn an_event_decoded_for_fewer_fields_is_decoded_whole_for_the_rules_now_running(
     let mut ev = event(1, r#"{"message":"ERROR boom","sku":"A-1"}"#);
     let narrow = crate::event::FieldSelection::of(["message"]);
     ev.fields = Some(serde_json::from_str(r#"{"message":"ERROR boom"}"#).unwrap());
-    ev.fields_for = Some(Arc::new(narrow));
+    ev.fields_for = Some(narrow.id());
     let fired = step(&mut e, &mut store, &[ev]);
     assert_eq!(fired.len(), 1);
     assert!(
