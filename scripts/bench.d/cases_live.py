@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import time
 
 import corpus
-from configs import any_rule, file_source, fresh, klaxon_env, literal_query, scene, startup_rule
+from configs import any_rule, file_source, klaxon_env, literal_query, scene, startup_rule
 from listener import Listener
 from session import Other
-from tools import BENCH, proc_cpu, proc_rss_kb, run
+from tools import BENCH, proc_cpu, proc_rss_kb, stop
 
 
 def startup_case(bench) -> None:
@@ -34,10 +33,8 @@ def startup_case(bench) -> None:
     times = {big: [], one: []}
     for r in range(n):
         for config in ((big, one) if r % 2 == 0 else (one, big)):
-            fresh(config)
-            p = run([bench.binary, "run", "--once", "-c", config], capture=False,
-                    env=klaxon_env())
-            if not bench.klaxon_ok("startup: klaxon run --once", p):
+            p = bench.run_once("startup: klaxon run --once", config)
+            if p is None:
                 return
             times[config].append(p.wall)
     mb, m1 = statistics.median(times[big]), statistics.median(times[one])
@@ -72,12 +69,7 @@ def idle_case(bench) -> None:
         c1, t1 = proc_cpu(p.pid), time.perf_counter()
         rss = proc_rss_kb(p.pid)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
+        rc = stop(p)
         err.close()
     bench.check("idle: klaxon run stops cleanly on SIGTERM", rc == 0, f"exit {rc}")
     share = (c1 - c0) / (t1 - t0)
@@ -154,12 +146,7 @@ def latency_run(bench, markers: int, spacing_ms: int, floor: bool) -> None:
                 break
             time.sleep(0.05)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
+        rc = stop(p)
         err.close()
         listener.stop()
         shutil.rmtree(live, ignore_errors=True)

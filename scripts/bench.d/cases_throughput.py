@@ -14,7 +14,7 @@ import re
 import statistics
 
 import corpus
-from configs import (any_rule, counts_from_log, field_rule, file_source, fresh, klaxon_env,
+from configs import (any_rule, counts_from_log, field_rule, file_source, klaxon_env,
                      literal_query, scene)
 from elastalert_setup import elastalert_ready
 from session import Case, Other, Tool
@@ -70,10 +70,8 @@ def literal_case(bench, name: str, kind: str, fields: bool) -> None:
     warm(path)
 
     def klaxon_run(_t):
-        fresh(config)
-        p = run([bench.binary, "run", "--once", "-c", config], capture=False,
-                env=klaxon_env())
-        if not bench.klaxon_ok(f"{name}: klaxon run --once", p):
+        p = bench.run_once(f"{name}: klaxon run --once", config)
+        if p is None:
             return None
         got = counts_from_log(p.stderr)
         if got is None:
@@ -120,10 +118,8 @@ def never_case(bench, kind: str) -> None:
     checked = set()
 
     def klaxon_run(_t):
-        fresh(config)
-        p = run([bench.binary, "run", "--once", "-c", config], capture=False,
-                env=klaxon_env())
-        if not bench.klaxon_ok(f"{name}: klaxon run --once", p):
+        p = bench.run_once(f"{name}: klaxon run --once", config)
+        if p is None:
             return None
         got = counts_from_log(p.stderr)
         if "k" not in checked:
@@ -169,10 +165,8 @@ def frequency_case(bench) -> None:
 
     def one(t: Tool):
         if t is klaxon:
-            fresh(config)
-            p = run([bench.binary, "run", "--once", "-c", config], capture=False,
-                    env=klaxon_env())
-            if not bench.klaxon_ok("frequency: klaxon run --once", p):
+            p = bench.run_once("frequency: klaxon run --once", config)
+            if p is None:
                 return None
             got = counts_from_log(p.stderr)
             if "k" not in checked:

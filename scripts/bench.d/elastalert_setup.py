@@ -27,12 +27,18 @@ def elastalert_ready(bench) -> bool:
         bench.elastalert_note = "not run (KLAXON_BENCH_ELASTALERT=0)"
         return False
     probe = "import elastalert.ruletypes, importlib.metadata as m; print(m.version('elastalert2'))"
-    for py, env in elastalert_candidates():
-        v = first_line([*py, "-c", probe]) if env is None else _probe_env(py, env, probe)
-        if v:
-            bench.elastalert_python, bench.elastalert_env = py, env
-            bench.versions["elastalert2"] = v
-            return True
+
+    def found() -> bool:
+        for py, env in elastalert_candidates():
+            v = first_line([*py, "-c", probe]) if env is None else _probe_env(py, env, probe)
+            if v:
+                bench.elastalert_python, bench.elastalert_env = py, env
+                bench.versions["elastalert2"] = v
+                return True
+        return False
+
+    if found():
+        return True
     if bench.short and want != "1":
         bench.elastalert_note = ("not available (--short installs it only with "
                                  "KLAXON_BENCH_ELASTALERT=1; a full run installs it)")
@@ -43,12 +49,8 @@ def elastalert_ready(bench) -> bool:
     took = time.perf_counter() - t
     bench.notes.append(f"`pip install elastalert2` took {took:.0f} s in this run.")
     log(f"ElastAlert install {'done' if ok else 'FAILED'} in {took:.0f} s")
-    for py, env in elastalert_candidates():
-        v = first_line([*py, "-c", probe]) if env is None else _probe_env(py, env, probe)
-        if v:
-            bench.elastalert_python, bench.elastalert_env = py, env
-            bench.versions["elastalert2"] = v
-            return True
+    if found():
+        return True
     bench.elastalert_note = "not available (pip install elastalert2 failed)"
     return False
 

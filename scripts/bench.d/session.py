@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 
 import corpus
+from configs import fresh, klaxon_env
 from tools import CORPORA, ROOT, Proc, log, run
 
 
@@ -85,6 +86,13 @@ class Bench:
             self.check(what, False, f"klaxon exited {p.rc}: {tail}")
             return False
         return True
+
+    def run_once(self, what: str, config: str) -> Proc | None:
+        """`klaxon run --once -c config` from a fresh state dir; `None` (checked as failed)
+        when it does not exit 0."""
+        fresh(config)
+        p = run([self.binary, "run", "--once", "-c", config], capture=False, env=klaxon_env())
+        return p if self.klaxon_ok(what, p) else None
 
     def config_ok(self, config: str) -> bool:
         p = run([self.binary, "check", "-c", config])

@@ -8,6 +8,7 @@ Python 3.11 standard library only.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,16 @@ def run(cmd: list[str], cwd: str | None = None, capture: bool = True,
     with open(err_path, errors="replace") as f:
         stderr = f.read()
     return Proc(p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, stdout, stderr)
+
+
+def stop(p: subprocess.Popen, grace: float = 30) -> int:
+    """SIGTERM, then its exit code; SIGKILL if it has not exited within `grace` seconds."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
 
 
 def first_line(cmd: list[str]) -> str | None:

@@ -13,39 +13,30 @@ impl Anchors {
     /// Each literal's rarest byte by the fixed ranking; `None` when more than three bytes
     /// would be needed.
     pub(super) fn choose(literals: &[String]) -> Option<Anchors> {
-        let mut bytes: Vec<u8> = Vec::new();
-        for lit in literals {
-            let best = lit.bytes().min_by_key(|&b| {
-                let cost = u32::from(log_rank(b));
-                if b.is_ascii_alphabetic() {
-                    cost + u32::from(log_rank(b.to_ascii_uppercase())) + 64
-                } else {
-                    cost
-                }
-            })?;
-            for b in [best.to_ascii_lowercase(), best.to_ascii_uppercase()] {
-                if !bytes.contains(&b) {
-                    bytes.push(b);
-                }
+        Self::rarest(literals, |b| {
+            let cost = u64::from(log_rank(b));
+            if b.is_ascii_alphabetic() {
+                cost + u64::from(log_rank(b.to_ascii_uppercase())) + 64
+            } else {
+                cost
             }
-        }
-        (bytes.len() <= 3).then_some(Anchors { bytes })
+        })
     }
 
-    /// Each literal's rarest byte in `sample` (both cases of a letter counted together);
-    /// `None` when more than three bytes would be needed.
-    pub(super) fn learned(literals: &[String], sample: &[u8]) -> Option<Anchors> {
-        let mut counts = [0u64; 256];
-        for &b in sample {
-            counts[usize::from(b)] += 1;
-        }
-        let both = |b: u8| {
+    /// Each literal's rarest byte in a sample whose bytes occur `counts` times (both cases
+    /// of a letter counted together); `None` when more than three bytes would be needed.
+    pub(super) fn learned(literals: &[String], counts: &[u64; 256]) -> Option<Anchors> {
+        Self::rarest(literals, |b| {
             counts[usize::from(b.to_ascii_lowercase())]
                 + counts[usize::from(b.to_ascii_uppercase())]
-        };
+        })
+    }
+
+    /// Each literal's byte of lowest `cost`, in both cases.
+    fn rarest(literals: &[String], cost: impl Fn(u8) -> u64) -> Option<Anchors> {
         let mut bytes: Vec<u8> = Vec::new();
         for lit in literals {
-            let best = lit.bytes().min_by_key(|&b| both(b))?;
+            let best = lit.bytes().min_by_key(|&b| cost(b))?;
             for b in [best.to_ascii_lowercase(), best.to_ascii_uppercase()] {
                 if !bytes.contains(&b) {
                     bytes.push(b);

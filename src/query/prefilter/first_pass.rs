@@ -46,12 +46,14 @@ pub(super) struct Found {
 impl FirstPass {
     /// The pass over each rule's clause chosen by `cost` (per literal of `literals`, lower is
     /// rarer; without costs, each rule's first clause), with the scan `sample` (when given)
-    /// shows cheapest. `None` when there is nothing to look for.
+    /// shows cheapest; `every` is the automaton over all of `literals`, if built. `None`
+    /// when there is nothing to look for.
     pub(super) fn new(
         literals: &[String],
         rule_clauses: &[Vec<Vec<usize>>],
         cost: Option<&[u64]>,
         sample: Option<&[u8]>,
+        every: Option<&AhoCorasick>,
     ) -> Option<FirstPass> {
         let mut chosen: Vec<usize> = Vec::new();
         let mut sufficient_ids: Vec<usize> = Vec::new();
@@ -73,7 +75,13 @@ impl FirstPass {
         if chosen.is_empty() {
             return None;
         }
+        // Every literal chosen (rules of one clause each, the common case): the automaton
+        // over all of them serves, in the same order.
         let mut names: Vec<String> = chosen.iter().map(|&l| literals[l].clone()).collect();
+        let searcher = match every {
+            Some(all) if chosen.len() == literals.len() => all.clone(),
+            _ => super::automaton(&names),
+        };
         let sufficient: Vec<bool> = chosen.iter().map(|l| sufficient_ids.contains(l)).collect();
         let scan = match sample {
             None => Scan::before_text(&names),
@@ -81,7 +89,7 @@ impl FirstPass {
         };
         names.shrink_to_fit();
         Some(FirstPass {
-            searcher: super::automaton(&names),
+            searcher,
             literals: names,
             sufficient,
             scan,
@@ -144,7 +152,11 @@ impl Scan {
     }
 
     fn learned(literals: &[String], sample: &[u8]) -> Scan {
-        let anchors = Anchors::learned(literals, sample);
+        let mut bytes = [0u64; 256];
+        for &b in sample {
+            bytes[usize::from(b)] += 1;
+        }
+        let anchors = Anchors::learned(literals, &bytes);
         if let Some(a) = anchors
             .as_ref()
             .filter(|a| a.line_share(sample) <= ANCHOR_SHARE)
@@ -152,9 +164,10 @@ impl Scan {
             return Scan::Anchors(a.clone());
         }
         if literals.len() <= pair_scan::MAX_LITERALS {
+            // Folded as the pair scan compares (`| 0x20`).
             let mut count = [0u64; 256];
-            for &b in sample {
-                count[usize::from(b | 0x20)] += 1;
+            for (b, n) in bytes.iter().enumerate() {
+                count[b | 0x20] += n;
             }
             // Worth it while chance pairs send few lines to verification.
             let lines = 1 + memchr::memchr_iter(b'\n', sample).count();

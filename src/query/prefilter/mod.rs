@@ -100,7 +100,7 @@ impl Prefilter {
         // Before any text, each rule's first clause: the most selective by the ranking.
         let first = always
             .is_empty()
-            .then(|| FirstPass::new(&literals, &rule_clauses, None, None))
+            .then(|| FirstPass::new(&literals, &rule_clauses, None, None, searcher.as_ref()))
             .flatten();
         let safe = |b: u8| b.is_ascii_alphanumeric() || b"_.:-".contains(&b);
         let folded = required::folded_ascii();
@@ -139,11 +139,6 @@ impl Prefilter {
     /// rule can match (for tools comparing with grep).
     pub fn literals(&self) -> &[String] {
         self.first.as_ref().map_or(&[], |p| p.literals())
-    }
-
-    /// Every literal some rule requires.
-    pub fn all_literals(&self) -> &[String] {
-        &self.literals
     }
 
     /// The rules worth evaluating on `line` (one line, without its `\n`).
@@ -223,6 +218,7 @@ impl Prefilter {
                 &self.rule_clauses,
                 Some(&cost),
                 Some(sample),
+                self.searcher.as_ref(),
             )
             .expect("the same clauses built the first guess");
             if !pass.trusts_all() && self.clauses_rarely_reject(&pass, sample) {
@@ -377,17 +373,7 @@ impl LiteralHits {
     }
 
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words().iter().enumerate().flat_map(|(w, &bits)| {
-            let mut rest = bits;
-            std::iter::from_fn(move || {
-                if rest == 0 {
-                    return None;
-                }
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                Some(w * 64 + bit)
-            })
-        })
+        rule_set::ones(self.words())
     }
 }
 
