@@ -16,6 +16,8 @@ pub mod notify;
 pub mod pipeline;
 pub mod query;
 pub mod rule;
+pub mod server;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod types;

@@ -1,8 +1,10 @@
 //! Alerts: the deduplicated thing a human is told about.
 
+mod ack_link;
 mod key;
 mod realert;
 
+pub use ack_link::{AckLinks, AckTokenError};
 pub use key::{write_id, AlertKey};
 pub use realert::{Admission, Realert, RealertState};
 
@@ -76,6 +78,10 @@ pub struct Alert {
     pub fired_at: DateTime<Utc>,
     /// Kibana Discover link to the evidence, when Kibana is configured.
     pub kibana_url: Option<String>,
+    /// The acknowledge link (`server.public_url` + a signed token), put on a firing alert
+    /// as it is sent; never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_url: Option<String>,
     /// The rule's `labels:` (team, service, …), for routing, silences and inhibition.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -190,6 +196,7 @@ impl Alert {
             held_back: 0,
             fired_at: t + chrono::Duration::seconds(31),
             kibana_url: None,
+            ack_url: None,
             labels: BTreeMap::new(),
             id: None,
             status: Status::Firing,

@@ -5,6 +5,7 @@ mod check;
 mod dlq;
 mod run;
 mod silence;
+mod status;
 mod test;
 
 use std::path::PathBuf;
@@ -61,7 +62,13 @@ enum Command {
         /// How long the demo runs.
         #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
         duration: HumanDuration,
+        /// Only write the order service's logs into this directory (`order-service.log`),
+        /// without running the pipeline: the log generator of the compose stack.
+        #[arg(long, value_name = "DIR")]
+        logs_to: Option<PathBuf>,
     },
+    /// The running Klaxon's health: sources, channels, store, warnings (from its HTTP API).
+    Status(status::StatusArgs),
 }
 
 fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
@@ -89,7 +96,12 @@ pub fn main() -> ExitCode {
         Command::Ack(args) => alerts::command("ack", &args),
         Command::Resolve(args) => alerts::command("resolve", &args),
         Command::Silence(args) => silence::silence(&args),
-        Command::Demo { duration } => crate::demo::demo(duration.0),
+        Command::Demo {
+            duration,
+            logs_to: Some(dir),
+        } => crate::demo::logs_only(&dir, duration.0),
+        Command::Demo { duration, .. } => crate::demo::demo(duration.0),
+        Command::Status(args) => status::status(&args),
     };
     match result {
         Ok(code) => code,
@@ -134,6 +146,32 @@ fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
         }
     });
     rx
+}
+
+/// `KLAXON_LISTEN` overrides `server.listen` (`none` turns the server off): one setting
+/// for containers and test harnesses that run many Klaxons on one host.
+fn listen_override(server: &mut crate::server::ServerSetting) -> anyhow::Result<()> {
+    let Ok(listen) = std::env::var("KLAXON_LISTEN") else {
+        return Ok(());
+    };
+    let listen = listen.trim();
+    if listen == "none" {
+        *server = crate::server::ServerSetting::Off;
+        return Ok(());
+    }
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        anyhow::bail!("KLAXON_LISTEN=`{listen}` is not `host:port` with an IP address, nor `none`");
+    }
+    match server {
+        crate::server::ServerSetting::On(config) => config.listen = listen.to_string(),
+        off => {
+            *off = crate::server::ServerSetting::On(crate::server::ServerConfig {
+                listen: listen.to_string(),
+                ..Default::default()
+            })
+        }
+    }
+    Ok(())
 }
 
 /// Diagnostics on stderr, each ending its line.

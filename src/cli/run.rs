@@ -6,9 +6,10 @@ use crate::clock::SystemClock;
 use crate::pipeline;
 
 pub fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = super::load_config(config) else {
+    let Some(mut loaded) = super::load_config(config) else {
         return Ok(ExitCode::FAILURE);
     };
+    super::listen_override(&mut loaded.global.server)?;
     let rt = crate::pipeline::runtime()?;
     let result = rt.block_on(async move {
         let shutdown = super::shutdown_on_signals();

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 
-use crate::dispatch::{Matcher, Matchers};
-use crate::store::{LifecycleStore, SilenceRow, SqliteStore};
+use crate::dispatch::new_silence_row;
+use crate::store::{LifecycleStore, SqliteStore};
 use crate::types::{flat, HumanDuration};
 
 #[derive(Debug, Args)]
@@ -70,12 +70,6 @@ pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     match &args.action {
         SilenceAction::Add(add) => {
-            let matchers = add
-                .matchers
-                .iter()
-                .map(|m| Matcher::parse(m))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)?;
             let starts_at = add.start.unwrap_or(now);
             let ends_at = match (add.duration, add.until) {
                 (Some(d), None) => starts_at
@@ -84,27 +78,26 @@ pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
                 (None, Some(until)) => until,
                 _ => anyhow::bail!("say how long: --for 2h, or --until TIME"),
             };
-            if ends_at <= starts_at || ends_at <= now {
-                anyhow::bail!("the silence would end before it starts, or has ended already");
-            }
             let author = add
                 .author
                 .clone()
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "cli".into());
-            let texts: Vec<String> = matchers.iter().map(Matcher::to_string).collect();
-            let id = store.add_silence(&SilenceRow {
-                id: 0,
-                matchers: serde_json::to_string(&texts)?,
+            let row = new_silence_row(
+                &add.matchers,
                 starts_at,
                 ends_at,
-                author,
-                comment: add.comment.clone(),
-            })?;
+                &author,
+                &add.comment,
+                now,
+            )
+            .map_err(anyhow::Error::msg)?;
+            let id = store.add_silence(&row)?;
+            let matchers: Vec<String> = serde_json::from_str(&row.matchers)?;
             println!("{id}");
             eprintln!(
                 "silence {id}: {} from {} until {}",
-                Matchers(matchers),
+                matchers.join(", "),
                 time(starts_at),
                 time(ends_at)
             );
@@ -117,13 +110,7 @@ pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
             };
             println!("ID\tSTATE\tMATCHERS\tSTARTS\tENDS\tAUTHOR\tCOMMENT");
             for s in &rows {
-                let state = if s.ends_at <= now {
-                    "ended"
-                } else if s.starts_at > now {
-                    "pending"
-                } else {
-                    "active"
-                };
+                let state = s.state(now);
                 let matchers: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
                 println!(
                     "{}\t{state}\t{}\t{}\t{}\t{}\t{}",

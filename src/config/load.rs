@@ -147,6 +147,15 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     }
 
     check_lifecycle(&global, &spans, &file, &mut diags);
+    check_server(&global, &file, &mut diags);
+    for (name, source) in &global.sources {
+        if let Some(message) = no_files(name, source) {
+            diags.push(match spans.sources.as_ref().and_then(|s| s.get(name)) {
+                Some(span) => file.at(Level::Warning, span, message),
+                None => file.diag(Level::Warning, 1, 1, message),
+            });
+        }
+    }
 
     let mut rules = Vec::new();
     // Rule name → where it was first defined, for the uniqueness check.
@@ -179,6 +188,42 @@ pub fn load_rule_file(path: &Path) -> Result<LoadedRule, Diagnostics> {
 /// Like [`load_rule_file`] with `${VAR}` values from `env`.
 pub fn load_rule_file_with_env(path: &Path, env: &dyn Env) -> Result<LoadedRule, Diagnostics> {
     read_rule(path, env)
+}
+
+/// A file source whose `include` globs match no file now: Klaxon would wait for files
+/// that may never come (a typo in a path looks exactly like a quiet system).
+fn no_files(name: &str, source: &crate::source::SourceConfig) -> Option<String> {
+    let crate::source::SourceConfig::File(file) = source else {
+        return None;
+    };
+    let any = file.include.iter().any(|pattern| {
+        glob::glob(pattern).is_ok_and(|mut paths| paths.any(|p| p.is_ok_and(|p| p.is_file())))
+    });
+    (!any).then(|| {
+        format!(
+            "source `{name}`: `include` matches no file now ({}); Klaxon starts reading files when they appear, but check the path",
+            file.include.join(", ")
+        )
+    })
+}
+
+/// `server:` values, each problem at its key.
+fn check_server(global: &GlobalConfig, file: &SourceFile, diags: &mut Vec<Diagnostic>) {
+    let Some(server) = global.server.config() else {
+        return;
+    };
+    #[derive(serde::Deserialize, Default)]
+    struct Spans {
+        server: Option<BTreeMap<String, Spanned<IgnoredAny>>>,
+    }
+    let spans: Spans = file.parse().unwrap_or_default();
+    for (key, problem) in server.check() {
+        let message = format!("server.{key}: {problem}");
+        diags.push(match spans.server.as_ref().and_then(|s| s.get(key)) {
+            Some(span) => file.at(Level::Error, span, message),
+            None => file.diag(Level::Error, 1, 1, message),
+        });
+    }
 }
 
 /// Routes and escalation policies name channels and policies that exist; policies are well

@@ -87,6 +87,12 @@ pub struct GlobalConfig {
     /// resolved, so a rule firing for ever-new keys cannot grow memory without bound.
     #[serde(default)]
     pub max_open_alerts: Option<usize>,
+    /// The HTTP API, metrics and console (default on `127.0.0.1:9095`; `none` turns it off).
+    #[serde(default)]
+    pub server: crate::server::ServerSetting,
+    /// When silent failures are warned about.
+    #[serde(default)]
+    pub warnings: crate::telemetry::WarningsConfig,
 }
 
 impl GlobalConfig {

@@ -66,6 +66,21 @@ impl Decoder {
         })
     }
 
+    /// Whether `line` fits the format, building nothing (`None` for plain lines, which
+    /// always do). The warning about a wrong `format` checks lines no rule decoded.
+    pub fn fits(&self, line: &str) -> Option<bool> {
+        match self.format {
+            LineFormat::Plain => None,
+            LineFormat::Json => Some(json::parse_keeping(line, &|_| false).is_some()),
+            LineFormat::Logfmt => Some(logfmt::parse(line).is_some()),
+            LineFormat::Regex => Some(
+                self.pattern
+                    .as_ref()
+                    .is_some_and(|p| p.fields(line).is_some()),
+            ),
+        }
+    }
+
     /// Decodes one line (or one multiline event). Never fails: a line that does not
     /// decode is kept as a plain event (and counted), because dropping it could hide the
     /// very error an alert is for.

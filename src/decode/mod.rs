@@ -79,6 +79,16 @@ pub enum LineFormat {
 }
 
 impl LineFormat {
+    /// As written in klaxon.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineFormat::Plain => "plain",
+            LineFormat::Json => "json",
+            LineFormat::Logfmt => "logfmt",
+            LineFormat::Regex => "regex",
+        }
+    }
+
     /// Lines of this format carry fields (so `time_field` can name one).
     pub fn has_fields(self) -> bool {
         self != LineFormat::Plain

@@ -77,6 +77,12 @@ impl LogGen {
         }
     }
 
+    /// Order numbers start past `n` (a generator telling the story again makes new orders).
+    pub fn orders_after(mut self, n: u64) -> Self {
+        self.next_order = n;
+        self
+    }
+
     fn order_id(&mut self) -> String {
         self.next_order += 1 + self.rng.below(3);
         format!("O{}", self.next_order)

@@ -50,7 +50,7 @@ pub const RULES: &[(&str, &str)] = &[
 ];
 
 /// The demo's klaxon.yaml: the shipped rules' channels all print to the console.
-fn demo_config(log_dir: &Path) -> String {
+fn demo_config(log_dir: &Path, server: &str) -> String {
     format!(
         r#"# Written by `klaxon demo`.
 sources:
@@ -76,8 +76,25 @@ grouping:
 kibana:
   url: http://localhost:5601
   data_view: klaxon-demo
+{server}
 "#,
         logs = log_dir.display()
+    )
+}
+
+/// The demo's console, when its port is free (another Klaxon may hold it): `server:`
+/// for the config, and the address to print.
+fn demo_server() -> (String, Option<String>) {
+    let listen =
+        std::env::var("KLAXON_LISTEN").unwrap_or_else(|_| crate::server::DEFAULT_LISTEN.into());
+    let free = listen != "none" && std::net::TcpListener::bind(&listen).is_ok();
+    if !free {
+        return ("server: none".into(), None);
+    }
+    let url = format!("http://{listen}");
+    (
+        format!("server:\n  listen: {listen}\n  public_url: {url}"),
+        Some(url),
     )
 }
 
@@ -99,7 +116,8 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
         std::fs::write(rules_dir.join(name), text)?;
     }
     let config_path = dir.path().join("klaxon.yaml");
-    std::fs::write(&config_path, demo_config(&log_dir))?;
+    let (server, console) = demo_server();
+    std::fs::write(&config_path, demo_config(&log_dir, &server))?;
     let loaded = crate::config::load(&config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
     let state_dir = loaded.global.state_dir.clone();
     let log_file = log_dir.join("order-service.log");
@@ -119,12 +137,17 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(url) = &console {
+        println!("  console: {url}/  (metrics: {url}/metrics)");
+    }
     println!("  alerts print below as they fire (ops-chat in full, oncall-email as one line: both go to the console here)\n");
 
     let rt = crate::pipeline::runtime()?;
     let stats = rt.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let writer = tokio::spawn(write_logs(log_file, duration));
+        let writer = tokio::spawn(async move {
+            write_logs(&log_file, duration, SPEEDUP, None, 20_260_608).await
+        });
         let pipeline = tokio::spawn(crate::pipeline::run(
             loaded,
             Arc::new(SystemClock),
@@ -142,20 +165,73 @@ pub fn demo(duration: Duration) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// `--logs-to` rotates the log past this size (to `order-service.log.1`, replacing the
+/// previous one), as logrotate would: a generator left running does not fill the disk.
+const LOGS_TO_ROTATE_AT: u64 = 64 * 1024 * 1024;
+/// How often `--logs-to` tells the story of anomalies again.
+const LOGS_TO_CYCLE: Duration = Duration::from_secs(600);
+
+/// `klaxon demo --logs-to DIR`: the order service's logs only, for `duration`.
+pub fn logs_only(dir: &Path, duration: Duration) -> anyhow::Result<std::process::ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    let path = dir.join("order-service.log");
+    println!(
+        "writing the demo order service's logs to {}",
+        path.display()
+    );
+    let rt = crate::pipeline::runtime()?;
+    // Real time, not the demo's fast clock: this runs for days beside Kibana and Klaxon,
+    // telling the scripted story again every `LOGS_TO_CYCLE` (new orders each time).
+    let lines = rt.block_on(async {
+        let start = std::time::Instant::now();
+        let mut lines = 0;
+        let mut cycle = 0;
+        while let Some(left) = duration
+            .checked_sub(start.elapsed())
+            .filter(|d| !d.is_zero())
+        {
+            let seed = 20_260_608 + cycle;
+            lines += write_logs(
+                &path,
+                left.min(LOGS_TO_CYCLE),
+                1,
+                Some(LOGS_TO_ROTATE_AT),
+                seed,
+            )
+            .await?;
+            cycle += 1;
+        }
+        anyhow::Ok(lines)
+    })?;
+    println!("{lines} lines written");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// Writes the log for `duration`, injecting the scripted anomalies; returns lines written.
-async fn write_logs(path: std::path::PathBuf, duration: Duration) -> anyhow::Result<u64> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
-    let mut gen = LogGen::new(20_260_608);
+async fn write_logs(
+    path: &Path,
+    duration: Duration,
+    speedup: i32,
+    rotate_at: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<u64> {
+    let open = |path: &Path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    };
+    let mut file = open(path)?;
+    // Each seed (each retelling) gets its own range of order numbers.
+    let mut gen =
+        LogGen::new(seed).orders_after(202_611_240_001 + (seed - 20_260_608) * 100_000_000);
     let start = tokio::time::Instant::now();
     let sim_start = Utc::now();
     let tick = Duration::from_millis(1000 / ORDERS_PER_SEC);
     let mut script = SCRIPT.iter().peekable();
     let mut written = 0u64;
     while start.elapsed() < duration {
-        let now = sim_start + chrono::Duration::from_std(start.elapsed() * SPEEDUP as u32)?;
+        let now = sim_start + chrono::Duration::from_std(start.elapsed() * speedup as u32)?;
         let progress = start.elapsed().as_secs_f64() / duration.as_secs_f64();
         let mut lines = gen.normal(now);
         while let Some((_, anomaly)) = script.next_if(|(at, _)| *at <= progress) {
@@ -165,11 +241,15 @@ async fn write_logs(path: std::path::PathBuf, duration: Duration) -> anyhow::Res
         buf.push('\n');
         file.write_all(buf.as_bytes())?;
         written += lines.len() as u64;
+        if rotate_at.is_some_and(|max| file.metadata().is_ok_and(|m| m.len() >= max)) {
+            std::fs::rename(path, path.with_extension("log.1"))?;
+            file = open(path)?;
+        }
         tokio::time::sleep(tick).await;
     }
     // Anomalies scheduled after the last tick still happen, so every run tells the whole story.
     for (_, anomaly) in script {
-        let at = sim_start + chrono::Duration::from_std(start.elapsed() * SPEEDUP as u32)?;
+        let at = sim_start + chrono::Duration::from_std(start.elapsed() * speedup as u32)?;
         let lines = gen.anomaly(at, *anomaly);
         written += lines.len() as u64;
         file.write_all(format!("{}\n", lines.join("\n")).as_bytes())?;

@@ -33,7 +33,7 @@ pub use escalation::{Escalation, Policy};
 pub use group::Group;
 pub use matcher::{labels_of, Labels, Matcher, Matchers};
 pub use route::{Destination, Grouping, Router};
-pub use silence::Silence;
+pub use silence::{new_silence_row, Silence};
 pub use state::AlertState;
 
 use crate::alert::{Alert, EscalationNote, Status};

@@ -28,3 +28,38 @@ impl Silence {
         self.active(now) && !self.matchers.is_empty() && self.matchers.matches(labels)
     }
 }
+
+/// A new silence as the store keeps it, checked: at least one matcher, each well formed
+/// (kept in canonical form), ending after it starts and after `now`, a comment saying why.
+/// The CLI and the HTTP API add silences through this.
+pub fn new_silence_row(
+    matchers: &[String],
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    author: &str,
+    comment: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::store::SilenceRow, String> {
+    if matchers.is_empty() {
+        return Err("a silence needs at least one matcher (`rule = ghost-orders`)".into());
+    }
+    let parsed = matchers
+        .iter()
+        .map(|m| super::Matcher::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ends_at <= starts_at || ends_at <= now {
+        return Err("the silence would end before it starts, or has ended already".into());
+    }
+    if comment.trim().is_empty() {
+        return Err("say why: a silence needs a comment".into());
+    }
+    let texts: Vec<String> = parsed.iter().map(super::Matcher::to_string).collect();
+    Ok(crate::store::SilenceRow {
+        id: 0,
+        matchers: serde_json::to_string(&texts).map_err(|e| e.to_string())?,
+        starts_at,
+        ends_at,
+        author: author.to_string(),
+        comment: comment.to_string(),
+    })
+}

@@ -201,16 +201,24 @@ pub fn message(templates: &Templates, alert: &Alert) -> Value {
     let mut blocks = vec![header(&title), json!({"type": "section", "fields": fields})];
     let body = templates.render_alert("text", alert).unwrap_or_default();
     sections(&body, &mut blocks);
-    if let Some(url) = alert
-        .kibana_url
-        .as_ref()
-        .filter(|u| escape::is_web_url(u) && u.len() <= MAX_BUTTON_URL)
-    {
-        blocks.push(json!({"type": "actions", "elements": [{
+    let buttons: Vec<Value> = [
+        ("Open in Kibana", &alert.kibana_url),
+        ("Acknowledge", &alert.ack_url),
+    ]
+    .into_iter()
+    .filter_map(|(label, url)| {
+        let url = url
+            .as_ref()
+            .filter(|u| escape::is_web_url(u) && u.len() <= MAX_BUTTON_URL)?;
+        Some(json!({
             "type": "button",
-            "text": {"type": "plain_text", "text": "Open in Kibana"},
+            "text": {"type": "plain_text", "text": label},
             "url": url,
-        }]}));
+        }))
+    })
+    .collect();
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
     }
     blocks.truncate(MAX_BLOCKS);
     json!({

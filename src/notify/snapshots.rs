@@ -40,6 +40,7 @@ const KIBANA: &str = "http://kibana:5601/app/discover#/?_g=(time:(from:'2026-06-
 fn plain() -> Alert {
     Alert {
         kibana_url: Some(KIBANA.into()),
+        ack_url: None,
         ..Alert::example()
     }
 }

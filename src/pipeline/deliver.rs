@@ -17,10 +17,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 
 use super::lock;
+use crate::alert::AckLinks;
 use crate::clock::Clock;
 use crate::notify::stages::{Breaker, BreakerState, DeliveryPlan, RateLimiter};
 use crate::notify::{Channel, DeliveryError, MAX_DIGEST_ALERTS};
 use crate::store::{Delivery, StateStore};
+use crate::telemetry::{ChannelMetrics, Telemetry};
 use crate::types::flat;
 
 /// How long a worker with nothing due waits before looking again (new alerts wake it).
@@ -55,6 +57,24 @@ pub struct Worker {
     /// Fell behind its limit: digests go on until the backlog is gone, rather than its
     /// last minute's worth trickling out one by one.
     catching_up: bool,
+    observed: Observed,
+    metrics: ChannelMetrics,
+}
+
+/// What a worker reports (metrics, health) and adds to messages (acknowledge links).
+#[derive(Clone, Default)]
+pub struct Observed {
+    pub telemetry: Option<Arc<Telemetry>>,
+    pub ack_links: Option<Arc<AckLinks>>,
+}
+
+impl Observed {
+    fn metrics(&self, channel: &str) -> ChannelMetrics {
+        self.telemetry
+            .as_ref()
+            .map(|t| t.metrics.channel(channel))
+            .unwrap_or_default()
+    }
 }
 
 impl Worker {
@@ -78,6 +98,24 @@ impl Worker {
             clock,
             seed: seed.max(1),
             catching_up: false,
+            observed: Observed::default(),
+            metrics: ChannelMetrics::default(),
+        }
+    }
+
+    /// Reports to `observed.telemetry` and links messages to `observed.ack_links`.
+    pub fn observed(mut self, observed: Observed) -> Self {
+        self.metrics = observed.metrics(&self.name);
+        if let Some(t) = &observed.telemetry {
+            t.health.channel(&self.name);
+        }
+        self.observed = observed;
+        self
+    }
+
+    fn health(&self, f: impl FnOnce(&crate::telemetry::Health)) {
+        if let Some(t) = &self.observed.telemetry {
+            f(&t.health);
         }
     }
 
@@ -114,6 +152,9 @@ impl Worker {
                 return Step::StoreError;
             }
         };
+        self.metrics
+            .outbox_depth
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
         if due.is_empty() {
             return Step::Idle;
         }
@@ -121,7 +162,7 @@ impl Worker {
         // of them, until caught up. A half-open breaker lets a single probe through.
         let waiting = usize::try_from(waiting).unwrap_or(usize::MAX);
         self.catching_up = waiting > 1 && (self.catching_up || self.limiter.behind(waiting));
-        let batch: Vec<Delivery> = if self.catching_up && !probe {
+        let mut batch: Vec<Delivery> = if self.catching_up && !probe {
             due
         } else if probe {
             due.into_iter().take(1).collect()
@@ -136,6 +177,14 @@ impl Worker {
                 None => due.into_iter().take(1).collect(),
             }
         };
+        if let Some(links) = &self.observed.ack_links {
+            for d in &mut batch {
+                let a = &mut d.alert;
+                if let (crate::alert::Status::Firing, Some(id)) = (a.status, a.id) {
+                    a.ack_url = links.link(id, now);
+                }
+            }
+        }
         self.limiter.take(now);
         let timeout = self
             .plan
@@ -160,7 +209,13 @@ impl Worker {
         let now = self.clock.now();
         match result {
             Ok(()) => {
+                if self.breaker.tripped() {
+                    self.metrics.breaker_open.set(0);
+                    self.health(|h| h.breaker(&self.name, None));
+                }
                 self.breaker.success();
+                self.health(|h| h.channel_error(&self.name, None));
+                self.metrics.sent.inc_by(batch.len() as u64);
                 let mut store = lock(&self.store);
                 for d in &batch {
                     if let Err(e) = store.delivered(d.id, now) {
@@ -175,6 +230,7 @@ impl Worker {
                 retry_after,
             }) => {
                 let until = self.limiter.pause(now, retry_after);
+                self.metrics.rate_limited.inc();
                 tracing::warn!(
                     channel = %self.name,
                     waiting = batch.len(),
@@ -187,8 +243,12 @@ impl Worker {
                 message,
                 retry_after,
             }) => {
+                self.metrics.failed.inc_by(batch.len() as u64);
+                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
                 if let Some(until) = self.breaker.failure(now) {
                     tracing::warn!(channel = %self.name, "the channel keeps failing; not sending to it until {until}");
+                    self.metrics.breaker_open.set(1);
+                    self.health(|h| h.breaker(&self.name, Some(now)));
                 }
                 for d in &batch {
                     let jitter = self.jitter();
@@ -224,6 +284,8 @@ impl Worker {
                 Step::Failed
             }
             Err(DeliveryError::Permanent { message }) => {
+                self.metrics.failed.inc_by(batch.len() as u64);
+                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
                 for d in &batch {
                     if !self.dead(d, &message) {
                         return Step::StoreError;
@@ -257,6 +319,7 @@ impl Worker {
         if !self.failed(d, reason, None) {
             return false;
         }
+        self.metrics.dead.inc();
         if let Some(fallback) = &self.plan.fallback {
             if let Err(e) = lock(&self.store).requeue(d.alert_id, fallback, self.clock.now()) {
                 tracing::error!(channel = %self.name, fallback = %fallback, "cannot hand a dead letter to the fallback channel: {e}");
@@ -346,13 +409,15 @@ pub fn start(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
     grace: Duration,
+    observed: Observed,
 ) -> (Wakers, Vec<tokio::task::JoinHandle<()>>) {
     let mut wakers = Vec::new();
     let mut tasks = Vec::new();
     for (name, (channel, plan)) in channels {
         let wake = Arc::new(Notify::new());
         wakers.push(wake.clone());
-        let worker = Worker::new(&name, channel, plan, store.clone(), clock.clone());
+        let worker = Worker::new(&name, channel, plan, store.clone(), clock.clone())
+            .observed(observed.clone());
         tasks.push(tokio::spawn(worker.run(wake, shutdown.clone(), grace)));
     }
     (Wakers(wakers), tasks)

@@ -414,6 +414,7 @@ impl Engine {
             held_back,
             fired_at,
             kibana_url,
+            ack_url: None,
             labels: settings.labels.clone(),
             id: None,
             status: Status::Firing,
@@ -513,6 +514,11 @@ impl Engine {
     }
 
     /// Counters of every rule.
+    /// The newest event time a source's events carried.
+    pub fn event_time(&self, source: &str) -> Option<DateTime<Utc>> {
+        self.clocks.event_max(source)
+    }
+
     pub fn reports(&self) -> Vec<RuleReport> {
         self.rules
             .iter()

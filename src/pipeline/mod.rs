@@ -7,15 +7,18 @@ pub mod deliver;
 mod engine;
 #[cfg(test)]
 mod engine_state_tests;
+mod observe;
 mod reload;
 mod replay;
 mod run;
+mod serve;
 
 pub use compile::{compile_loaded, compile_rules, query_options, RuleContext};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
 pub use replay::{replay, ReplayInput, ReplayReport};
 pub use run::run;
+pub use serve::{ACK_KEY_FILE, ADDR_FILE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{deliver, lock, Engine, PipelineError, RuleWatcher, RunStats};
+use super::observe::Observer;
+use super::{deliver, lock, serve, Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::config::LoadedConfig;
 use crate::dispatch::Dispatcher;
@@ -17,6 +18,7 @@ use crate::filter::SwappableFilter;
 use crate::notify::{MessageSetup, RuleMessage, RuleMessages};
 use crate::source::{self, Batch};
 use crate::store::{LifecycleStore, SqliteStore, StateLock, StateStore};
+use crate::telemetry::Telemetry;
 
 /// Batches in flight between the sources and the processor.
 const BATCH_QUEUE: usize = 8;
@@ -41,6 +43,30 @@ pub async fn run(
     // Held until this returns: one Klaxon per state directory.
     let _lock = StateLock::acquire(&global.state_dir)?;
     let store = SqliteStore::open(&global.state_dir)?;
+    let telemetry = Arc::new(Telemetry::default());
+    telemetry
+        .metrics
+        .set_started(clock.now().timestamp_millis() as f64 / 1000.0);
+    // Rung by the HTTP server when it queued a command or changed a silence.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop_server, server_stop) = watch::channel(false);
+    let (ack_links, server) = match global.server.config() {
+        Some(cfg) => {
+            let links = serve::ack_links(cfg, &global.state_dir)?;
+            let task = serve::start(
+                cfg,
+                &global.state_dir,
+                links.clone(),
+                telemetry.clone(),
+                wake.clone(),
+                clock.clone(),
+                server_stop,
+            )
+            .await?;
+            (Some(links), Some(task))
+        }
+        None => (None, None),
+    };
 
     // Shared with every channel; a reload replaces what the rules say.
     let messages = MessageSetup {
@@ -80,6 +106,15 @@ pub async fn run(
     engine.restore(&store)?;
     let (tx, mut rx) = mpsc::channel::<Batch>(BATCH_QUEUE);
     let used_sources = engine.sources();
+    let mut observer = Observer::new(
+        telemetry.clone(),
+        &global.sources,
+        &used_sources,
+        global.warnings.clone(),
+    );
+    telemetry
+        .health
+        .started(clock.now(), engine.rules().count());
     let mut source_tasks = Vec::new();
     // Each source reads through the prefilter of the rules reading it; a reload swaps it.
     let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
@@ -90,11 +125,30 @@ pub async fn run(
         let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
         filters.insert(name.to_string(), filter.clone());
         let checkpoints = store.checkpoints(name)?;
-        let src = source::build_reading(name, cfg, checkpoints, clock.clone(), filter, follow)?;
-        source_tasks.push(tokio::spawn(src.run(tx.clone(), shutdown.clone())));
+        let src = source::build_reading(
+            name,
+            cfg,
+            checkpoints,
+            clock.clone(),
+            filter,
+            follow,
+            observer.source_metrics(name),
+        )?;
+        telemetry.health.source_started(name);
+        let (health, name, reading) = (
+            telemetry.clone(),
+            name.clone(),
+            src.run(tx.clone(), shutdown.clone()),
+        );
+        source_tasks.push(tokio::spawn(async move {
+            let result = reading.await;
+            let error = result.as_ref().err().map(ToString::to_string);
+            health.health.source_stopped(&name, error);
+            result
+        }));
     }
     drop(tx);
-    let (mut reloaded, _stop_watching) = watch_rules(watcher);
+    let (mut reloaded, _stop_watching) = watch_rules(watcher, telemetry.clone());
 
     let store: Arc<Mutex<SqliteStore>> = Arc::new(Mutex::new(store));
     let known: Vec<String> = channels.keys().cloned().collect();
@@ -115,6 +169,10 @@ pub async fn run(
         clock.clone(),
         deliver_stop,
         global.shutdown_timeout.0,
+        deliver::Observed {
+            telemetry: Some(telemetry.clone()),
+            ack_links,
+        },
     );
 
     let mut stats = RunStats::default();
@@ -130,6 +188,7 @@ pub async fn run(
     loop {
         let mut checkpoints = Vec::new();
         let mut ticked = false;
+        let mut woken = false;
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -159,11 +218,16 @@ pub async fn run(
                 for (name, filter) in &filters {
                     filter.replace(engine.prefilter(name));
                 }
+                telemetry.health.set_rules(engine.rules().count());
             }
             _ = tick.tick() => {
                 evicted.report(&engine);
                 pruning.maybe(&store, clock.now())?;
+                observer.tick(clock.now(), &engine, &dispatcher);
                 ticked = true;
+            }
+            _ = wake.notified() => {
+                woken = true;
             }
         }
         engine.advance(&mut raised);
@@ -171,6 +235,7 @@ pub async fn run(
         let now = clock.now();
         let mut commit = engine.commit(now, checkpoints, std::mem::take(&mut raised));
         let had_alerts = !commit.alerts.is_empty();
+        observer.raised(commit.alerts.iter().map(|r| r.alert.rule.as_str()));
         // Every raised alert is recorded as it was; what is sent, and when, the dispatcher
         // decides.
         for raised in &mut commit.alerts {
@@ -180,19 +245,27 @@ pub async fn run(
         for (rule, key) in engine.take_cleared() {
             dispatcher.clear(&rule, &key, now);
         }
-        if ticked {
+        if ticked || woken {
             outside_world(&mut dispatcher, &*lock(&store), now)?;
             history_report.maybe(dispatcher.stats());
         }
-        if ticked || had_alerts {
+        if ticked || woken || had_alerts {
             dispatcher.tick(now);
+        }
+        if woken {
+            // A dead letter put back in the outbox is sent without waiting for the idle poll.
+            wakers.ring();
         }
         dispatcher.take_changes(&mut commit);
         if commit.is_empty() {
             continue;
         }
         let has_messages = !commit.notifications.is_empty();
-        lock(&store).commit(&commit)?;
+        if let Err(e) = lock(&store).commit(&commit) {
+            telemetry.health.store_failed(e.to_string());
+            return Err(e.into());
+        }
+        telemetry.health.committed(now);
         if has_messages {
             wakers.ring();
         }
@@ -209,6 +282,10 @@ pub async fn run(
         if let Err(e) = worker.await {
             tracing::error!("a delivery worker failed: {e}");
         }
+    }
+    let _ = stop_server.send(true);
+    if let Some(server) = server {
+        let _ = server.await;
     }
     Ok(stats)
 }
@@ -322,7 +399,10 @@ type RuleSet = (Vec<crate::rule::Rule>, HashMap<String, RuleMessage>);
 /// rule set must never hold up ingestion — and hands each new rule set over. The thread
 /// stops as soon as the returned guard is dropped (the pipeline ended, by shutdown or
 /// because every source did).
-fn watch_rules(mut watcher: RuleWatcher) -> (mpsc::Receiver<RuleSet>, std::sync::mpsc::Sender<()>) {
+fn watch_rules(
+    mut watcher: RuleWatcher,
+    telemetry: Arc<Telemetry>,
+) -> (mpsc::Receiver<RuleSet>, std::sync::mpsc::Sender<()>) {
     let (tx, rx) = mpsc::channel(1);
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     tokio::task::spawn_blocking(move || loop {
@@ -330,7 +410,12 @@ fn watch_rules(mut watcher: RuleWatcher) -> (mpsc::Receiver<RuleSet>, std::sync:
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        if let (Some(rules), _) = watcher.poll() {
+        let (rules, outcome) = watcher.poll();
+        if !outcome.refused.is_empty() {
+            telemetry.metrics.reload(false);
+        }
+        if let Some(rules) = rules {
+            telemetry.metrics.reload(true);
             if tx.blocking_send((rules, watcher.messages())).is_err() {
                 return;
             }

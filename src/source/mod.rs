@@ -73,7 +73,15 @@ pub fn build_with_filter(
     clock: Arc<dyn Clock>,
     filter: Arc<dyn LineFilter>,
 ) -> Result<Box<dyn Source>, SourceError> {
-    build_reading(name, config, checkpoints, clock, filter, Follow::Tail)
+    build_reading(
+        name,
+        config,
+        checkpoints,
+        clock,
+        filter,
+        Follow::Tail,
+        Default::default(),
+    )
 }
 
 /// Whether a source keeps following its input or stops at its current end.
@@ -87,7 +95,8 @@ pub enum Follow {
     ToEnd,
 }
 
-/// [`build_with_filter`], choosing whether the source follows or stops at the end.
+/// [`build_with_filter`], choosing whether the source follows or stops at the end, and
+/// counting into `metrics`.
 pub fn build_reading(
     name: &str,
     config: &SourceConfig,
@@ -95,10 +104,13 @@ pub fn build_reading(
     clock: Arc<dyn Clock>,
     filter: Arc<dyn LineFilter>,
     follow: Follow,
+    metrics: crate::telemetry::SourceMetrics,
 ) -> Result<Box<dyn Source>, SourceError> {
     match config {
         SourceConfig::File(file) => {
-            let source = FileSource::new(name, file, checkpoints, clock)?.with_filter(filter);
+            let source = FileSource::new(name, file, checkpoints, clock)?
+                .with_filter(filter)
+                .with_metrics(metrics);
             Ok(Box::new(match follow {
                 Follow::Tail => source,
                 Follow::ToEnd => source.stop_at_end(),
@@ -106,7 +118,9 @@ pub fn build_reading(
         }
         // Standard input cannot be re-read: nothing to resume from, so no checkpoints.
         SourceConfig::Stdin(stdin) => Ok(Box::new(
-            StdinSource::new(name, stdin, clock)?.with_filter(filter),
+            StdinSource::new(name, stdin, clock)?
+                .with_filter(filter)
+                .with_metrics(metrics),
         )),
     }
 }

@@ -109,6 +109,7 @@ pub struct StdinSource {
     filter: Arc<dyn LineFilter>,
     max_line_bytes: usize,
     clock: Arc<dyn Clock>,
+    metrics: crate::telemetry::SourceMetrics,
 }
 
 impl StdinSource {
@@ -161,7 +162,14 @@ impl StdinSource {
             filter: Arc::new(AcceptAll),
             max_line_bytes: config.max_line_bytes,
             clock,
+            metrics: Default::default(),
         })
+    }
+
+    /// Counts into `metrics` (the pipeline's series for this source).
+    pub fn with_metrics(mut self, metrics: crate::telemetry::SourceMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Only lines `filter` picks become events (multiline records bypass it).
@@ -195,6 +203,11 @@ impl StdinSource {
         };
         let lines = &buf[..=last];
         let base = *offset;
+        let (before, invalid, untimed) = (
+            events.len(),
+            self.decoder.invalid_lines(),
+            self.decoder.time_fallbacks(),
+        );
         match &self.multiline {
             None => self.filter.for_each_candidate(lines, &mut |start, end| {
                 let text = self.text(&lines[start..end]);
@@ -212,6 +225,17 @@ impl StdinSource {
                 }
             }
         }
+        let m = &self.metrics;
+        let read = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let decoded = (events.len() - before) as u64;
+        m.lines_read.inc_by(read);
+        m.bytes_read.inc_by(lines.len() as u64);
+        m.lines_decoded.inc_by(decoded);
+        m.lines_skipped.inc_by(read.saturating_sub(decoded));
+        m.decode_failures
+            .inc_by(self.decoder.invalid_lines().saturating_sub(invalid));
+        m.time_missing
+            .inc_by(self.decoder.time_fallbacks().saturating_sub(untimed));
         *offset += lines.len() as u64;
         lines.len()
     }

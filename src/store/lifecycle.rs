@@ -55,6 +55,19 @@ pub struct SilenceRow {
     pub comment: String,
 }
 
+impl SilenceRow {
+    /// `active`, `pending` (starts later) or `ended`, at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if self.ends_at <= now {
+            "ended"
+        } else if self.starts_at > now {
+            "pending"
+        } else {
+            "active"
+        }
+    }
+}
+
 /// A command queued by the CLI; `result` is set once the dispatcher applied it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRow {

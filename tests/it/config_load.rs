@@ -11,7 +11,7 @@ const GLOBAL: &str = "\
 sources:
   order-logs:
     type: file
-    include: [\"/var/log/orders/*.log\"]
+    include: [\"logs/*.log\"]
 channels:
   dingtalk-ops:
     type: console
@@ -49,6 +49,9 @@ fn setup(global: &str, rules: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     }
     let path = dir.path().join("klaxon.yaml");
     fs::write(&path, global).unwrap();
+    // The source's glob matches a file (one that matches nothing is warned about).
+    fs::create_dir(dir.path().join("logs")).unwrap();
+    fs::write(dir.path().join("logs/orders.log"), "").unwrap();
     (dir, path)
 }
 
@@ -326,8 +329,7 @@ fn single_rule_file_loads_without_cross_checks() {
 
 #[test]
 fn source_globs_resolve_against_the_config_directory_and_are_validated() {
-    let global = GLOBAL.replace("\"/var/log/orders/*.log\"", "\"logs/*.log\"");
-    let (dir, path) = setup(&global, &[("a.yaml", ORDER_ERRORS)]);
+    let (dir, path) = setup(GLOBAL, &[("a.yaml", ORDER_ERRORS)]);
     let loaded = load_with_env(&path, &no_env()).unwrap();
     let klaxon::source::SourceConfig::File(file) = &loaded.global.sources["order-logs"] else {
         panic!("order-logs is a file source");
@@ -337,7 +339,7 @@ fn source_globs_resolve_against_the_config_directory_and_are_validated() {
         vec![dir.path().join("logs/*.log").to_string_lossy().into_owned()]
     );
 
-    let bad = GLOBAL.replace("\"/var/log/orders/*.log\"", "\"/var/log/[orders.log\"");
+    let bad = GLOBAL.replace("\"logs/*.log\"", "\"/var/log/[orders.log\"");
     let (_dir, path) = setup(&bad, &[("a.yaml", ORDER_ERRORS)]);
     let diags = errors(&path, &no_env());
     let d = diags.errors().next().expect("an invalid glob is an error");

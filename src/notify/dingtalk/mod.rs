@@ -240,15 +240,21 @@ impl DingTalkChannel {
     /// The request body for one alert.
     pub(crate) fn alert_body(&self, alert: &Alert) -> serde_json::Value {
         let t = &self.templates;
-        let buttons = alert
-            .kibana_url
-            .iter()
-            .filter(|u| super::escape::is_web_url(u) && u.len() <= super::template::MAX_LINK_BYTES)
-            .map(|u| message::Button {
-                label: "Open in Kibana",
-                url: u.clone(),
+        let buttons = [
+            ("Open in Kibana", &alert.kibana_url),
+            ("Acknowledge", &alert.ack_url),
+        ]
+        .into_iter()
+        .filter_map(|(label, url)| {
+            let url = url.as_ref().filter(|u| {
+                super::escape::is_web_url(u) && u.len() <= super::template::MAX_LINK_BYTES
+            })?;
+            Some(message::Button {
+                label,
+                url: url.clone(),
             })
-            .collect();
+        })
+        .collect();
         let msg = message::Message {
             title: t.render_alert("title", alert).unwrap_or_default(),
             text: t.render_alert("text", alert).unwrap_or_default(),

@@ -51,6 +51,11 @@ impl Breaker {
         }
     }
 
+    /// It opened since the last success.
+    pub fn tripped(&self) -> bool {
+        self.tripped
+    }
+
     pub fn success(&mut self) {
         *self = Breaker::default();
     }

@@ -63,6 +63,8 @@ pub struct AlertView {
     pub sample: String,
     /// Only an http(s) URL, and never past [`MAX_LINK_BYTES`].
     pub kibana_url: Option<String>,
+    /// The acknowledge link (only while firing, and only an http(s) URL).
+    pub ack_url: Option<String>,
     /// `[CRITICAL] order-errors (sku=A-1)`, one line.
     pub title: String,
     /// The alert's id in its lifecycle (`klaxon ack ID`), when it has one.
@@ -166,6 +168,10 @@ impl AlertView {
             sample: escape::truncate(&escape::sanitize(&alert.sample), MAX_SAMPLE_CHARS),
             kibana_url: alert
                 .kibana_url
+                .clone()
+                .filter(|u| escape::is_web_url(u) && u.len() <= MAX_LINK_BYTES),
+            ack_url: alert
+                .ack_url
                 .clone()
                 .filter(|u| escape::is_web_url(u) && u.len() <= MAX_LINK_BYTES),
         }

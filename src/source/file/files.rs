@@ -122,6 +122,14 @@ impl Watched {
             .map_or(self.tailer.offset(), |p| p.start_offset)
     }
 
+    /// Bytes between where a restart would resume and the file's end (one `fstat`).
+    pub(super) fn behind(&self) -> u64 {
+        self.tailer
+            .file()
+            .metadata()
+            .map_or(0, |m| m.len().saturating_sub(self.checkpoint_offset()))
+    }
+
     /// Counts polls that found nothing in an unfindable file, toward dropping it.
     pub(super) fn note_read(&mut self, advanced: bool, eof: bool) {
         if !self.findable && !advanced && eof {

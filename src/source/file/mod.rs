@@ -53,6 +53,9 @@ pub struct FileSourceStats {
     read_errors: AtomicU64,
     pub(crate) invalid_utf8_lines: AtomicU64,
     pub(crate) nul_lines: AtomicU64,
+    /// The same counts as Prometheus series (and the decoder probes behind the decode
+    /// warning); unregistered until the pipeline hands in its own.
+    pub(crate) metrics: crate::telemetry::SourceMetrics,
 }
 
 impl FileSourceStats {
@@ -187,6 +190,15 @@ impl FileSource {
         self
     }
 
+    /// Counts into `metrics` (the pipeline's series for this source).
+    pub fn with_metrics(mut self, metrics: crate::telemetry::SourceMetrics) -> Self {
+        match Arc::get_mut(&mut self.stats) {
+            Some(stats) => stats.metrics = metrics,
+            None => tracing::error!("source metrics set after the source was shared"),
+        }
+        self
+    }
+
     pub fn stats(&self) -> Arc<FileSourceStats> {
         Arc::clone(&self.stats)
     }
@@ -244,9 +256,8 @@ impl FileSource {
                     }
                 }
                 let w = &mut files.files_mut()[i];
-                let mut reader = LineReader::new(name, w, decoder, stats, clock.now())
-                    .counting_lines(*until_eof)
-                    .keeping(keep.clone());
+                let mut reader =
+                    LineReader::new(name, w, decoder, stats, clock.now()).keeping(keep.clone());
                 let read = reader.read(
                     filter.as_ref(),
                     multiline.as_ref(),
@@ -280,9 +291,8 @@ impl FileSource {
         }
         let now = Instant::now();
         for w in files.files_mut() {
-            let reader = LineReader::new(name, w, decoder, stats, clock.now())
-                .counting_lines(*until_eof)
-                .keeping(keep.clone());
+            let reader =
+                LineReader::new(name, w, decoder, stats, clock.now()).keeping(keep.clone());
             // Records no line continued for the timeout, and those of files being dropped;
             // `--once` takes the record being assembled as complete (no later poll will).
             if *until_eof {
@@ -294,6 +304,14 @@ impl FileSource {
             }
             update_checkpoint(&mut batch.checkpoints, name, w);
         }
+        let followed = files.files_mut();
+        stats.metrics.files.set(followed.len() as i64);
+        stats.metrics.scans.inc();
+        let behind: u64 = followed.iter().map(files::Watched::behind).sum();
+        stats
+            .metrics
+            .checkpoint_lag_bytes
+            .set(behind.min(i64::MAX as u64) as i64);
         let has_news = !batch.events.is_empty() || !batch.checkpoints.is_empty();
         if has_news && !send_batch(out, shutdown, batch).await {
             return false;

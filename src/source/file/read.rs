@@ -13,6 +13,12 @@ use chrono::{DateTime, Utc};
 use super::files::Watched;
 use super::tailer::{Chunk, Line};
 use super::FileSourceStats;
+
+/// Lines the prefilter skipped that are checked against the format, per chunk: more
+/// while the source has had few checked (a wrong `format` shows at once), then a few.
+const PROBES: u64 = 4;
+const FIRST_PROBES: u64 = 64;
+const FIRST_PROBED: u64 = 1_000;
 use crate::decode::{Decoder, FieldSelection};
 use crate::event::{Event, Origin};
 use crate::filter::LineFilter;
@@ -37,9 +43,6 @@ struct Emitter<'a> {
     decoder: &'a Decoder,
     stats: &'a FileSourceStats,
     arrival: DateTime<Utc>,
-    /// Count every line read, not only those decoded (replays report it; tailing skips
-    /// the extra pass over the bytes).
-    count_lines: bool,
     /// The fields the rules read, when known: only those are decoded.
     keep: Option<Arc<FieldSelection>>,
 }
@@ -59,16 +62,9 @@ impl<'a> LineReader<'a> {
                 decoder,
                 stats,
                 arrival,
-                count_lines: false,
                 keep: None,
             },
         }
-    }
-
-    /// Counts every line read in `stats.lines_read` (see [`Emitter::count_lines`]).
-    pub(super) fn counting_lines(mut self, on: bool) -> Self {
-        self.emit.count_lines = on;
-        self
     }
 
     /// Decodes only `fields` of each line (see [`crate::filter::LineFilter::fields`]).
@@ -103,6 +99,10 @@ impl<'a> LineReader<'a> {
         let emit = &self.emit;
         while events.len() < cap {
             let before = events.len();
+            let (invalid, untimed) = (
+                self.emit.decoder.invalid_lines(),
+                self.emit.decoder.time_fallbacks(),
+            );
             let outcome = tailer.read_chunk(|chunk| {
                 let used = match multiline {
                     None => emit.filtered(
@@ -120,9 +120,14 @@ impl<'a> LineReader<'a> {
                 emit.stats.bytes.fetch_add(used as u64, Ordering::Relaxed);
                 used
             })?;
-            emit.stats
-                .lines
-                .fetch_add((events.len() - before) as u64, Ordering::Relaxed);
+            let decoded = (events.len() - before) as u64;
+            emit.stats.lines.fetch_add(decoded, Ordering::Relaxed);
+            let m = &emit.stats.metrics;
+            m.lines_decoded.inc_by(decoded);
+            m.decode_failures
+                .inc_by(emit.decoder.invalid_lines().saturating_sub(invalid));
+            m.time_missing
+                .inc_by(emit.decoder.time_fallbacks().saturating_sub(untimed));
             if outcome.eof {
                 return Ok((advanced, true));
             }
@@ -160,9 +165,8 @@ impl<'a> LineReader<'a> {
         } = &mut *self.w;
         let file = (&*path, &*fingerprint);
         if let Some(line) = tailer.take_partial() {
-            if self.emit.count_lines {
-                self.emit.stats.lines_read.fetch_add(1, Ordering::Relaxed);
-            }
+            self.emit.stats.lines_read.fetch_add(1, Ordering::Relaxed);
+            self.emit.stats.metrics.lines_read.inc();
             let start = line.end_offset - line.bytes.len() as u64;
             match multiline {
                 Some(m) => {
@@ -232,13 +236,56 @@ impl Emitter<'_> {
             0 if !spans.is_empty() => 0,
             _ => chunk.bytes.len(),
         };
-        if self.count_lines {
-            let lines = memchr::memchr_iter(b'\n', &chunk.bytes[..used]).count();
-            self.stats
-                .lines_read
-                .fetch_add(lines as u64, Ordering::Relaxed);
+        // A plain byte count (vectorized by the compiler), not a search: every chunk is
+        // counted, for the metrics and replays alike.
+        let lines = chunk.bytes[..used].iter().filter(|&&b| b == b'\n').count();
+        self.stats
+            .lines_read
+            .fetch_add(lines as u64, Ordering::Relaxed);
+        let m = &self.stats.metrics;
+        m.lines_read.inc_by(lines as u64);
+        m.bytes_read.inc_by(used as u64);
+        let skipped = lines.saturating_sub(take);
+        m.lines_skipped.inc_by(skipped as u64);
+        if skipped > 0 {
+            self.probe(&chunk.bytes[..used], &spans[..take]);
         }
         used
+    }
+
+    /// Checks whether a few lines the prefilter skipped fit the format (they are never
+    /// decoded, so a wrong `format` would otherwise go unnoticed while no rule's words
+    /// appear): at most [`PROBES`] per chunk, counted for the decode warning.
+    fn probe(&self, bytes: &[u8], taken: &[(usize, usize)]) {
+        let m = &self.stats.metrics;
+        let budget = if m.probed.get() < FIRST_PROBED {
+            FIRST_PROBES
+        } else {
+            PROBES
+        };
+        let mut start = 0;
+        let mut probed = 0;
+        let mut failed = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            if probed == budget {
+                break;
+            }
+            let line = &bytes[start..end];
+            let was_taken = taken.iter().any(|&(s, _)| s == start);
+            start = end + 1;
+            if was_taken || line.is_empty() {
+                continue;
+            }
+            match self.decoder.fits(&String::from_utf8_lossy(line)) {
+                None => return,
+                Some(fits) => {
+                    probed += 1;
+                    failed += u64::from(!fits);
+                }
+            }
+        }
+        m.probed.inc_by(probed);
+        m.probe_failures.inc_by(failed);
     }
 
     /// Feeds every line of `chunk` to the multiline assembler until `cap` events.
@@ -256,9 +303,8 @@ impl Emitter<'_> {
         let mut start = 0;
         let mut line_start = chunk.offset;
         for nl in memchr::memchr_iter(b'\n', chunk.bytes) {
-            if self.count_lines {
-                self.stats.lines_read.fetch_add(1, Ordering::Relaxed);
-            }
+            self.stats.lines_read.fetch_add(1, Ordering::Relaxed);
+            self.stats.metrics.lines_read.inc();
             let line = chunk.line(start, nl);
             let text = self.text(&line);
             m.push(pending, &text, line_start, line.end_offset, now, |r| {

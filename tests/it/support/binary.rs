@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// `klaxon` logging at warn level: quiet unless something is wrong.
+/// `klaxon` logging at warn level: quiet unless something is wrong. Its HTTP server is
+/// off (`KLAXON_LISTEN=none`): tests run many Klaxons at once, and those that test the
+/// server give it a port of their own.
 pub fn klaxon() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
     cmd.env("KLAXON_LOG", "warn");
+    cmd.env("KLAXON_LISTEN", "none");
     cmd
 }
 

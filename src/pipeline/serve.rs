@@ -1,0 +1,102 @@
+//! Starting the HTTP server beside the pipeline: the acknowledge-link key (configured, or
+//! made once and kept in the state directory so links survive restarts), the listener, and
+//! the address it took, written to `state_dir/server.addr` for `klaxon status`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::PipelineError;
+use crate::alert::AckLinks;
+use crate::clock::Clock;
+use crate::server::{ServerConfig, ServerSetup};
+use crate::store::SqliteStore;
+use crate::telemetry::Telemetry;
+
+/// The key file in the state directory.
+pub const ACK_KEY_FILE: &str = "ack-link.key";
+/// Where the running server's address is written.
+pub const ADDR_FILE: &str = "server.addr";
+
+/// The key acknowledge links are signed with.
+fn ack_key(config: &ServerConfig, state_dir: &Path) -> Result<Vec<u8>, PipelineError> {
+    if let Some(secret) = &config.ack_secret {
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    let path = state_dir.join(ACK_KEY_FILE);
+    let io = |source: std::io::Error| {
+        PipelineError::Store(crate::store::StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "acknowledge-link key too short: making a new one")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io)?;
+    file.write_all(&key)
+        .and_then(|_| file.sync_all())
+        .map_err(io)?;
+    Ok(key)
+}
+
+/// The acknowledge links, when the server runs.
+pub fn ack_links(config: &ServerConfig, state_dir: &Path) -> Result<Arc<AckLinks>, PipelineError> {
+    Ok(Arc::new(AckLinks::new(
+        ack_key(config, state_dir)?,
+        config.ack_link_ttl.as_chrono(),
+        config.public_url.clone(),
+    )))
+}
+
+/// Binds `server.listen` and serves until `shutdown`. A listen address that cannot be
+/// bound stops Klaxon at start: a console or metrics endpoint that silently is not there
+/// is what this server exists to prevent.
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    config: &ServerConfig,
+    state_dir: &Path,
+    ack_links: Arc<AckLinks>,
+    telemetry: Arc<Telemetry>,
+    wake: Arc<tokio::sync::Notify>,
+    clock: Arc<dyn Clock>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, PipelineError> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| PipelineError::Channel {
+            name: "server".into(),
+            message: format!("cannot listen on {} (server.listen): {e}", config.listen),
+        })?;
+    let addr = listener.local_addr().map_err(|e| PipelineError::Channel {
+        name: "server".into(),
+        message: e.to_string(),
+    })?;
+    if let Err(e) = std::fs::write(state_dir.join(ADDR_FILE), format!("{addr}\n")) {
+        tracing::warn!("cannot write {ADDR_FILE}: {e}");
+    }
+    tracing::info!(%addr, "HTTP API, metrics and console listening");
+    let router = crate::server::router(ServerSetup {
+        config: config.clone(),
+        telemetry,
+        store: SqliteStore::open(state_dir)?,
+        session_key: ack_key(config, state_dir)?,
+        ack_links,
+        wake,
+        clock,
+    });
+    Ok(tokio::spawn(crate::server::serve(
+        listener, router, shutdown,
+    )))
+}
