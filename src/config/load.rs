@@ -148,12 +148,25 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
 
     check_lifecycle(&global, &spans, &file, &mut diags);
     check_server(&global, &file, &mut diags);
+    // At the source's `include:` (its value), else at the source.
+    #[derive(serde::Deserialize, Default)]
+    struct SourceKeys {
+        sources: Option<BTreeMap<String, BTreeMap<String, Spanned<IgnoredAny>>>>,
+    }
+    let keys: SourceKeys = file.parse().unwrap_or_default();
     for (name, source) in &global.sources {
         if let Some(message) = no_files(name, source) {
-            diags.push(match spans.sources.as_ref().and_then(|s| s.get(name)) {
-                Some(span) => file.at(Level::Warning, span, message),
-                None => file.diag(Level::Warning, 1, 1, message),
-            });
+            let include = keys
+                .sources
+                .as_ref()
+                .and_then(|s| s.get(name))
+                .and_then(|s| s.get("include"));
+            diags.push(
+                match (include, spans.sources.as_ref().and_then(|s| s.get(name))) {
+                    (Some(span), _) | (None, Some(span)) => file.at(Level::Warning, span, message),
+                    (None, None) => file.diag(Level::Warning, 1, 1, message),
+                },
+            );
         }
     }
 

@@ -250,3 +250,47 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn ready_until_a_breaker_stays_open_a_source_fails_or_the_store_refuses() {
+        let (h, m) = (Health::default(), super::super::Metrics::new());
+        let limit = chrono::Duration::minutes(5);
+        assert_eq!(
+            h.status(t(0), limit, &m, vec![]).not_ready,
+            vec!["starting"]
+        );
+        h.started(t(0), 3);
+        h.source_started("app");
+        h.channel("ops");
+        assert!(h.status(t(0), limit, &m, vec![]).ready);
+        h.breaker("ops", Some(t(10)));
+        h.breaker("ops", Some(t(100)));
+        assert!(
+            h.status(t(300), limit, &m, vec![]).ready,
+            "open 290 s: not yet"
+        );
+        let s = h.status(t(311), limit, &m, vec![]);
+        assert!(!s.ready);
+        assert!(
+            s.not_ready[0].contains("channel `ops` has failed every send since"),
+            "{s:?}"
+        );
+        h.breaker("ops", None);
+        assert!(h.status(t(311), limit, &m, vec![]).ready);
+        h.store_failed("disk full".into());
+        assert!(!h.status(t(312), limit, &m, vec![]).ready);
+        h.committed(t(313));
+        h.source_stopped("app", Some("permission denied".into()));
+        let s = h.status(t(314), limit, &m, vec![]);
+        assert_eq!(s.not_ready, vec!["source `app` stopped: permission denied"]);
+        assert_eq!(s.sources[0].reading_text(), "stopped: permission denied");
+    }
+}

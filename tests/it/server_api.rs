@@ -93,6 +93,12 @@ fn start(channels: &str, notify: &str, source_extra: &str, lines: &[&str]) -> Sc
     scene
 }
 
+/// [`start`] with one console channel `out`, reading `lines`.
+fn start_console(source_extra: &str, lines: &[String]) -> Scene {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    start("  out:\n    type: console\n", "out", source_extra, &refs)
+}
+
 impl Scene {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -225,6 +231,16 @@ fn token(key: &[u8], id: u64, expires: i64) -> String {
     format!("{id}.{expires}.{sig}")
 }
 
+/// The active warning of `kind` in a status, if any.
+fn warning(status: &Value, kind: &str) -> Option<Value> {
+    status["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == kind)
+        .cloned()
+}
+
 fn error_line(order: &str) -> String {
     json!({"level": "ERROR", "msg": "order_timeout", "order_id": order}).to_string()
 }
@@ -345,7 +361,12 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
     let past = chrono::Utc::now().timestamp() - 60;
     let refused = [
         format!("{id_a}.{rest}"),
-        format!("{id_b}.{expiry}.{}A", &sig[..sig.len() - 1]),
+        // One character of the signature changed (its first: all six bits count).
+        format!(
+            "{id_b}.{expiry}.{}{}",
+            if sig.starts_with('A') { 'B' } else { 'A' },
+            &sig[1..]
+        ),
         format!("{id_b}.{far}.{sig}"),
         token(
             b"another key entirely, 32 bytes!!",
@@ -695,32 +716,15 @@ async fn a_decoder_that_does_not_fit_is_warned_about_within_a_minute() {
     let lines: Vec<String> = (0..200)
         .map(|i| format!("10.0.0.{} - - [29/Nov/2026:10:00:00 +0000] \"GET /orders/{i} HTTP/1.1\" 200 512 \"-\" \"curl/8\"", i % 250))
         .collect();
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let s = start(
-        "  out:\n    type: console\n",
-        "out",
-        "    format: json\n    time_field: ts\n",
-        &refs,
-    );
+    let s = start_console("    format: json\n    time_field: ts\n", &lines);
     let started = std::time::Instant::now();
     s.wait("the decode warning", || async {
-        let status = s.get_json("/api/status").await;
-        status["warnings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["kind"] == "decode_failures" && w["subject"] == "app")
+        warning(&s.get_json("/api/status").await, "decode_failures")
+            .is_some_and(|w| w["subject"] == "app")
     })
     .await;
     assert!(started.elapsed() < Duration::from_secs(60));
-    let status = s.get_json("/api/status").await;
-    let warning = status["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["kind"] == "decode_failures")
-        .unwrap()
-        .clone();
+    let warning = warning(&s.get_json("/api/status").await, "decode_failures").unwrap();
     let message = warning["message"].as_str().unwrap();
     assert!(
         message.contains("100% of lines") && message.contains("not json"),
@@ -766,7 +770,7 @@ fn a_glob_matching_nothing_is_warned_about_by_check_and_run() {
     let stderr = String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success(), "a warning, not an error: {stderr}");
     assert!(
-        stderr.contains("klaxon.yaml:3:5: warning: source `app`: `include` matches no file now (/var/log/no-such-klaxon-dir/*.log)"),
+        stderr.contains("klaxon.yaml:4:14: warning: source `app`: `include` matches no file now (/var/log/no-such-klaxon-dir/*.log)"),
         "{stderr}"
     );
     let mut run = Klaxon::spawn(
@@ -889,4 +893,98 @@ fn status_without_a_running_klaxon_fails_clearly() {
         "{err}"
     );
     let _ = Path::new("");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_time_field_and_a_silent_rule_are_warned_about() {
+    // Lines the rule matches (so they are decoded) without the configured `ts`.
+    let mut lines: Vec<String> = (0..40).map(|i| error_line(&format!("X-{i}"))).collect();
+    lines.extend((0..40).map(|i| json!({"level": "INFO", "n": i}).to_string()));
+    let s = start_console("    format: json\n    time_field: ts\n", &lines);
+    s.wait("the time-field warning", || async {
+        warning(&s.get_json("/api/status").await, "time_field_missing").is_some()
+    })
+    .await;
+    let status = s.get_json("/api/status").await;
+    let w = warning(&status, "time_field_missing").unwrap();
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("have no usable `ts`"),
+        "{w}"
+    );
+    assert!(
+        warning(&status, "decode_failures").is_none(),
+        "the lines are JSON: {status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_silent_while_its_source_is_busy_is_warned_about() {
+    let lines: Vec<String> = (0..50)
+        .map(|i| json!({"level": "INFO", "n": i}).to_string())
+        .collect();
+    let s = start_console("    format: json\n", &lines);
+    // No ERROR line: `order-errors` matches nothing. With the default (24h) nothing is said.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = s.get_json("/api/status").await;
+    assert!(
+        status["warnings"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    drop(s);
+
+    // With `rule_silent_after: 1s` and a busy source, the rule is warned about; a match
+    // ends the warning.
+    let mut s = start_console("    format: json\n", &lines);
+    let config = s.dir.path().join("klaxon.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    s.klaxon.kill();
+    write(
+        &config,
+        &format!("{text}warnings:\n  rule_silent_after: 1s\n  rule_silent_lines: 20\n"),
+    );
+    let _klaxon = Klaxon::spawn(
+        klaxon()
+            .env_remove("KLAXON_LISTEN")
+            .current_dir(s.dir.path())
+            .args(["run", "-c", "klaxon.yaml"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null()),
+    );
+    let log = s.dir.path().join("logs/app.log");
+    // The restarted Klaxon may not listen yet: a refused connection is "not yet".
+    let silent = || async {
+        let Ok(r) = s.client.get(s.url("/api/status")).send().await else {
+            return false;
+        };
+        let body = r.text().await.unwrap_or_default();
+        serde_json::from_str::<Value>(&body).is_ok_and(|v| {
+            v["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["kind"] == "rule_silent" && w["subject"] == "order-errors")
+        })
+    };
+    // Keep the source busy while the rule stays silent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !silent().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rule_silent warning"
+        );
+        append(&log, format!("{}\n", json!({"level": "INFO"})).repeat(10));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    append(&log, format!("{}\n", error_line("Z-1")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while silent().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warning did not end with a match"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -271,7 +271,8 @@ impl Emitter<'_> {
                 break;
             }
             let line = &bytes[start..end];
-            let was_taken = taken.iter().any(|&(s, _)| s == start);
+            // Spans come in order: a binary search, not a scan per probe.
+            let was_taken = taken.binary_search_by_key(&start, |&(s, _)| s).is_ok();
             start = end + 1;
             if was_taken || line.is_empty() {
                 continue;
