@@ -4,7 +4,7 @@ mod ack_link;
 mod key;
 mod realert;
 
-pub use ack_link::{AckLinks, AckTokenError};
+pub use ack_link::{AckLinks, AckToken, AckTokenError};
 pub use key::{write_id, AlertKey};
 pub use realert::{Admission, Realert, RealertState};
 

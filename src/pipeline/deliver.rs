@@ -113,6 +113,19 @@ impl Worker {
         self
     }
 
+    /// The outbox depth gauge, also while sends wait (open breaker, rate limit): that is
+    /// when it matters.
+    fn refresh_depth(&self, now: DateTime<Utc>) {
+        if self.observed.telemetry.is_none() {
+            return;
+        }
+        if let Ok(n) = lock(&self.store).due_count(&self.name, now) {
+            self.metrics
+                .outbox_depth
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     fn health(&self, f: impl FnOnce(&crate::telemetry::Health)) {
         if let Some(t) = &self.observed.telemetry {
             f(&t.health);
@@ -131,12 +144,16 @@ impl Worker {
     pub async fn step(&mut self, budget: Duration) -> Step {
         let now = self.clock.now();
         let probe = match self.breaker.state(now) {
-            BreakerState::Open { until } => return Step::Wait(until),
+            BreakerState::Open { until } => {
+                self.refresh_depth(now);
+                return Step::Wait(until);
+            }
             BreakerState::HalfOpen => true,
             BreakerState::Closed => false,
         };
         let ready = self.limiter.ready_at(now);
         if ready > now {
+            self.refresh_depth(now);
             return Step::Wait(ready);
         }
         let read = {
@@ -156,6 +173,11 @@ impl Worker {
             .outbox_depth
             .set(i64::try_from(waiting).unwrap_or(i64::MAX));
         if due.is_empty() {
+            // Nothing waits for a breaker left half-open: the channel is not failing anyone.
+            if self.breaker.tripped() && waiting == 0 {
+                self.metrics.breaker_open.set(0);
+                self.health(|h| h.breaker(&self.name, None));
+            }
             return Step::Idle;
         }
         // More waiting than the limit lets through within a minute: one message for all

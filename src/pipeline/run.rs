@@ -61,8 +61,7 @@ pub async fn run(
                 wake.clone(),
                 clock.clone(),
                 server_stop,
-            )
-            .await?;
+            )?;
             (Some(links), Some(task))
         }
         None => (None, None),
@@ -140,9 +139,27 @@ pub async fn run(
             name.clone(),
             src.run(tx.clone(), shutdown.clone()),
         );
+        // The reading runs as a task of its own, so a panic in it is seen here (and
+        // makes Klaxon not ready) rather than leaving the source "reading" for ever.
+        let task = tokio::spawn(reading);
         source_tasks.push(tokio::spawn(async move {
-            let result = reading.await;
-            let error = result.as_ref().err().map(ToString::to_string);
+            let (result, error) = match task.await {
+                Ok(result) => {
+                    let error = result.as_ref().err().map(ToString::to_string);
+                    (result, error)
+                }
+                Err(e) => {
+                    let message = format!("reader failed: {e}");
+                    let error = Some(message.clone());
+                    (
+                        Err(crate::source::SourceError::Failed {
+                            source_name: name.clone(),
+                            message,
+                        }),
+                        error,
+                    )
+                }
+            };
             health.health.source_stopped(&name, error);
             result
         }));
@@ -159,8 +176,11 @@ pub async fn run(
     // A shutdown starts delivery's grace period at once, not when processing has drained.
     let stop_delivery = processing_done.clone();
     let mut signal = shutdown.clone();
+    let stopping = telemetry.clone();
     tokio::spawn(async move {
         crate::source::stopped(&mut signal).await;
+        // Not ready from now on: a load balancer stops sending while Klaxon drains.
+        stopping.health.stopping();
         let _ = stop_delivery.send(true);
     });
     let (wakers, workers) = deliver::start(
@@ -221,6 +241,7 @@ pub async fn run(
                 telemetry.health.set_rules(engine.rules().count());
             }
             _ = tick.tick() => {
+                telemetry.health.beat(clock.now());
                 evicted.report(&engine);
                 pruning.maybe(&store, clock.now())?;
                 observer.tick(clock.now(), &engine, &dispatcher);
@@ -285,7 +306,7 @@ pub async fn run(
     }
     let _ = stop_server.send(true);
     if let Some(server) = server {
-        let _ = server.await;
+        let _ = tokio::task::spawn_blocking(move || server.join()).await;
     }
     Ok(stats)
 }

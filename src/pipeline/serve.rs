@@ -60,11 +60,13 @@ pub fn ack_links(config: &ServerConfig, state_dir: &Path) -> Result<Arc<AckLinks
     )))
 }
 
-/// Binds `server.listen` and serves until `shutdown`. A listen address that cannot be
-/// bound stops Klaxon at start: a console or metrics endpoint that silently is not there
-/// is what this server exists to prevent.
+/// Binds `server.listen` and serves until `shutdown`, on a thread and runtime of its own:
+/// handlers read SQLite synchronously, and however many requests come, none of them can
+/// take a worker thread from the sources, the run loop or delivery. A listen address that
+/// cannot be bound stops Klaxon at start: a console or metrics endpoint that silently is not
+/// there is what this server exists to prevent.
 #[allow(clippy::too_many_arguments)]
-pub async fn start(
+pub fn start(
     config: &ServerConfig,
     state_dir: &Path,
     ack_links: Arc<AckLinks>,
@@ -72,21 +74,24 @@ pub async fn start(
     wake: Arc<tokio::sync::Notify>,
     clock: Arc<dyn Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<tokio::task::JoinHandle<()>, PipelineError> {
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| PipelineError::Channel {
-            name: "server".into(),
-            message: format!("cannot listen on {} (server.listen): {e}", config.listen),
-        })?;
-    let addr = listener.local_addr().map_err(|e| PipelineError::Channel {
+) -> Result<std::thread::JoinHandle<()>, PipelineError> {
+    let failed = |message: String| PipelineError::Channel {
         name: "server".into(),
-        message: e.to_string(),
+        message,
+    };
+    let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| {
+        failed(format!(
+            "cannot listen on {} (server.listen): {e}",
+            config.listen
+        ))
     })?;
+    let addr = listener.local_addr().map_err(|e| failed(e.to_string()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| failed(e.to_string()))?;
     if let Err(e) = std::fs::write(state_dir.join(ADDR_FILE), format!("{addr}\n")) {
         tracing::warn!("cannot write {ADDR_FILE}: {e}");
     }
-    tracing::info!(%addr, "HTTP API, metrics and console listening");
     let router = crate::server::router(ServerSetup {
         config: config.clone(),
         telemetry,
@@ -95,8 +100,25 @@ pub async fn start(
         ack_links,
         wake,
         clock,
+        listen: addr,
     });
-    Ok(tokio::spawn(crate::server::serve(
-        listener, router, shutdown,
-    )))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(%addr, "HTTP API, metrics and console listening");
+    std::thread::Builder::new()
+        .name("klaxon-http".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => crate::server::serve(listener, router, shutdown).await,
+                    Err(e) => tracing::error!("HTTP server: {e}"),
+                }
+            });
+            // Connections still open (a client that never finishes its request) are
+            // dropped rather than waited for.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+        })
+        .map_err(|e| failed(e.to_string()))
 }

@@ -258,7 +258,7 @@ pub async fn expire_silence(
 }
 
 /// Most dead letters one listing returns.
-const MAX_DEAD: usize = 10_000;
+const MAX_DEAD: usize = 1_000;
 
 pub async fn list_dlq(State(s): Shared) -> Result<Json<serde_json::Value>, Refusal> {
     let dead: Vec<DeadLetterView> = s
@@ -309,6 +309,10 @@ pub fn dead_letter_action(
     };
     if n == 0 && id.is_some() {
         return Err(Refusal(StatusCode::NOT_FOUND, "no such dead letter".into()));
+    }
+    if retry && n > 0 {
+        // Delivery picks them up at once rather than at its next idle look.
+        s.wake.notify_one();
     }
     Ok(Json(
         json!({ if retry { "retried" } else { "dropped" }: n }),

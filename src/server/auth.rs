@@ -61,10 +61,14 @@ pub const SESSION_COOKIE: &str = "klaxon_session";
 const SESSION_HOURS: i64 = 12;
 
 impl Sessions {
-    pub fn new(key: &[u8]) -> Sessions {
-        // A key of its own, so a session value can never pass as an acknowledge token.
+    /// Keyed by `key` and the API token: a session value can never pass as an acknowledge
+    /// token, and a changed (or removed) token ends every session.
+    pub fn new(key: &[u8], token: Option<&ApiToken>) -> Sessions {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
         mac.update(b"klaxon-console-session-v1");
+        if let Some(t) = token {
+            mac.update(&t.hash);
+        }
         Sessions {
             key: mac.finalize().into_bytes().to_vec(),
         }
@@ -155,14 +159,20 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_cannot_be_forged() {
-        let s = Sessions::new(b"key key key key key");
+        let token = ApiToken::new(&Secret::new("a-token-of-sixteen-chars"));
+        let s = Sessions::new(b"key key key key key", Some(&token));
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let session = s.issue(now);
         assert!(s.valid(&session, now));
         assert!(!s.valid(&session, now + chrono::Duration::hours(13)));
         let (_, sig) = session.split_once('.').unwrap();
         assert!(!s.valid(&format!("9999999999.{sig}"), now));
-        assert!(!Sessions::new(b"another key").valid(&session, now));
+        assert!(!Sessions::new(b"another key", Some(&token)).valid(&session, now));
+        let other = ApiToken::new(&Secret::new("another-token-of-sixteen"));
+        assert!(
+            !Sessions::new(b"key key key key key", Some(&other)).valid(&session, now),
+            "a changed token ends the sessions"
+        );
         let csrf = s.csrf(&session);
         assert!(s.csrf_matches(&session, &csrf));
         assert!(!s.csrf_matches(&session, "x"));

@@ -30,15 +30,15 @@ fn time(t: DateTime<Utc>) -> String {
 #[derive(Debug, Default, Deserialize)]
 pub struct Flash {
     #[serde(default)]
-    acked: Option<u64>,
-    #[serde(default)]
     done: Option<String>,
     #[serde(default)]
     all: Option<String>,
 }
 
-/// The signed-in session of a request, if any.
+/// The signed-in session of a request, if any (none while no token is configured: the
+/// session key is derived from the token, so changing it signs everyone out too).
 fn session(s: &ServerState, headers: &HeaderMap) -> Option<String> {
+    s.token.as_ref()?;
     Sessions::from_headers(headers).filter(|v| s.sessions.valid(v, s.now()))
 }
 
@@ -91,19 +91,13 @@ fn render(
         (None, Some(_)) => h.push_str(
             "<form method=\"post\" action=\"/console/login\" id=\"login\">\
              <label>API token <input type=\"password\" name=\"token\" autocomplete=\"off\"></label> \
-             <button>Sign in</button> (to silence, resolve and retry)</form>",
+             <button>Sign in</button> (to acknowledge, resolve, silence and retry)</form>",
         ),
         (None, None) => h.push_str(
-            "<p>Read-only: set <code>server.token</code> to silence, resolve and retry from here.</p>",
+            "<p>Read-only: set <code>server.token</code> to acknowledge, resolve, silence and retry from here.</p>",
         ),
     }
-    if let Some(id) = flash.acked {
-        let _ = write!(
-            h,
-            "<p class=\"flash\" id=\"flash\">Alert {id} acknowledged.</p>"
-        );
-    }
-    if let (Some(done), None) = (&flash.done, flash.acked) {
+    if let Some(done) = &flash.done {
         let _ = write!(h, "<p class=\"flash\" id=\"flash\">{}</p>", esc(done));
     }
     for w in &status.warnings {
@@ -151,18 +145,18 @@ fn render(
             _ => String::new(),
         };
         let mut actions = String::new();
-        if a.is_firing() {
-            let token = s.ack_links.token(a.id, now);
-            let _ = write!(
-                actions,
-                "<form method=\"post\" action=\"/ack/{}\" class=\"inline ack\">\
-                 <input type=\"hidden\" name=\"return\" value=\"/\">\
-                 <input name=\"by\" placeholder=\"your name\" maxlength=\"100\" size=\"10\"> \
-                 <button type=\"submit\">Acknowledge</button></form> ",
-                esc(&token)
-            );
-        }
         if let Some(c) = &csrf {
+            if a.is_firing() {
+                let _ = write!(
+                    actions,
+                    "<form method=\"post\" action=\"/console/alerts/{id}/ack\" class=\"inline ack\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
+                     <input name=\"by\" placeholder=\"your name\" maxlength=\"60\" size=\"10\"> \
+                     <button type=\"submit\">Acknowledge</button></form> ",
+                    id = a.id,
+                    c = esc(c)
+                );
+            }
             if a.status != crate::alert::Status::Resolved {
                 let _ = write!(
                     actions,
@@ -173,7 +167,7 @@ fn render(
                      <input type=\"hidden\" name=\"alert\" value=\"{id}\">\
                      <select name=\"duration\"><option>1h</option><option>4h</option><option>24h</option></select> \
                      <input name=\"comment\" placeholder=\"why\" required maxlength=\"1000\"> \
-                     <button>Silence</button></form>",
+                     <button>Silence</button></form> ",
                     id = a.id,
                     c = esc(c)
                 );
@@ -406,16 +400,36 @@ pub async fn logout(
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
-pub async fn resolve(
+#[derive(Debug, Deserialize)]
+pub struct AlertForm {
+    csrf: String,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// Acknowledges or resolves an alert, as the signed-in user (the name typed, else
+/// "console").
+pub async fn alert_action(
     State(s): State<Arc<ServerState>>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<Csrf>,
+    Path((id, action)): Path<(u64, String)>,
+    Form(form): Form<AlertForm>,
 ) -> Response {
     if let Some(r) = signed_in(&s, &headers, &form.csrf) {
         return r;
     }
-    match s.command("resolve", id, "console").await {
+    let kind = match action.as_str() {
+        "ack" => "ack",
+        "resolve" => "resolve",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let by = form
+        .by
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .unwrap_or("console");
+    match s.command(kind, id, by).await {
         Ok(result) => done(&result),
         Err(r) => done(&r.1),
     }
@@ -496,10 +510,7 @@ pub async fn dead_letter(
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match super::api::dead_letter_action(&s, Some(id), retry) {
-        Ok(_) if retry => {
-            s.wake.notify_one();
-            done(&format!("Dead letter {id} queued again."))
-        }
+        Ok(_) if retry => done(&format!("Dead letter {id} queued again.")),
         Ok(_) => done(&format!("Dead letter {id} dropped.")),
         Err(r) => done(&r.1),
     }

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod config;
 mod console;
+mod hosts;
 mod page;
 mod state;
 mod views;
@@ -43,14 +44,24 @@ pub struct ServerSetup {
     pub session_key: Vec<u8>,
     pub wake: Arc<tokio::sync::Notify>,
     pub clock: Arc<dyn Clock>,
+    /// The address bound: on loopback, only requests naming it (or `public_url`) in
+    /// `Host` are served.
+    pub listen: std::net::SocketAddr,
 }
 
 pub fn router(setup: ServerSetup) -> Router {
+    let token = setup.config.token.as_ref().map(ApiToken::new);
+    let (setup_listen, public_url) = (setup.listen, setup.config.public_url.clone());
     let state = Arc::new(ServerState {
         telemetry: setup.telemetry,
         store: std::sync::Mutex::new(setup.store),
-        token: setup.config.token.as_ref().map(ApiToken::new),
-        sessions: auth::Sessions::new(&setup.session_key),
+        token: token.clone(),
+        sessions: auth::Sessions::new(&setup.session_key, token.as_ref()),
+        https: setup
+            .config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
         ack_links: setup.ack_links,
         wake: setup.wake,
         clock: setup.clock,
@@ -83,31 +94,50 @@ pub fn router(setup: ServerSetup) -> Router {
         .route("/console/login", post(console::login))
         .route("/console/logout", post(console::logout))
         .route("/console/silence", post(console::silence))
-        .route("/console/alerts/{id}/resolve", post(console::resolve))
+        .route("/console/alerts/{id}/{action}", post(console::alert_action))
         .route("/console/silences/{id}/expire", post(console::expire))
         .route("/console/dlq/{id}/{action}", post(console::dead_letter))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts::AllowedHosts::new(
+                setup_listen,
+                public_url.as_deref(),
+            )),
+            hosts::check,
+        ))
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` turns true.
+/// How long requests under way may finish once the server is told to stop.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves on `listener` until `shutdown` turns true, then lets requests under way finish
+/// for at most [`DRAIN`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let stopped = async move {
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
         while !*shutdown.borrow_and_update() {
             if shutdown.changed().await.is_err() {
-                return;
+                std::future::pending::<()>().await;
             }
         }
+        let _ = stopping.send(true);
     };
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::error!("HTTP server: {e}");
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                tracing::error!("HTTP server: {e}");
+            }
+        }
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(DRAIN).await;
+        } => {}
     }
 }
 

@@ -23,6 +23,8 @@ pub struct ServerState {
     pub store: Mutex<SqliteStore>,
     pub token: Option<ApiToken>,
     pub sessions: Sessions,
+    /// `public_url` is https: the session cookie is `Secure`.
+    pub https: bool,
     pub ack_links: Arc<AckLinks>,
     /// Rung after a command is queued, so the pipeline applies it at once.
     pub wake: Arc<tokio::sync::Notify>,
@@ -90,9 +92,9 @@ impl ServerState {
     }
 
     pub fn alert(&self, id: u64) -> Result<AlertState, Refusal> {
-        self.alerts()?
-            .into_iter()
-            .find(|a| a.id == id)
+        self.store()
+            .alert_record(id)?
+            .and_then(|r| serde_json::from_str(&r.record).ok())
             .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no alert {id}")))
     }
 

@@ -86,6 +86,8 @@ pub struct CommandRow {
 pub trait LifecycleStore {
     /// Every alert record and group record, to restore the dispatcher.
     fn lifecycle(&self) -> Result<(Vec<AlertRecord>, Vec<GroupRecord>), StoreError>;
+    /// One alert's record.
+    fn alert_record(&self, id: u64) -> Result<Option<AlertRecord>, StoreError>;
     /// One alert's history, oldest first.
     fn history(&self, alert_id: u64) -> Result<Vec<HistoryRow>, StoreError>;
     /// Silences not yet ended at `now`.

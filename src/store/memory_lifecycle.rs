@@ -55,6 +55,15 @@ impl Tables {
 }
 
 impl LifecycleStore for MemoryStore {
+    fn alert_record(&self, id: u64) -> Result<Option<AlertRecord>, StoreError> {
+        Ok(self
+            .lifecycle_tables()
+            .alerts
+            .values()
+            .find(|(r, _)| r.id == id)
+            .map(|(r, _)| r.clone()))
+    }
+
     fn lifecycle(&self) -> Result<(Vec<AlertRecord>, Vec<GroupRecord>), StoreError> {
         let t = self.lifecycle_tables();
         Ok((

@@ -108,6 +108,25 @@ const SILENCE_COLUMNS: &str = "id, matchers, starts_at, ends_at, author, comment
 const COMMAND_COLUMNS: &str = "id, kind, target, author, created_at, result";
 
 impl LifecycleStore for SqliteStore {
+    fn alert_record(&self, id: u64) -> Result<Option<AlertRecord>, StoreError> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(None);
+        };
+        let conn = self.connection();
+        let mut stmt =
+            conn.prepare("SELECT id, rule, key, status, record FROM lifecycle WHERE id = ?1")?;
+        let mut rows = stmt.query_map([id], |r| {
+            Ok(AlertRecord {
+                id: r.get::<_, i64>(0)? as u64,
+                rule: r.get(1)?,
+                key: r.get(2)?,
+                status: r.get(3)?,
+                record: r.get(4)?,
+            })
+        })?;
+        Ok(rows.next().transpose()?)
+    }
+
     fn lifecycle(&self) -> Result<(Vec<AlertRecord>, Vec<GroupRecord>), StoreError> {
         let conn = self.connection();
         let mut stmt =

@@ -97,7 +97,13 @@ struct State {
     channels: BTreeMap<String, ChannelHealth>,
     store_error: Option<String>,
     last_commit_at: Option<DateTime<Utc>>,
+    /// The run loop's last turn.
+    beat: Option<DateTime<Utc>>,
+    stopping: bool,
 }
+
+/// A run loop that has not turned for this long is stuck.
+const STUCK_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Health as the stages report it.
 #[derive(Debug, Default)]
@@ -114,6 +120,16 @@ impl Health {
         let mut s = self.state();
         s.started_at = Some(at);
         s.rules = rules;
+    }
+
+    /// The run loop turned (once a second when it is well).
+    pub fn beat(&self, at: DateTime<Utc>) {
+        self.state().beat = Some(at);
+    }
+
+    /// Shutting down: not ready any more.
+    pub fn stopping(&self) {
+        self.state().stopping = true;
     }
 
     pub fn set_rules(&self, rules: usize) {
@@ -233,6 +249,18 @@ impl Health {
         if s.started_at.is_none() {
             not_ready.push("starting".into());
         }
+        if let Some(beat) = s.beat {
+            let quiet = now.signed_duration_since(beat);
+            if quiet > STUCK_AFTER {
+                not_ready.push(format!(
+                    "the pipeline has not turned for {}s",
+                    quiet.num_seconds()
+                ));
+            }
+        }
+        if s.stopping {
+            not_ready.push("shutting down".into());
+        }
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: s.started_at.unwrap_or(now),
@@ -288,9 +316,19 @@ mod tests {
         h.store_failed("disk full".into());
         assert!(!h.status(t(312), limit, &m, vec![]).ready);
         h.committed(t(313));
+        h.beat(t(313));
+        assert!(h.status(t(340), limit, &m, vec![]).ready);
+        let stuck = h.status(t(350), limit, &m, vec![]);
+        assert_eq!(stuck.not_ready, vec!["the pipeline has not turned for 37s"]);
+        h.beat(t(314));
         h.source_stopped("app", Some("permission denied".into()));
         let s = h.status(t(314), limit, &m, vec![]);
         assert_eq!(s.not_ready, vec!["source `app` stopped: permission denied"]);
         assert_eq!(s.sources[0].reading_text(), "stopped: permission denied");
+        h.stopping();
+        assert!(h
+            .status(t(314), limit, &m, vec![])
+            .not_ready
+            .contains(&"shutting down".to_string()));
     }
 }

@@ -295,7 +295,7 @@ impl Metrics {
         let mut now = std::collections::HashSet::new();
         for ((rule, state), n) in counts {
             let l = vec![
-                ("rule".to_string(), rule),
+                ("rule".to_string(), label_value(&rule)),
                 ("state".to_string(), state.to_string()),
             ];
             self.alerts.get_or_create(&l).set(n);
@@ -334,7 +334,22 @@ impl Metrics {
 }
 
 fn labels(key: &str, value: &str) -> Labels {
-    vec![(key.to_string(), value.to_string())]
+    vec![(key.to_string(), label_value(value))]
+}
+
+/// A label value as the exposition must hold it: prometheus-client writes values as they
+/// are, so a rule named `a"b` would otherwise break every scrape.
+fn label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -372,5 +387,11 @@ mod tests {
             "gone series removed: {text}"
         );
         assert!(text.contains("klaxon_build_info{version="), "{text}");
+        m.rule("a\"b\\c\nd").matched.inc();
+        assert!(
+            m.encode().contains("{rule=\"a\\\"b\\\\c\\nd\"} 1"),
+            "{}",
+            m.encode()
+        );
     }
 }

@@ -53,7 +53,7 @@ fn start(channels: &str, notify: &str, source_extra: &str, lines: &[&str]) -> Sc
     write(
         &dir.path().join("rules/order-errors.yaml"),
         &format!(
-            "name: order-errors\nsource: app\nquery: 'level:ERROR'\ntype: any\ngroup_by: [order_id]\nnotify: [{notify}]\n"
+            "name: order-errors\nsource: app\nquery: 'level:ERROR'\ntype: any\ngroup_by: [order_id]\nrealert: 0s\nnotify: [{notify}]\n"
         ),
     );
     let log = dir.path().join("logs/app.log");
@@ -221,14 +221,16 @@ fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .and_then(|s| s["value"].as_f64())
 }
 
-/// An acknowledge token for `id` expiring at `expires`, signed with `key`, as Klaxon makes them.
-fn token(key: &[u8], id: u64, expires: i64) -> String {
+/// An acknowledge token for `id`, made at `issued` and expiring at `expires`, signed with
+/// `key`, as Klaxon makes them.
+fn token(key: &[u8], id: u64, issued: i64, expires: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(b"klaxon-ack-link-v1");
+    mac.update(b"klaxon-ack-link-v2");
     mac.update(&id.to_be_bytes());
+    mac.update(&issued.to_be_bytes());
     mac.update(&expires.to_be_bytes());
     let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{id}.{expires}.{sig}")
+    format!("{id}.{issued}.{expires}.{sig}")
 }
 
 /// The active warning of `kind` in a status, if any.
@@ -354,29 +356,25 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
     );
 
     // Forged: another alert's id on B's token; a tampered signature; a later expiry; a
-    // token signed with another key; an expired token signed with the real key.
+    // token signed with another key (all 403); an expired one signed with the real key (410).
     let (_, rest) = token_b.split_once('.').unwrap();
-    let (expiry, sig) = rest.split_once('.').unwrap();
-    let far = (chrono::Utc::now().timestamp() + 30 * 86_400).to_string();
-    let past = chrono::Utc::now().timestamp() - 60;
+    let parts: Vec<&str> = rest.splitn(3, '.').collect();
+    let (issued, expiry, sig) = (parts[0], parts[1], parts[2]);
+    let now = chrono::Utc::now().timestamp();
     let refused = [
         format!("{id_a}.{rest}"),
         // One character of the signature changed (its first: all six bits count).
         format!(
-            "{id_b}.{expiry}.{}{}",
+            "{id_b}.{issued}.{expiry}.{}{}",
             if sig.starts_with('A') { 'B' } else { 'A' },
             &sig[1..]
         ),
-        format!("{id_b}.{far}.{sig}"),
-        token(
-            b"another key entirely, 32 bytes!!",
-            id_b,
-            chrono::Utc::now().timestamp() + 3600,
-        ),
-        token(ACK_SECRET.as_bytes(), id_b, past),
+        format!("{id_b}.{issued}.{}.{sig}", now + 30 * 86_400),
+        token(b"another key entirely, 32 bytes!!", id_b, now, now + 3600),
         "not-a-token".into(),
     ];
-    for bad in &refused {
+    let expired = token(ACK_SECRET.as_bytes(), id_b, now - 7200, now - 60);
+    for (bad, code) in refused.iter().map(|t| (t, 403)).chain([(&expired, 410)]) {
         let r = s
             .client
             .post(s.url(&format!("/ack/{bad}")))
@@ -387,11 +385,10 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
             .unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        assert_eq!(status, 403, "{bad}: {text}");
+        assert_eq!(status, code, "{bad}: {text}");
         let (status, _) = s.get(&format!("/ack/{bad}")).await;
-        assert_eq!(status, 403, "GET {bad}");
+        assert_eq!(status, code, "GET {bad}");
     }
-    let expired = token(ACK_SECRET.as_bytes(), id_b, past);
     let r = s
         .client
         .post(s.url(&format!("/ack/{expired}")))
@@ -609,14 +606,16 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
         ),
         Some(n as f64)
     );
-    assert_eq!(
+    // Alerts by state are counted once a second.
+    s.wait("the resolved alert counted", || async {
+        let now = s.scrape().await;
         sample(
-            &first_scrape,
+            &now,
             "klaxon_alerts",
-            &[("rule", "order-errors"), ("state", "resolved")]
-        ),
-        Some(1.0)
-    );
+            &[("rule", "order-errors"), ("state", "resolved")],
+        ) == Some(1.0)
+    })
+    .await;
     let read = |samples: &[Value]| {
         sample(
             samples,
@@ -702,6 +701,42 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
         "{text}"
     );
     // The token never appears in what the server or the process says.
+
+    // A fires again (a new incident, a second later than its link was made): the old
+    // link is for the earlier firing and is refused; the new message carries a new link.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let sent_before = hook.requests().len();
+    append(
+        &s.dir.path().join("logs/app.log"),
+        format!("{}\n", error_line("A-1")),
+    );
+    s.wait("A firing again", || async {
+        s.alert(id_a).await["alert"]["state"] == "firing"
+    })
+    .await;
+    let r = s.client.post(&link_a).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 410);
+    assert!(r.text().await.unwrap().contains("earlier firing"));
+    assert_eq!(s.alert(id_a).await["alert"]["state"], "firing");
+    wait_until("the new message about A", Duration::from_secs(20), || {
+        hook.requests()[sent_before..]
+            .iter()
+            .any(|r| r.json()["key"]["order_id"] == "A-1" && r.json()["ack_url"].is_string())
+    });
+    let fresh = hook.requests()[sent_before..]
+        .iter()
+        .map(|r| r.json())
+        .find(|m| m["key"]["order_id"] == "A-1" && m["ack_url"].is_string())
+        .unwrap();
+    let r = s
+        .client
+        .post(fresh["ack_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(s.alert(id_a).await["alert"]["state"], "acknowledged");
+
     let stderr = s.klaxon.stderr();
     assert!(
         !stderr.contains(TOKEN) && !stderr.contains(ACK_SECRET),
