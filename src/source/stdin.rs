@@ -226,7 +226,7 @@ impl StdinSource {
             }
         }
         let m = &self.metrics;
-        let read = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+        let read = bytecount::count(lines, b'\n') as u64;
         let decoded = (events.len() - before) as u64;
         m.lines_read.inc_by(read);
         m.bytes_read.inc_by(lines.len() as u64);

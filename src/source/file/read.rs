@@ -236,9 +236,9 @@ impl Emitter<'_> {
             0 if !spans.is_empty() => 0,
             _ => chunk.bytes.len(),
         };
-        // A plain byte count (vectorized by the compiler), not a search: every chunk is
-        // counted, for the metrics and replays alike.
-        let lines = chunk.bytes[..used].iter().filter(|&&b| b == b'\n').count();
+        // A SIMD byte count (tens of GB/s), not a search: every chunk is counted, for the
+        // metrics and replays alike, at a cost no profile shows.
+        let lines = bytecount::count(&chunk.bytes[..used], b'\n');
         self.stats
             .lines_read
             .fetch_add(lines as u64, Ordering::Relaxed);
