@@ -1023,3 +1023,185 @@ async fn a_rule_silent_while_its_source_is_busy_is_warned_about() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The console's forms over HTTP: sign in (a session cookie), then every action with the
+/// session's CSRF value; without either, nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_forms_need_a_session_and_its_csrf_value() {
+    let broken = Recorder::start("no").await;
+    broken.reply(400, &[], "bad request");
+    let channels = format!(
+        "  broken:\n    type: webhook\n    url: {}\n",
+        broken.url("/broken")
+    );
+    let (a, b) = (error_line("A-1"), error_line("B-2"));
+    let s = start(&channels, "broken", "    format: json\n", &[&a, &b]);
+    s.wait("two firing alerts and a dead letter", || async {
+        s.alerts("firing").await.len() == 2
+            && !s.get_json("/api/dlq").await["dead_letters"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+    let form = |path: &str, body: &str, cookie: Option<&str>| {
+        let mut req = s
+            .client
+            .post(s.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string());
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+
+    // Signed out: the page has no forms that change anything, and posting them fails.
+    let (_, page) = s.get("/").await;
+    assert!(page.contains("id=\"login\"") && !page.contains("name=\"csrf\""));
+    let id = s.alerts("firing").await[0]["id"].as_u64().unwrap();
+    let r = form(&format!("/console/alerts/{id}/ack"), "csrf=x", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = form("/console/login", "token=wrong-token-0123456789abc", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // Sign in: an HttpOnly, SameSite=Strict session cookie.
+    let r = form("/console/login", &format!("token={TOKEN}"), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = s
+        .client
+        .get(s.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF value on the signed-in page")
+        .to_string();
+
+    // A session without its CSRF value, or a CSRF value without the session, is refused.
+    let r = form(
+        &format!("/console/alerts/{id}/ack"),
+        "csrf=wrong",
+        Some(&cookie),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = form(
+        &format!("/console/alerts/{id}/ack"),
+        &format!("csrf={csrf}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(s.alerts("firing").await.len(), 2, "nothing changed");
+
+    // Acknowledge with a name, resolve, silence, expire the silence, retry and drop dead letters.
+    let ok = |r: reqwest::Response| {
+        assert_eq!(r.status().as_u16(), 303, "{r:?}");
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/?done="), "{to}");
+        to
+    };
+    ok(form(
+        &format!("/console/alerts/{id}/ack"),
+        &format!("csrf={csrf}&by=carol"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap());
+    assert_eq!(s.alert(id).await["alert"]["acknowledged_by"], "carol");
+    ok(form(
+        &format!("/console/alerts/{id}/resolve"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap());
+    assert_eq!(s.alert(id).await["alert"]["state"], "resolved");
+    let other = s.alerts("firing").await[0]["id"].as_u64().unwrap();
+    let to = ok(form(
+        "/console/silence",
+        &format!("csrf={csrf}&alert={other}&duration=1h&comment=deploying"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap());
+    assert!(to.contains("Silence"), "{to}");
+    let silences = s.get_json("/api/silences").await;
+    let silence = &silences["silences"][0];
+    assert_eq!(silence["author"], "console");
+    assert_eq!(silence["matchers"][0], "rule = order-errors");
+    let key = s.alert(other).await["alert"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(silence["matchers"][1], key.replacen('=', " = ", 1));
+    let sid = silence["id"].as_u64().unwrap();
+    ok(form(
+        &format!("/console/silences/{sid}/expire"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap());
+    assert!(s.get_json("/api/silences").await["silences"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let dead = s.get_json("/api/dlq").await["dead_letters"][0]["id"]
+        .as_i64()
+        .unwrap();
+    ok(form(
+        &format!("/console/dlq/{dead}/drop"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await
+    .unwrap());
+    assert!(!s.get_json("/api/dlq").await["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["id"] == dead));
+    if let Some(next) = s.get_json("/api/dlq").await["dead_letters"][0]["id"].as_i64() {
+        ok(form(
+            &format!("/console/dlq/{next}/retry"),
+            &format!("csrf={csrf}"),
+            Some(&cookie),
+        )
+        .await
+        .unwrap());
+    }
+
+    // Sign out: the cookie is cleared.
+    let r = form("/console/logout", &format!("csrf={csrf}"), Some(&cookie))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+}
