@@ -155,6 +155,8 @@ pub struct RatioWatch {
 pub enum Verdict {
     /// Too few lines to say.
     Unknown,
+    /// No line at all for a whole window: nothing is wrong that can be seen.
+    Quiet,
     /// `bad / total` of the lines in the window were bad.
     Share { bad: u64, total: u64 },
 }
@@ -190,6 +192,13 @@ impl RatioWatch {
         };
         let total = total.saturating_sub(total0);
         let bad = bad.saturating_sub(bad0).min(total);
+        let full_window = self
+            .readings
+            .front()
+            .is_some_and(|(t, _, _)| now.signed_duration_since(*t) >= self.window);
+        if total == 0 && full_window {
+            return Verdict::Quiet;
+        }
         if total < self.min_lines {
             return Verdict::Unknown;
         }
@@ -209,9 +218,14 @@ impl Verdict {
         }
     }
 
-    /// The bad share is below `threshold`: a raised warning may end.
+    /// The bad share is below `threshold`, or no line came for a whole window: a raised
+    /// warning may end.
     pub fn under(self, threshold: f64) -> bool {
-        matches!(self, Verdict::Share { bad, total } if total > 0 && (bad as f64 / total as f64) < threshold)
+        match self {
+            Verdict::Quiet => true,
+            Verdict::Share { bad, total } => total > 0 && (bad as f64 / total as f64) < threshold,
+            Verdict::Unknown => false,
+        }
     }
 }
 
@@ -282,6 +296,14 @@ mod tests {
         let v = w.observe(t(70), 7000, 98);
         assert_eq!(v.percent_over(0.5), None);
         assert!(v.under(0.1), "{v:?}");
+        // A source gone quiet: after a whole window without lines, nothing stays raised.
+        let mut quiet = RatioWatch::new(chrono::Duration::seconds(60), 20);
+        assert_eq!(quiet.observe(t(0), 100, 100).percent_over(0.5), Some(100));
+        assert_eq!(quiet.observe(t(30), 100, 100).percent_over(0.5), Some(100));
+        for s in 31..=200 {
+            quiet.observe(t(s), 100, 100);
+        }
+        assert!(quiet.observe(t(201), 100, 100).under(0.1));
     }
 
     #[test]
