@@ -105,7 +105,7 @@ pub async fn ack_alert(
     headers: HeaderMap,
     id: Path<u64>,
     body: Option<Json<Who>>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Response, Refusal> {
     change_alert(s, headers, id, body, "ack").await
 }
 
@@ -114,7 +114,7 @@ pub async fn resolve_alert(
     headers: HeaderMap,
     id: Path<u64>,
     body: Option<Json<Who>>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Response, Refusal> {
     change_alert(s, headers, id, body, "resolve").await
 }
 
@@ -124,12 +124,25 @@ async fn change_alert(
     Path(id): Path<u64>,
     body: Option<Json<Who>>,
     kind: &str,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Response, Refusal> {
     s.authorize(&headers)?;
     let by = body.and_then(|b| b.0.by).unwrap_or_else(|| "api".into());
     let result = s.command(kind, id, &by).await?;
     let alert = AlertView::new(&s.alert(id)?);
-    Ok(Json(json!({ "result": result, "alert": alert })))
+    // 200: done; 202: queued, the pipeline has not answered yet; 409: refused as things
+    // stand (acknowledging an alert that is not firing, resolving a resolved one).
+    let done = match kind {
+        "ack" => format!("alert {id} acknowledged"),
+        _ => format!("alert {id} resolved"),
+    };
+    let status = if result == done {
+        StatusCode::OK
+    } else if result.starts_with("queued") {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok((status, Json(json!({ "result": result, "alert": alert }))).into_response())
 }
 
 #[derive(Debug, Deserialize)]

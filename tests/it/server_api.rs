@@ -449,6 +449,19 @@ async fn every_endpoint_over_http_with_the_token_and_acknowledge_links() {
         .send(Method::POST, "/api/alerts/424242/ack", Some(TOKEN), None)
         .await;
     assert_eq!(status, 404);
+    // Refused as things stand: acknowledging a resolved alert, resolving it again.
+    for action in ["ack", "resolve"] {
+        let (status, answer, _) = s
+            .send(
+                Method::POST,
+                &format!("/api/alerts/{id_a}/{action}"),
+                Some(TOKEN),
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "{action}: {answer}");
+        assert_eq!(answer["alert"]["state"], "resolved");
+    }
     // A's link, used after A was resolved, does not bring it back or touch B.
     let r = s.client.post(&link_a).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
