@@ -514,6 +514,17 @@ impl Engine {
     }
 
     /// Counters of every rule.
+    /// What an Elasticsearch source searches for: the queries of the rules reading it,
+    /// OR-ed (`None` when none does).
+    pub fn search_query(&self, source: &str) -> Option<serde_json::Value> {
+        crate::source::elasticsearch::SearchQuery::any_of(
+            self.rules()
+                .filter(|r| r.source == source)
+                .map(|r| r.query.to_elasticsearch())
+                .collect(),
+        )
+    }
+
     /// The newest event time a source's events carried.
     pub fn event_time(&self, source: &str) -> Option<DateTime<Utc>> {
         self.clocks.event_max(source)

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
+use super::elasticsearch::ElasticsearchSourceConfig;
 use super::{FileSourceConfig, StdinSourceConfig};
 use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
@@ -11,10 +12,12 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// The process's standard input (`tail -F app.log | klaxon run`).
     Stdin(StdinSourceConfig),
+    /// An Elasticsearch index pattern, polled.
+    Elasticsearch(ElasticsearchSourceConfig),
 }
 
 impl TaggedConfig for SourceConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdin"];
+    const TYPES: &'static [&'static str] = &["file", "stdin", "elasticsearch"];
     const WHAT: &'static str = "source";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -24,6 +27,9 @@ impl TaggedConfig for SourceConfig {
         match type_name {
             "file" => FileSourceConfig::deserialize(rest).map(SourceConfig::File),
             "stdin" => StdinSourceConfig::deserialize(rest).map(SourceConfig::Stdin),
+            "elasticsearch" => {
+                ElasticsearchSourceConfig::deserialize(rest).map(SourceConfig::Elasticsearch)
+            }
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -63,6 +69,13 @@ impl SourceConfig {
                 replay.max_clock_skew = stdin.max_clock_skew;
                 replay.max_alert_age = stdin.max_alert_age;
             }
+            // A file of the index's documents, one JSON object per line (`_source` as
+            // Elasticsearch returns it): the same rule reads the same fields.
+            SourceConfig::Elasticsearch(es) => {
+                replay.format = crate::decode::LineFormat::Json;
+                replay.time_field = Some(es.timestamp_field.clone());
+                replay.max_alert_age = es.max_alert_age;
+            }
         }
         replay.read_from = super::ReadFrom::Beginning;
         replay.fingerprint = super::FingerprintStrategy::DeviceInode;
@@ -74,6 +87,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(file) => file.max_alert_age,
             SourceConfig::Stdin(stdin) => stdin.max_alert_age,
+            SourceConfig::Elasticsearch(es) => es.max_alert_age,
         }
     }
 
@@ -87,6 +101,10 @@ impl SourceConfig {
                 file.validate()
             }
             SourceConfig::Stdin(stdin) => stdin.validate(),
+            SourceConfig::Elasticsearch(es) => {
+                es.resolve_relative_to(base);
+                es.validate()
+            }
         }
     }
 }
