@@ -24,6 +24,7 @@ mod restart_rules;
 mod rules_cli;
 mod run_vs_test;
 mod server_api;
+mod source_elasticsearch;
 mod source_features;
 mod source_file;
 mod source_samples;

@@ -31,6 +31,8 @@ pub const CHECKPOINT_KEY: &str = "elasticsearch";
 
 /// How long a point in time is kept between pages.
 const PIT_KEEP_ALIVE: &str = "1m";
+/// Most hits of the overlap remembered in the checkpoint (the newest).
+const MAX_SEEN_KEPT: usize = 100_000;
 /// Longest wait between retries of a failing poll.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -95,11 +97,18 @@ impl ElasticsearchSource {
             .map(|u| client::Client::new(cfg, u))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
-        let checkpoint = checkpoints
+        let stored = checkpoints
             .iter()
-            .find(|c| c.source == name && c.fingerprint == CHECKPOINT_KEY)
+            .find(|c| c.source == name && c.fingerprint == CHECKPOINT_KEY);
+        let checkpoint = stored
             .and_then(|c| i64::try_from(c.offset).ok())
             .and_then(DateTime::from_timestamp_millis);
+        // The overlap's hits handled before the stop, so the first window after a restart
+        // does not take them for news.
+        let seen = stored
+            .and_then(|c| serde_json::from_str::<Value>(&c.path).ok())
+            .map(|v| Seen::restore(&v))
+            .unwrap_or_default();
         Ok(ElasticsearchSource {
             name: Arc::from(name),
             clients,
@@ -108,7 +117,7 @@ impl ElasticsearchSource {
                 overlap: cfg.overlap.as_chrono(),
                 max_catch_up: cfg.max_catch_up.as_chrono(),
             },
-            seen: Seen::default(),
+            seen,
             checkpoint,
             query,
             clock,
@@ -240,10 +249,11 @@ impl ElasticsearchSource {
             self.metrics.lines_read.inc_by(hits.len() as u64);
             self.metrics.lines_decoded.inc_by(batch.events.len() as u64);
             if !full {
+                let keep_from = w.to - self.windows.overlap;
                 batch.checkpoints.push(Checkpoint {
                     source: self.name.to_string(),
                     fingerprint: CHECKPOINT_KEY.into(),
-                    path: self.cfg.index.clone(),
+                    path: self.seen.snapshot(keep_from, MAX_SEEN_KEPT).to_string(),
                     offset: u64::try_from(w.to.timestamp_millis()).unwrap_or(0),
                 });
             }
@@ -329,6 +339,7 @@ impl ElasticsearchSource {
                     Ok(true) => {
                         if failing {
                             tracing::info!(source = %self.name, "the cluster answers again");
+                            self.metrics.poll_failing.set(0);
                         }
                         failing = false;
                         backoff = self.cfg.poll_interval.0;
@@ -336,7 +347,8 @@ impl ElasticsearchSource {
                         self.seen.forget_before(w.to - self.windows.overlap);
                     }
                     Err(e) => {
-                        self.metrics.decode_failures.inc();
+                        self.metrics.poll_failures.inc();
+                        self.metrics.poll_failing.set(1);
                         if !failing {
                             tracing::warn!(source = %self.name, "search failed (the window is read again): {e}");
                         }

@@ -80,6 +80,44 @@ impl Seen {
         }
     }
 
+    /// The hits after `from`, for the checkpoint: a restart must not take the overlap's
+    /// hits for news. At most `cap` (the newest).
+    pub fn snapshot(&self, from: DateTime<Utc>, cap: usize) -> serde_json::Value {
+        let mut out = Vec::new();
+        for (t, keys) in self.by_time.range(from..).rev() {
+            for (index, id) in keys {
+                if out.len() == cap {
+                    break;
+                }
+                out.push(serde_json::json!([index, id, t.timestamp_millis()]));
+            }
+        }
+        serde_json::json!({ "seen": out })
+    }
+
+    /// What [`Seen::snapshot`] wrote (anything else: nothing).
+    pub fn restore(value: &serde_json::Value) -> Seen {
+        let mut seen = Seen::default();
+        for entry in value
+            .get("seen")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(index), Some(id), Some(ms)) = (
+                entry.get(0).and_then(serde_json::Value::as_str),
+                entry.get(1).and_then(serde_json::Value::as_str),
+                entry.get(2).and_then(serde_json::Value::as_i64),
+            ) else {
+                continue;
+            };
+            if let Some(t) = DateTime::from_timestamp_millis(ms) {
+                seen.first(index, id, t);
+            }
+        }
+        seen
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -133,6 +171,9 @@ mod tests {
         assert!(s.first("i", "2", t(50)));
         s.forget_before(t(10));
         assert_eq!(s.len(), 1);
+        let mut back = Seen::restore(&s.snapshot(t(0), 100));
+        assert!(!back.first("i", "2", t(50)), "a restart remembers the overlap's hits");
         assert!(s.first("i", "1", t(5)), "forgotten: no window reaches it any more");
+        assert_eq!(Seen::restore(&serde_json::json!("logs-*")).len(), 0);
     }
 }
