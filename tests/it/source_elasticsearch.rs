@@ -134,3 +134,100 @@ fn paging_late_documents_restart_and_outage_alert_each_document_once() {
     k.terminate();
     assert!(k.wait_timeout(Duration::from_secs(15)).is_some());
 }
+
+/// The same rule file over a file of the documents and over the same documents in an
+/// index raises the same alerts.
+#[test]
+fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
+    let es = Noida::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("klaxon.yaml"),
+        &format!(
+            "sources:\n  orders:\n    type: elasticsearch\n    urls: [\"{}\"]\n    index: \"same-*\"\n    \
+             query_delay: 1s\n    overlap: 10s\n    poll_interval: 200ms\n    page_size: 7\n\
+             channels:\n  out:\n    type: console\n    format: line\nrules: rules\nstate_dir: state\n",
+            es.url()
+        ),
+    );
+    let rule = dir.path().join("rules/burst.yaml");
+    write(
+        &rule,
+        "name: sku-burst\nsource: orders\nquery: 'level:ERROR AND message:timeout'\ntype: frequency\n\
+         threshold: 3\nwindow: 1m\ngroup_by: [sku]\nnotify: [out]\n",
+    );
+    // skus 0..6 get 0..6 errors (those with 3 or more alert), plus noise.
+    let mut docs = Vec::new();
+    let mut n = 0;
+    for sku in 0..7u64 {
+        for _ in 0..sku {
+            let (id, mut d) = doc(n, "ERROR", 6000 - (n as i64) * 50);
+            d["sku"] = json!(format!("S-{sku}"));
+            d["message"] = json!(format!("payment timeout for S-{sku}"));
+            docs.push((id, d));
+            n += 1;
+        }
+    }
+    for i in 0..10 {
+        let (id, mut d) = doc(1000 + i, "INFO", 5000);
+        d["sku"] = json!("S-6");
+        docs.push((id, d));
+    }
+    docs.sort_by(|a, b| a.1["@timestamp"].as_str().cmp(&b.1["@timestamp"].as_str()));
+    let file = dir.path().join("docs.jsonl");
+    write(
+        &file,
+        &docs.iter().map(|(_, d)| format!("{d}\n")).collect::<String>(),
+    );
+    let from_file = klaxon()
+        .current_dir(dir.path())
+        .args(["test"])
+        .arg(&rule)
+        .arg("--input")
+        .arg(&file)
+        .args(["--json", "-c", "klaxon.yaml"])
+        .output()
+        .unwrap();
+    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
+    let mut file_keys: Vec<(String, u64)> = String::from_utf8_lossy(&from_file.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a.get("rule").is_some())
+        .map(|a| (a["key"]["sku"].as_str().unwrap_or("").to_string(), a["count"].as_u64().unwrap_or(0)))
+        .collect();
+    file_keys.sort();
+    assert_eq!(
+        file_keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["S-3", "S-4", "S-5", "S-6"],
+        "{file_keys:?}"
+    );
+
+    es.bulk("same-1", &docs);
+    let port = free_port();
+    let k = run(dir.path(), port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut index_keys = Vec::new();
+    let got = crate::support::wait_for(Duration::from_secs(30), || {
+        let body = rt.block_on(async {
+            reqwest::get(format!("http://127.0.0.1:{port}/api/alerts?state=all"))
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()
+        });
+        index_keys = body
+            .and_then(|b| b["alerts"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (a["key"].as_str().unwrap_or("").trim_start_matches("sku=").to_string(), a["count"].as_u64().unwrap_or(0)))
+            .collect::<Vec<_>>();
+        index_keys.sort();
+        index_keys.len() >= file_keys.len()
+    });
+    assert!(got, "{index_keys:?}\n{}", k.stderr());
+    assert_eq!(index_keys, file_keys, "the same alerts, with the same counts");
+}
