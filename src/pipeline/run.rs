@@ -101,6 +101,13 @@ pub async fn run(
         store.realert_states()?,
         global.kibana.clone(),
         clock.clone(),
+    )
+    .with_data_views(
+        global
+            .sources
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.kibana_data_view()?.to_string())))
+            .collect(),
     );
     engine.restore(&store)?;
     let (tx, mut rx) = mpsc::channel::<Batch>(BATCH_QUEUE);

@@ -6,6 +6,16 @@ use super::elasticsearch::ElasticsearchSourceConfig;
 use super::{FileSourceConfig, StdinSourceConfig};
 use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
+/// `kibana:` in a source: which data view its alerts' Discover links open.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceKibana {
+    /// A data view **id** (Kibana 8 makes them UUIDs: Stack Management → Data Views →
+    /// the view's URL ends with it), not its name or index pattern — unless the data view
+    /// was created with its index pattern as its id, as `dashboards/kibana/` does.
+    pub data_view: String,
+}
+
 /// A source as configured under `sources:` in klaxon.yaml; `type` selects the kind.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
@@ -80,6 +90,16 @@ impl SourceConfig {
         replay.read_from = super::ReadFrom::Beginning;
         replay.fingerprint = super::FingerprintStrategy::DeviceInode;
         replay
+    }
+
+    /// The data view its alerts link to, when it names one.
+    pub fn kibana_data_view(&self) -> Option<&str> {
+        let kibana = match self {
+            SourceConfig::File(f) => &f.kibana,
+            SourceConfig::Stdin(s) => &s.kibana,
+            SourceConfig::Elasticsearch(es) => &es.kibana,
+        };
+        kibana.as_ref().map(|k| k.data_view.as_str())
     }
 
     /// Alerts about events older than this when raised do not page.

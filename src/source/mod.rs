@@ -20,7 +20,7 @@ use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
 
 pub use checkpoint::Checkpoint;
-pub use config::SourceConfig;
+pub use config::{SourceConfig, SourceKibana};
 pub use event_clock::{SourceClockState, SourceClocks, IDLE_GRACE};
 pub use file::{FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom};
 pub use multiline::{MultilineConfig, MultilineMode};

@@ -41,12 +41,14 @@ fn alerts(port: u16) -> Option<(usize, bool)> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let body = reqwest::get(format!("http://127.0.0.1:{port}/api/alerts?state=all&limit=1000"))
-            .await
-            .ok()?
-            .json::<Value>()
-            .await
-            .ok()?;
+        let body = reqwest::get(format!(
+            "http://127.0.0.1:{port}/api/alerts?state=all&limit=1000"
+        ))
+        .await
+        .ok()?
+        .json::<Value>()
+        .await
+        .ok()?;
         let list = body["alerts"].as_array()?.clone();
         Some((list.len(), list.iter().all(|a| a["occurrences"] == 1)))
     })
@@ -86,7 +88,11 @@ fn paging_late_documents_restart_and_outage_alert_each_document_once() {
         .args(["check", "-c", "klaxon.yaml"])
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     // More matching hits than four pages, among others; all inside the first window.
     let mut docs: Vec<(String, Value)> = (0..110).map(|n| doc(n, "ERROR", 1500)).collect();
@@ -108,19 +114,30 @@ fn paging_late_documents_restart_and_outage_alert_each_document_once() {
     // Restart mid-stream: killed, more documents while down, started again. The overlap is
     // read again after the restart; what was handled before is not news.
     k.kill();
-    es.bulk(INDEX, &(300..320).map(|n| doc(n, "ERROR", 500)).collect::<Vec<_>>());
+    es.bulk(
+        INDEX,
+        &(300..320).map(|n| doc(n, "ERROR", 500)).collect::<Vec<_>>(),
+    );
     let mut k = run(dir.path(), port);
-    wait_until("131 alerts after the restart", Duration::from_secs(30), || {
-        alerts(port) == Some((131, true))
-    });
+    wait_until(
+        "131 alerts after the restart",
+        Duration::from_secs(30),
+        || alerts(port) == Some((131, true)),
+    );
 
     // An outage: searches fail for a while; documents written just before it and just
     // after it are all found once it is back.
-    es.bulk(INDEX, &(400..405).map(|n| doc(n, "ERROR", 300)).collect::<Vec<_>>());
+    es.bulk(
+        INDEX,
+        &(400..405).map(|n| doc(n, "ERROR", 300)).collect::<Vec<_>>(),
+    );
     es.stop();
     std::thread::sleep(Duration::from_secs(2));
     es.up();
-    es.bulk(INDEX, &(500..505).map(|n| doc(n, "ERROR", 200)).collect::<Vec<_>>());
+    es.bulk(
+        INDEX,
+        &(500..505).map(|n| doc(n, "ERROR", 200)).collect::<Vec<_>>(),
+    );
     let mut last = None;
     let back = crate::support::wait_for(Duration::from_secs(40), || {
         last = alerts(port);
@@ -128,9 +145,16 @@ fn paging_late_documents_restart_and_outage_alert_each_document_once() {
     });
     assert!(back, "after the outage: {last:?} (alerts, each once)");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(alerts(port), Some((141, true)), "nothing alerted twice later");
+    assert_eq!(
+        alerts(port),
+        Some((141, true)),
+        "nothing alerted twice later"
+    );
     let stderr = k.stderr();
-    assert!(stderr.contains("search failed (the window is read again)"), "{stderr}");
+    assert!(
+        stderr.contains("search failed (the window is read again)"),
+        "{stderr}"
+    );
     k.terminate();
     assert!(k.wait_timeout(Duration::from_secs(15)).is_some());
 }
@@ -177,7 +201,10 @@ fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
     let file = dir.path().join("docs.jsonl");
     write(
         &file,
-        &docs.iter().map(|(_, d)| format!("{d}\n")).collect::<String>(),
+        &docs
+            .iter()
+            .map(|(_, d)| format!("{d}\n"))
+            .collect::<String>(),
     );
     let from_file = klaxon()
         .current_dir(dir.path())
@@ -188,16 +215,28 @@ fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
         .args(["--json", "-c", "klaxon.yaml"])
         .output()
         .unwrap();
-    assert!(from_file.status.success(), "{}", String::from_utf8_lossy(&from_file.stderr));
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
     let mut file_keys: Vec<(String, u64)> = String::from_utf8_lossy(&from_file.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|a| a.get("rule").is_some())
-        .map(|a| (a["key"]["sku"].as_str().unwrap_or("").to_string(), a["count"].as_u64().unwrap_or(0)))
+        .map(|a| {
+            (
+                a["key"]["sku"].as_str().unwrap_or("").to_string(),
+                a["count"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     file_keys.sort();
     assert_eq!(
-        file_keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        file_keys
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
         ["S-3", "S-4", "S-5", "S-6"],
         "{file_keys:?}"
     );
@@ -223,11 +262,23 @@ fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
             .and_then(|b| b["alerts"].as_array().cloned())
             .unwrap_or_default()
             .iter()
-            .map(|a| (a["key"].as_str().unwrap_or("").trim_start_matches("sku=").to_string(), a["count"].as_u64().unwrap_or(0)))
+            .map(|a| {
+                (
+                    a["key"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_start_matches("sku=")
+                        .to_string(),
+                    a["count"].as_u64().unwrap_or(0),
+                )
+            })
             .collect::<Vec<_>>();
         index_keys.sort();
         index_keys.len() >= file_keys.len()
     });
     assert!(got, "{index_keys:?}\n{}", k.stderr());
-    assert_eq!(index_keys, file_keys, "the same alerts, with the same counts");
+    assert_eq!(
+        index_keys, file_keys,
+        "the same alerts, with the same counts"
+    );
 }

@@ -48,7 +48,12 @@ impl Client {
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(parsed))
             .timeout(cfg.timeout.0)
             .disable_proxy();
-        let credentials = match (&cfg.username, &cfg.password, &cfg.api_key, &cfg.bearer_token) {
+        let credentials = match (
+            &cfg.username,
+            &cfg.password,
+            &cfg.api_key,
+            &cfg.bearer_token,
+        ) {
             (Some(u), Some(p), _, _) => Some(Credentials::Basic(
                 u.expose().to_string(),
                 p.expose().to_string(),
@@ -147,11 +152,13 @@ impl Client {
         Ok(body)
     }
 
-    async fn body(&self, response: elasticsearch::http::response::Response) -> Result<Value, SearchError> {
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| SearchError::Retryable(format!("{}: {}", self.url, strip(&e.to_string()))))?;
+    async fn body(
+        &self,
+        response: elasticsearch::http::response::Response,
+    ) -> Result<Value, SearchError> {
+        let bytes = response.bytes().await.map_err(|e| {
+            SearchError::Retryable(format!("{}: {}", self.url, strip(&e.to_string())))
+        })?;
         if bytes.len() > MAX_BODY {
             return Err(SearchError::Refused(format!(
                 "{}: an answer of {} bytes (more than {MAX_BODY}): lower `page_size`",
@@ -198,7 +205,9 @@ fn reason(body: &Value, status: u16) -> String {
 
 /// Errors from the HTTP layer can carry the URL, and with it credentials: drop it.
 fn strip(message: &str) -> String {
-    let cut = message.find(" for url (").or_else(|| message.find(" (http"));
+    let cut = message
+        .find(" for url (")
+        .or_else(|| message.find(" (http"));
     crate::types::flat(match cut {
         Some(i) => &message[..i],
         None => message,

@@ -51,6 +51,9 @@ pub struct ElasticsearchSourceConfig {
     /// Alerts about events older than this when raised do not page (default 15m).
     #[serde(default = "default_max_alert_age")]
     pub max_alert_age: HumanDuration,
+    /// Kibana's data view for this source's alert links (else the global `kibana.data_view`).
+    #[serde(default)]
+    pub kibana: Option<crate::source::SourceKibana>,
 }
 
 fn default_timestamp_field() -> String {

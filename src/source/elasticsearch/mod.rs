@@ -133,7 +133,13 @@ impl ElasticsearchSource {
     }
 
     /// The search body of one page.
-    fn page_body(&self, query: &Value, w: &Window, pit: Option<&str>, after: Option<&Value>) -> Value {
+    fn page_body(
+        &self,
+        query: &Value,
+        w: &Window,
+        pit: Option<&str>,
+        after: Option<&Value>,
+    ) -> Value {
         let ts = &self.cfg.timestamp_field;
         let mut range = serde_json::Map::new();
         range.insert(
@@ -194,7 +200,10 @@ impl ElasticsearchSource {
         let pit = if self.no_pit {
             None
         } else {
-            match self.clients[node].open_pit(&self.cfg.index, PIT_KEEP_ALIVE).await {
+            match self.clients[node]
+                .open_pit(&self.cfg.index, PIT_KEEP_ALIVE)
+                .await
+            {
                 Ok(id) => Some(id),
                 Err(SearchError::NoPit(why)) => {
                     tracing::warn!(source = %self.name, "{why}; paging on the sort alone");
@@ -204,7 +213,9 @@ impl ElasticsearchSource {
                 Err(e) => return Err(e),
             }
         };
-        let result = self.pages(node, w, query, pit.as_deref(), out, shutdown).await;
+        let result = self
+            .pages(node, w, query, pit.as_deref(), out, shutdown)
+            .await;
         if let Some(id) = &pit {
             self.clients[node].close_pit(id).await;
         }
@@ -257,9 +268,8 @@ impl ElasticsearchSource {
                     offset: u64::try_from(w.to.timestamp_millis()).unwrap_or(0),
                 });
             }
-            if !(batch.events.is_empty() && batch.checkpoints.is_empty())
-                && !send_batch(out, shutdown, batch).await
-            {
+            let has_news = !batch.events.is_empty() || !batch.checkpoints.is_empty();
+            if has_news && !send_batch(out, shutdown, batch).await {
                 return Ok(false);
             }
             if !full {

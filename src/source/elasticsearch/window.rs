@@ -172,8 +172,14 @@ mod tests {
         s.forget_before(t(10));
         assert_eq!(s.len(), 1);
         let mut back = Seen::restore(&s.snapshot(t(0), 100));
-        assert!(!back.first("i", "2", t(50)), "a restart remembers the overlap's hits");
-        assert!(s.first("i", "1", t(5)), "forgotten: no window reaches it any more");
+        assert!(
+            !back.first("i", "2", t(50)),
+            "a restart remembers the overlap's hits"
+        );
+        assert!(
+            s.first("i", "1", t(5)),
+            "forgotten: no window reaches it any more"
+        );
         assert_eq!(Seen::restore(&serde_json::json!("logs-*")).len(), 0);
     }
 }

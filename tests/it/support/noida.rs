@@ -111,7 +111,13 @@ impl Drop for Noida {
 }
 
 /// A plain HTTP/1.1 request over a socket: the body of a 2xx answer.
-fn request(port: u16, method: &str, path: &str, body: Option<&str>, ty: &str) -> Result<String, String> {
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    ty: &str,
+) -> Result<String, String> {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
@@ -130,7 +136,10 @@ fn request(port: u16, method: &str, path: &str, body: Option<&str>, ty: &str) ->
         return Err(head.lines().next().unwrap_or("").to_string());
     }
     // Chunked answers: join the chunks.
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut joined = String::new();
         let mut rest = rest;
         while let Some((size, after)) = rest.split_once("\r\n") {
