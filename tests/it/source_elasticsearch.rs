@@ -282,3 +282,47 @@ fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
         "the same alerts, with the same counts"
     );
 }
+
+#[test]
+fn check_places_elasticsearch_source_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("rules/r.yaml"),
+        "name: r\nsource: orders\nquery: x\ntype: any\nnotify: [out]\n",
+    );
+    let check = |source: &str| {
+        write(
+            &dir.path().join("klaxon.yaml"),
+            &format!(
+                "sources:\n  orders:\n    type: elasticsearch\n{source}channels:\n  out:\n    type: console\nrules: rules\nstate_dir: state\n"
+            ),
+        );
+        let out = klaxon()
+            .env("ES_PASSWORD", "pa55w0rd-secret")
+            .current_dir(dir.path())
+            .args(["check", "-c", "klaxon.yaml"])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check("    urls: [\"http://127.0.0.1:9200\"]\n    index: \"logs-*\"\n");
+    assert!(ok, "{err}");
+    for (source, expected) in [
+        ("    urls: []\n    index: \"logs-*\"\n", "`urls`: name at least one node"),
+        ("    urls: [\"es1:9200\"]\n    index: \"logs-*\"\n", "`urls`: `es1:9200` is not an http(s) URL"),
+        ("    urls: [\"http://es\"]\n    index: \"logs-*\"\n    page_size: 0\n", "`page_size`: between 1 and 10000"),
+        (
+            "    urls: [\"http://es\"]\n    index: \"logs-*\"\n    username: u\n    password: ${ES_PASSWORD}\n    api_key: k\n",
+            "use one of `username`/`password`, `api_key`, `bearer_token`",
+        ),
+        ("    urls: [\"http://es\"]\n    index: \"logs-*\"\n    pagesize: 5\n", "unknown field `pagesize`"),
+    ] {
+        let (ok, err) = check(source);
+        assert!(!ok, "{source}");
+        assert!(err.contains("klaxon.yaml:") && err.contains(expected), "{source}\n{err}");
+        assert!(!err.contains("pa55w0rd-secret"), "{err}");
+    }
+}
