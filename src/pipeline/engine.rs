@@ -75,6 +75,8 @@ pub struct Engine {
     candidates: RuleSet,
     realert: Realert,
     kibana: Option<KibanaConfig>,
+    /// Sources whose alerts link to a data view of their own.
+    data_views: HashMap<String, String>,
     clock: Arc<dyn Clock>,
     clocks: SourceClocks,
     /// Wall time as of the last `advance` (when events were read, to batch precision).
@@ -122,6 +124,7 @@ impl Engine {
             candidates: RuleSet::default(),
             realert: Realert::restore(realert),
             kibana,
+            data_views: HashMap::new(),
             clock,
             clocks: SourceClocks::new(sources.iter().map(String::as_str), wall, follow_wall),
             wall,
@@ -393,7 +396,17 @@ impl Engine {
             let pairs = key
                 .iter()
                 .map(|(f, v)| (f, (v != MISSING_VALUE).then_some(v)));
-            k.alert_link(&rule.query.to_lucene(), pairs, m.first_seen, m.last_seen)
+            let view = self
+                .data_views
+                .get(&rule.source)
+                .map_or(k.data_view.as_str(), String::as_str);
+            k.alert_link_in(
+                view,
+                &rule.query.to_lucene(),
+                pairs,
+                m.first_seen,
+                m.last_seen,
+            )
         });
         // A 150 KB value must not make every message about it undeliverable.
         let key = key.clipped(MAX_KEY_VALUE_BYTES);
@@ -514,6 +527,23 @@ impl Engine {
     }
 
     /// Counters of every rule.
+    /// Each source's own Kibana data view (`sources.<name>.kibana.data_view`).
+    pub fn with_data_views(mut self, data_views: HashMap<String, String>) -> Self {
+        self.data_views = data_views;
+        self
+    }
+
+    /// What an Elasticsearch source searches for: the queries of the rules reading it,
+    /// OR-ed (`None` when none does).
+    pub fn search_query(&self, source: &str) -> Option<serde_json::Value> {
+        crate::source::elasticsearch::SearchQuery::any_of(
+            self.rules()
+                .filter(|r| r.source == source)
+                .map(|r| r.query.to_elasticsearch())
+                .collect(),
+        )
+    }
+
     /// The newest event time a source's events carried.
     pub fn event_time(&self, source: &str) -> Option<DateTime<Utc>> {
         self.clocks.event_max(source)
@@ -680,5 +710,21 @@ mod tests {
             .unwrap();
         assert!(decoded.contains(r#"(ERROR) AND sku:"A\"1""#), "{decoded}");
         assert!(decoded.contains("index:orders"), "{decoded}");
+
+        // A source with a data view of its own links there; the others keep the global one.
+        let kibana = KibanaConfig {
+            url: "http://kibana:5601".into(),
+            data_view: "orders".into(),
+            margin: HumanDuration(Duration::from_secs(600)),
+        };
+        let mut e = engine(vec![rule("r", "ERROR", any(), &["sku"])], Some(kibana))
+            .with_data_views([("orders".to_string(), "3f1c-nginx-view".to_string())].into());
+        let mut out = Vec::new();
+        e.process(
+            &json_event("orders", 0, r#"{"message":"ERROR","sku":"B"}"#),
+            &mut out,
+        );
+        let url = out[0].alert.kibana_url.clone().unwrap();
+        assert!(url.contains("index:%273f1c-nginx-view%27"), "{url}");
     }
 }

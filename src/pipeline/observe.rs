@@ -62,6 +62,12 @@ impl Observer {
                 let (format, time_field, include) = match cfg {
                     SourceConfig::File(f) => (f.format, f.time_field.clone(), f.include.clone()),
                     SourceConfig::Stdin(s) => (s.format, s.time_field.clone(), Vec::new()),
+                    // Documents are JSON already; a missing time field is still worth a word.
+                    SourceConfig::Elasticsearch(es) => (
+                        crate::decode::LineFormat::Plain,
+                        Some(es.timestamp_field.clone()),
+                        Vec::new(),
+                    ),
                 };
                 let format = format.as_str();
                 Some((

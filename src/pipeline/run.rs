@@ -101,6 +101,13 @@ pub async fn run(
         store.realert_states()?,
         global.kibana.clone(),
         clock.clone(),
+    )
+    .with_data_views(
+        global
+            .sources
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.kibana_data_view()?.to_string())))
+            .collect(),
     );
     engine.restore(&store)?;
     let (tx, mut rx) = mpsc::channel::<Batch>(BATCH_QUEUE);
@@ -117,6 +124,7 @@ pub async fn run(
     let mut source_tasks = Vec::new();
     // Each source reads through the prefilter of the rules reading it; a reload swaps it.
     let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
+    let mut searches: HashMap<String, Arc<source::elasticsearch::SearchQuery>> = HashMap::new();
     for name in &used_sources {
         let Some(cfg) = global.sources.get(name) else {
             continue;
@@ -124,14 +132,21 @@ pub async fn run(
         let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
         filters.insert(name.to_string(), filter.clone());
         let checkpoints = store.checkpoints(name)?;
+        let search = Arc::new(source::elasticsearch::SearchQuery::new(
+            engine.search_query(name),
+        ));
+        searches.insert(name.to_string(), search.clone());
         let src = source::build_reading(
             name,
             cfg,
             checkpoints,
             clock.clone(),
-            filter,
-            follow,
-            observer.source_metrics(name),
+            source::Reading {
+                filter,
+                follow,
+                metrics: observer.source_metrics(name),
+                search,
+            },
         )?;
         telemetry.health.source_started(name);
         let (health, name, reading) = (
@@ -237,6 +252,9 @@ pub async fn run(
                 messages.rules.replace(rule_messages);
                 for (name, filter) in &filters {
                     filter.replace(engine.prefilter(name));
+                }
+                for (name, search) in &searches {
+                    search.replace(engine.search_query(name));
                 }
                 telemetry.health.set_rules(engine.rules().count());
             }

@@ -52,6 +52,18 @@ impl KibanaConfig {
         first_seen: DateTime<Utc>,
         last_seen: DateTime<Utc>,
     ) -> String {
+        self.alert_link_in(&self.data_view, lucene, key, first_seen, last_seen)
+    }
+
+    /// [`KibanaConfig::alert_link`] on another data view (a source's own).
+    pub fn alert_link_in<'a>(
+        &self,
+        data_view: &str,
+        lucene: &str,
+        key: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        first_seen: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+    ) -> String {
         let mut q = String::new();
         for (field, value) in key {
             if value.is_some_and(|v| v.chars().count() > MAX_LINK_VALUE) {
@@ -78,7 +90,7 @@ impl KibanaConfig {
         let margin = self.margin.as_chrono();
         let from = first_seen.checked_sub_signed(margin).unwrap_or(first_seen);
         let to = last_seen.checked_add_signed(margin).unwrap_or(last_seen);
-        discover_url(&self.url, &self.data_view, &q, from, to)
+        discover_url(&self.url, data_view, &q, from, to)
     }
 }
 

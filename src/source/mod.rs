@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod config;
+pub mod elasticsearch;
 mod event_clock;
 pub mod file;
 pub(crate) mod multiline;
@@ -19,7 +20,7 @@ use crate::event::Event;
 use crate::filter::{AcceptAll, LineFilter};
 
 pub use checkpoint::Checkpoint;
-pub use config::SourceConfig;
+pub use config::{SourceConfig, SourceKibana};
 pub use event_clock::{SourceClockState, SourceClocks, IDLE_GRACE};
 pub use file::{FileSource, FileSourceConfig, FileSourceStats, FingerprintStrategy, ReadFrom};
 pub use multiline::{MultilineConfig, MultilineMode};
@@ -78,10 +79,31 @@ pub fn build_with_filter(
         config,
         checkpoints,
         clock,
-        filter,
-        Follow::Tail,
-        Default::default(),
+        Reading {
+            filter,
+            ..Reading::default()
+        },
     )
+}
+
+/// How a source reads, besides its config: the prefilter of the rules reading it, whether
+/// it follows, the series it counts into, and (for Elasticsearch) what the rules search.
+pub struct Reading {
+    pub filter: Arc<dyn LineFilter>,
+    pub follow: Follow,
+    pub metrics: crate::telemetry::SourceMetrics,
+    pub search: Arc<elasticsearch::SearchQuery>,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            filter: Arc::new(AcceptAll),
+            follow: Follow::Tail,
+            metrics: Default::default(),
+            search: Default::default(),
+        }
+    }
 }
 
 /// Whether a source keeps following its input or stops at its current end.
@@ -95,17 +117,20 @@ pub enum Follow {
     ToEnd,
 }
 
-/// [`build_with_filter`], choosing whether the source follows or stops at the end, and
-/// counting into `metrics`.
+/// [`build_with_filter`], as `reading` says.
 pub fn build_reading(
     name: &str,
     config: &SourceConfig,
     checkpoints: Vec<Checkpoint>,
     clock: Arc<dyn Clock>,
-    filter: Arc<dyn LineFilter>,
-    follow: Follow,
-    metrics: crate::telemetry::SourceMetrics,
+    reading: Reading,
 ) -> Result<Box<dyn Source>, SourceError> {
+    let Reading {
+        filter,
+        follow,
+        metrics,
+        search,
+    } = reading;
     match config {
         SourceConfig::File(file) => {
             let source = FileSource::new(name, file, checkpoints, clock)?
@@ -120,6 +145,11 @@ pub fn build_reading(
         SourceConfig::Stdin(stdin) => Ok(Box::new(
             StdinSource::new(name, stdin, clock)?
                 .with_filter(filter)
+                .with_metrics(metrics),
+        )),
+        // Searches already select what the rules match; the prefilter has no lines to judge.
+        SourceConfig::Elasticsearch(es) => Ok(Box::new(
+            elasticsearch::ElasticsearchSource::new(name, es, checkpoints, clock, search)?
                 .with_metrics(metrics),
         )),
     }

@@ -49,6 +49,9 @@ pub struct StdinSourceConfig {
     /// Alerts about events older than this when raised do not page (default 15m).
     #[serde(default = "super::file::default_max_alert_age")]
     pub max_alert_age: HumanDuration,
+    /// Kibana's data view for this source's alert links (else the global `kibana.data_view`).
+    #[serde(default)]
+    pub kibana: Option<super::SourceKibana>,
 }
 
 fn default_max_line_bytes() -> usize {
@@ -68,6 +71,7 @@ impl Default for StdinSourceConfig {
             max_event_age: super::file::default_max_event_age(),
             max_clock_skew: super::file::default_max_clock_skew(),
             max_alert_age: super::file::default_max_alert_age(),
+            kibana: None,
         }
     }
 }

@@ -205,6 +205,11 @@ impl Health {
                     not_ready.push(format!("source `{name}` stopped: {e}"));
                 }
                 let m = metrics.source(name);
+                if m.poll_failing.get() > 0 {
+                    not_ready.push(format!(
+                        "source `{name}` cannot read: its polls fail (see the log and klaxon_source_poll_failures_total)"
+                    ));
+                }
                 SourceStatus {
                     name: name.clone(),
                     reading: h.reading,

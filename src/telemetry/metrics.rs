@@ -26,6 +26,8 @@ pub struct Metrics {
     decode_failures: Counters,
     time_missing: Counters,
     bytes_read: Counters,
+    poll_failures: Counters,
+    poll_failing: Gauges,
     files: Gauges,
     checkpoint_lag: Gauges,
     event_time_lag: FloatGauges,
@@ -78,6 +80,9 @@ pub struct SourceMetrics {
     pub probe_failures: Counter,
     /// Scans of the `include` globs done (not exported: no warning before the first).
     pub scans: Counter,
+    /// Polls that failed (Elasticsearch and other polled sources), and 1 while they do.
+    pub poll_failures: Counter,
+    pub poll_failing: Gauge,
 }
 
 /// One rule's series.
@@ -136,6 +141,10 @@ impl Metrics {
             "Decoded lines without a usable time field (the read time was used)",
         );
         let bytes_read = counter("source_bytes_read", "Bytes read, per source");
+        let poll_failures = counter(
+            "source_poll_failures",
+            "Polls of a polled source (Elasticsearch) that failed; the window is read again",
+        );
         let matched = counter("rule_events_matched", "Events each rule's query matched");
         let evictions = counter(
             "rule_state_evictions",
@@ -162,6 +171,10 @@ impl Metrics {
             family
         };
         let files = gauge("source_files", "Files followed now, per source");
+        let poll_failing = gauge(
+            "source_poll_failing",
+            "1 while a polled source's polls fail",
+        );
         let checkpoint_lag = gauge(
             "source_checkpoint_lag_bytes",
             "Bytes between the committed checkpoints and the ends of the files",
@@ -212,6 +225,8 @@ impl Metrics {
             decode_failures,
             time_missing,
             bytes_read,
+            poll_failures,
+            poll_failing,
             files,
             checkpoint_lag,
             event_time_lag,
@@ -254,6 +269,8 @@ impl Metrics {
                 .probe_failures
                 .get_or_create_owned(&labels("source", name)),
             scans: self.scans.get_or_create_owned(&labels("source", name)),
+            poll_failures: self.poll_failures.get_or_create_owned(&l),
+            poll_failing: self.poll_failing.get_or_create_owned(&l),
         }
     }
 

@@ -24,6 +24,8 @@ mod restart_rules;
 mod rules_cli;
 mod run_vs_test;
 mod server_api;
+mod source_elasticsearch;
+mod source_elasticsearch_contract;
 mod source_features;
 mod source_file;
 mod source_samples;

@@ -66,6 +66,9 @@ pub struct FileSourceConfig {
     /// first start or after a downtime, history builds rule state but is not news.
     #[serde(default = "default_max_alert_age")]
     pub max_alert_age: HumanDuration,
+    /// Kibana's data view for this source's alert links (else the global `kibana.data_view`).
+    #[serde(default)]
+    pub kibana: Option<crate::source::SourceKibana>,
 }
 
 pub(crate) fn default_max_alert_age() -> HumanDuration {
@@ -134,6 +137,7 @@ impl FileSourceConfig {
             max_event_age: default_max_event_age(),
             max_clock_skew: default_max_clock_skew(),
             max_alert_age: default_max_alert_age(),
+            kibana: None,
         }
     }
 
