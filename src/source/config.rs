@@ -2,6 +2,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
 
+use super::poll::{HttpJsonConfig, RabbitMqConfig};
 use super::{FileSourceConfig, StdinSourceConfig};
 use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
@@ -11,10 +12,14 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// The process's standard input (`tail -F app.log | klaxon run`).
     Stdin(StdinSourceConfig),
+    /// Queue depths from RabbitMQ's management API, polled.
+    RabbitMq(RabbitMqConfig),
+    /// Fields of a JSON document fetched over HTTP, polled.
+    HttpJson(HttpJsonConfig),
 }
 
 impl TaggedConfig for SourceConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdin"];
+    const TYPES: &'static [&'static str] = &["file", "stdin", "rabbitmq", "http_json"];
     const WHAT: &'static str = "source";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -24,6 +29,8 @@ impl TaggedConfig for SourceConfig {
         match type_name {
             "file" => FileSourceConfig::deserialize(rest).map(SourceConfig::File),
             "stdin" => StdinSourceConfig::deserialize(rest).map(SourceConfig::Stdin),
+            "rabbitmq" => RabbitMqConfig::deserialize(rest).map(SourceConfig::RabbitMq),
+            "http_json" => HttpJsonConfig::deserialize(rest).map(SourceConfig::HttpJson),
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -39,8 +46,9 @@ impl SourceConfig {
     /// How `klaxon test` reads `path` as this source: the same decoding (format, pattern,
     /// time field and format, time zone, multiline, line limit), from the file's start,
     /// the file identified by its inode (so even a short file without a newline is read).
-    /// Piped input is read like a file holding the same bytes.
-    pub fn replay_of(&self, path: &Path) -> FileSourceConfig {
+    /// Piped input is read like a file holding the same bytes. A polled source has no log
+    /// to read back (each poll reads the present): the error says so, and what to do.
+    pub fn replay_of(&self, path: &Path) -> Result<FileSourceConfig, String> {
         let mut replay =
             FileSourceConfig::new(vec![glob::Pattern::escape(&path.to_string_lossy())]);
         match self {
@@ -63,10 +71,34 @@ impl SourceConfig {
                 replay.max_clock_skew = stdin.max_clock_skew;
                 replay.max_alert_age = stdin.max_alert_age;
             }
+            SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => {
+                return Err(format!(
+                    "it is a polled source (`type: {}`): each poll reads the service's present state, so there is no log for `klaxon test` to replay. \
+                     To try the rule on values of your own, write them as JSON lines, one event per line with its time in `ts` \
+                     (e.g. {{\"ts\":\"2026-06-08T03:00:00Z\",\"queue\":\"orders.payment\",\"messages_ready\":1200}}), \
+                     and run `klaxon test RULE --input FILE --no-config`",
+                    self.type_name()
+                ));
+            }
         }
         replay.read_from = super::ReadFrom::Beginning;
         replay.fingerprint = super::FingerprintStrategy::DeviceInode;
-        replay
+        Ok(replay)
+    }
+
+    /// The `type:` it was configured with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceConfig::File(_) => "file",
+            SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::RabbitMq(_) => "rabbitmq",
+            SourceConfig::HttpJson(_) => "http_json",
+        }
+    }
+
+    /// Whether it asks a service every `interval` rather than reading a log.
+    pub fn is_polled(&self) -> bool {
+        matches!(self, SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_))
     }
 
     /// Alerts about events older than this when raised do not page.
@@ -74,6 +106,10 @@ impl SourceConfig {
         match self {
             SourceConfig::File(file) => file.max_alert_age,
             SourceConfig::Stdin(stdin) => stdin.max_alert_age,
+            // A poll's events are about now: only a backlog in the pipeline makes them old.
+            SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => {
+                super::file::default_max_alert_age()
+            }
         }
     }
 
@@ -87,6 +123,8 @@ impl SourceConfig {
                 file.validate()
             }
             SourceConfig::Stdin(stdin) => stdin.validate(),
+            SourceConfig::RabbitMq(rabbitmq) => rabbitmq.validate(),
+            SourceConfig::HttpJson(http_json) => http_json.validate(),
         }
     }
 }
