@@ -26,6 +26,8 @@ mod run_vs_test;
 mod server_api;
 mod source_features;
 mod source_file;
+mod source_http_json;
+mod source_rabbitmq;
 mod source_samples;
 mod store_contract;
 mod tail_rotation_kill;

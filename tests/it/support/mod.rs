@@ -5,6 +5,7 @@ pub mod binary;
 pub mod endpoint;
 pub mod files;
 pub mod http;
+pub mod rabbitmq;
 pub mod smtp;
 pub mod source;
 pub mod state;
