@@ -36,9 +36,15 @@ impl fmt::Display for PollError {
 }
 
 /// An `http`/`https` URL from the config, checked when the config is read (so `klaxon
-/// check` points at the value).
-#[derive(Debug, Clone, PartialEq)]
+/// check` points at the value). `Debug` shows it as logs do, without credentials.
+#[derive(Clone, PartialEq)]
 pub struct PollUrl(reqwest::Url);
+
+impl fmt::Debug for PollUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PollUrl({})", self.display())
+    }
+}
 
 impl PollUrl {
     pub fn url(&self) -> &reqwest::Url {
@@ -240,6 +246,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(url.display(), "https://mq.example.com:15672/api");
+        assert_eq!(
+            format!("{url:?}"),
+            "PollUrl(https://mq.example.com:15672/api)"
+        );
         assert!(url.secrets().contains(&"hunter22".to_string()));
         assert!(url.secrets().contains(&"abcdef".to_string()));
         for bad in ["", "not a url", "ftp://x/", "file:///etc/passwd", "http://"] {

@@ -159,6 +159,14 @@ impl HttpJsonPoller {
             return Ok(vec![self.pick(doc)]);
         };
         match items.find(doc) {
+            Some(Value::Array(list)) if list.len() > super::MAX_RECORDS => {
+                Err(PollError::new(format!(
+                    "`items` {} has {} elements; at most {} are read per poll",
+                    items.as_str(),
+                    list.len(),
+                    super::MAX_RECORDS
+                )))
+            }
             Some(Value::Array(list)) => Ok(list.iter().map(|item| self.pick(item)).collect()),
             Some(_) => Err(PollError::new(format!(
                 "`items` {} is not an array in the answer",

@@ -32,6 +32,9 @@ pub use rabbitmq::{QueuePattern, RabbitMqConfig};
 
 /// Most events per batch (a poll of many queues is sent in several).
 const BATCH_CAP: usize = 1024;
+/// Most events one poll may make: 16 MiB of `[0,0,…]` would otherwise be 8 million
+/// events, each with its own map and raw line — a remote answer must not cost gigabytes.
+pub const MAX_RECORDS: usize = 100_000;
 /// The first retry after a failed poll comes this soon (or after `interval`, if shorter);
 /// each further failure doubles the wait, up to `interval` or [`MAX_BACKOFF`], whichever
 /// is longer: a blip costs a second, a long outage is asked about once a minute.

@@ -183,7 +183,7 @@ impl Poller for RabbitMqPoller {
                 "the answer is not a list of queues (is `url` the management API's base URL?)",
             ));
         };
-        let records = queues
+        let wanted: Vec<&Map<String, Value>> = queues
             .iter()
             .filter_map(Value::as_object)
             .filter(|q| {
@@ -191,8 +191,15 @@ impl Poller for RabbitMqPoller {
                     .and_then(Value::as_str)
                     .is_some_and(|n| self.wanted(n))
             })
-            .map(record)
             .collect();
+        if wanted.len() > super::MAX_RECORDS {
+            return Err(PollError::new(format!(
+                "{} queues; at most {} are read per poll (narrow `queues`)",
+                wanted.len(),
+                super::MAX_RECORDS
+            )));
+        }
+        let records = wanted.into_iter().map(record).collect();
         Ok(Polled {
             records,
             bytes: fetched.bytes,

@@ -165,6 +165,17 @@ async fn items_make_one_event_per_element_with_relative_pointers() {
     let not_array = http_json(&format!("url: {url}\nitems: /data\nfields: {{q: /name}}\n"));
     let e = poll_once(&not_array).await.unwrap_err();
     assert_eq!(e.to_string(), "`items` /data is not an array in the answer");
+    let many = format!("{{\"data\":[{}0]}}", "0,".repeat(MAX_RECORDS));
+    let server_many = Server::start(vec![ok(&many)]).await;
+    let config = http_json(&format!(
+        "url: {}\nitems: /data\nfields: {{q: /name}}\n",
+        server_many.url("/")
+    ));
+    let e = poll_once(&config).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`items` /data has 100001 elements; at most 100000 are read per poll"
+    );
     let absent = http_json(&format!("url: {url}\nitems: /nope\nfields: {{q: /name}}\n"));
     let e = poll_once(&absent).await.unwrap_err();
     assert_eq!(e.to_string(), "`items` /nope is not in the answer");
@@ -268,6 +279,13 @@ async fn secrets_in_headers_and_the_url_never_reach_an_error() {
     }
     // Nor does the config's Debug (what a panic or a trace would print).
     let shown = format!("{config:?}");
+    for secret in ["KEY-SECRET-456", "PW-SECRET-789"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    let with_header = http_json(&format!(
+        "url: {url}\nheaders: {{Authorization: Bearer tok-SECRET-123}}\nfields: {{n: /n}}\n"
+    ));
+    let shown = format!("{with_header:?}");
     assert!(!shown.contains("tok-SECRET"), "{shown}");
 }
 
