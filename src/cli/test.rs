@@ -156,12 +156,22 @@ fn inputs(
             _ => (rule.config.source.clone(), input.as_str()),
         };
         let path = Path::new(path);
+        let polled = global.and_then(|loaded| {
+            let cfg = loaded.global.sources.get(&source)?;
+            cfg.replay_of(path).err().map(|e| (loaded, e))
+        });
+        if let Some((loaded, e)) = polled {
+            bail!(
+                "source `{source}` ({}) cannot be replayed: {e}",
+                loaded.path.display()
+            );
+        }
         if !path.is_file() {
             bail!("cannot read --input {}: not a file", path.display());
         }
         let config = match global {
             Some(loaded) => match loaded.global.sources.get(&source) {
-                Some(cfg) => cfg.replay_of(path),
+                Some(cfg) => cfg.replay_of(path).map_err(anyhow::Error::msg)?,
                 None => {
                     let known: Vec<&str> =
                         loaded.global.sources.keys().map(String::as_str).collect();
@@ -172,7 +182,9 @@ fn inputs(
                     );
                 }
             },
-            None => SourceConfig::File(shortcut_source(args, path)?).replay_of(path),
+            None => SourceConfig::File(shortcut_source(args, path)?)
+                .replay_of(path)
+                .map_err(anyhow::Error::msg)?,
         };
         out.push((ReplayInput { source, config }, path.to_path_buf()));
     }

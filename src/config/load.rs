@@ -100,14 +100,33 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     };
     global.rules = base.join(&global.rules).to_string_lossy().into_owned();
     global.state_dir = base.join(&global.state_dir);
+    // Each source's keys, for problems that name one (at the key, else at the source).
+    #[derive(serde::Deserialize, Default)]
+    struct SourceKeys {
+        sources: Option<BTreeMap<String, BTreeMap<String, Spanned<IgnoredAny>>>>,
+    }
+    let keys: SourceKeys = file.parse().unwrap_or_default();
+    let key_of = |name: &str, key: &str| {
+        keys.sources
+            .as_ref()
+            .and_then(|s| s.get(name))
+            .and_then(|s| s.get(key))
+    };
     for (name, source) in global.sources.iter_mut() {
         let problem = source.validate_and_resolve(&base).err();
         if let Some(message) = problem {
+            // "`interval` must …", "`headers.Accept`: …": the key it names.
+            let named = message
+                .strip_prefix('`')
+                .and_then(|m| m.split(['`', '.']).next())
+                .and_then(|key| key_of(name, key));
             let message = format!("source `{name}`: {message}");
-            diags.push(match spans.sources.as_ref().and_then(|s| s.get(name)) {
-                Some(span) => file.at(Level::Error, span, message),
-                None => file.diag(Level::Error, 1, 1, message),
-            });
+            diags.push(
+                match (named, spans.sources.as_ref().and_then(|s| s.get(name))) {
+                    (Some(span), _) | (None, Some(span)) => file.at(Level::Error, span, message),
+                    (None, None) => file.diag(Level::Error, 1, 1, message),
+                },
+            );
         }
     }
 
@@ -149,18 +168,9 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     check_lifecycle(&global, &spans, &file, &mut diags);
     check_server(&global, &file, &mut diags);
     // At the source's `include:` (its value), else at the source.
-    #[derive(serde::Deserialize, Default)]
-    struct SourceKeys {
-        sources: Option<BTreeMap<String, BTreeMap<String, Spanned<IgnoredAny>>>>,
-    }
-    let keys: SourceKeys = file.parse().unwrap_or_default();
     for (name, source) in &global.sources {
         if let Some(message) = no_files(name, source) {
-            let include = keys
-                .sources
-                .as_ref()
-                .and_then(|s| s.get(name))
-                .and_then(|s| s.get("include"));
+            let include = key_of(name, "include");
             diags.push(
                 match (include, spans.sources.as_ref().and_then(|s| s.get(name))) {
                     (Some(span), _) | (None, Some(span)) => file.at(Level::Warning, span, message),

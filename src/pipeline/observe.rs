@@ -60,21 +60,33 @@ impl Observer {
             .filter_map(|name| {
                 let cfg = sources.get(name)?;
                 let (format, time_field, include) = match cfg {
-                    SourceConfig::File(f) => (f.format, f.time_field.clone(), f.include.clone()),
-                    SourceConfig::Stdin(s) => (s.format, s.time_field.clone(), Vec::new()),
-                    // Documents are JSON already; a missing time field is still worth a word.
-                    SourceConfig::Elasticsearch(es) => (
-                        crate::decode::LineFormat::Plain,
-                        Some(es.timestamp_field.clone()),
-                        Vec::new(),
+                    SourceConfig::File(f) => (
+                        Some(f.format.as_str()),
+                        f.time_field.clone(),
+                        f.include.clone(),
                     ),
+                    SourceConfig::Stdin(s) => {
+                        (Some(s.format.as_str()), s.time_field.clone(), Vec::new())
+                    }
+                    // Documents are JSON already; a missing time field is still worth a word.
+                    SourceConfig::Elasticsearch(es) => {
+                        (None, Some(es.timestamp_field.clone()), Vec::new())
+                    }
+                    // Polled: records are built, not decoded; their time is the poll's.
+                    SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => {
+                        (None, None, Vec::new())
+                    }
                 };
-                let format = format.as_str();
+                let metrics = if cfg.is_polled() {
+                    telemetry.metrics.polled_source(name)
+                } else {
+                    telemetry.metrics.source(name)
+                };
                 Some((
                     name.clone(),
                     SourceWatch {
-                        metrics: telemetry.metrics.source(name),
-                        format: (format != "plain").then_some(format),
+                        metrics,
+                        format: format.filter(|f| *f != "plain"),
                         time_field,
                         include,
                         decode: RatioWatch::new(SHARE_WINDOW, MIN_LINES),

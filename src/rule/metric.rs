@@ -2,7 +2,9 @@
 //! field within `window` per key goes `above` or `below` a threshold — payment latency p95
 //! over 2s, refunds summing over a limit. The window ends at the key's newest event and
 //! reaches back `window`, inclusive. Fires when the value crosses the limit, and again only
-//! after it has come back. Fields that are not numbers (or numeric strings) are ignored.
+//! after it has come back; coming back is the condition clearing, so the alert resolves
+//! then (a queue's backlog drained). Fields that are not numbers (or numeric strings) are
+//! ignored.
 
 use std::collections::VecDeque;
 
@@ -132,6 +134,8 @@ pub struct MetricRule {
     keys: Keyed<Series>,
     /// Reused for percentiles.
     scratch: Vec<f64>,
+    /// Keys back within the limits since `settle` last ran: their alerts resolve.
+    cleared: Vec<String>,
 }
 
 impl MetricRule {
@@ -140,6 +144,7 @@ impl MetricRule {
             window: span(p.window),
             keys: Keyed::new(p.cap),
             scratch: Vec::new(),
+            cleared: Vec::new(),
             p,
         }
     }
@@ -198,12 +203,17 @@ impl RuleType for MetricRule {
             _ => None,
         };
         let Some(limit) = crossed else {
-            s.firing = false;
+            if std::mem::replace(&mut s.firing, false) {
+                self.cleared.push(key.to_string());
+            }
             return None;
         };
         if std::mem::replace(&mut s.firing, true) {
             return None;
         }
+        // Back and over again before the clearing was handed on: the alert goes on (a
+        // clear handed on after this new alert would resolve it).
+        self.cleared.retain(|k| k != key);
         Some(Match {
             count: s.values.len() as u64,
             first_seen: time_of(*s.times.front().expect("not empty")),
@@ -219,6 +229,10 @@ impl RuleType for MetricRule {
         })
     }
 
+    fn settle(&mut self, _watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
+        cleared.append(&mut self.cleared);
+    }
+
     fn take_changes(&mut self, out: &mut Vec<StateChange>) {
         self.keys.take_changes(out);
     }
@@ -229,6 +243,7 @@ impl RuleType for MetricRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+        self.cleared.clear();
     }
 
     fn set_max_keys(&mut self, cap: usize) {
@@ -279,6 +294,33 @@ mod tests {
         assert_eq!(ms(&mut r, 70, "50"), None);
         assert!(ms(&mut r, 71, "300").is_some(), "came back, crossed again");
         assert_eq!(ms(&mut r, 72, r#""n/a""#), None, "not a number: ignored");
+    }
+
+    #[test]
+    fn coming_back_within_the_limits_clears_the_key_once() {
+        let mut r = rule(MetricKind::Min, Some(1000.0), None);
+        let mut cleared = Vec::new();
+        assert!(ms(&mut r, 0, "1200").is_some());
+        assert_eq!(ms(&mut r, 1, "1500"), None);
+        r.settle(json_at(1, "{}").time, &mut cleared);
+        assert!(cleared.is_empty(), "still above");
+        assert_eq!(ms(&mut r, 2, "0"), None);
+        assert_eq!(ms(&mut r, 3, "0"), None);
+        r.settle(json_at(3, "{}").time, &mut cleared);
+        assert_eq!(cleared, ["k"], "back within the limit, once");
+        r.settle(json_at(4, "{}").time, &mut cleared);
+        assert_eq!(cleared, ["k"]);
+        // Cleared and over the limit again before `settle`: nothing to resolve.
+        assert!(ms(&mut r, 70, "2000").is_some());
+        assert_eq!(ms(&mut r, 71, "5"), None);
+        assert!(ms(&mut r, 200, "3000").is_some());
+        r.settle(json_at(200, "{}").time, &mut cleared);
+        assert_eq!(cleared, ["k"]);
+        // A key that never fired has nothing to resolve.
+        let mut quiet = rule(MetricKind::Max, Some(10.0), None);
+        assert_eq!(ms(&mut quiet, 0, "1"), None);
+        quiet.settle(json_at(0, "{}").time, &mut cleared);
+        assert_eq!(cleared, ["k"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer};
 
 use super::elasticsearch::ElasticsearchSourceConfig;
+use super::poll::{HttpJsonConfig, RabbitMqConfig};
 use super::{FileSourceConfig, StdinSourceConfig};
 use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
@@ -24,10 +25,15 @@ pub enum SourceConfig {
     Stdin(StdinSourceConfig),
     /// An Elasticsearch index pattern, polled.
     Elasticsearch(ElasticsearchSourceConfig),
+    /// Queue depths from RabbitMQ's management API, polled.
+    RabbitMq(RabbitMqConfig),
+    /// Fields of a JSON document fetched over HTTP, polled.
+    HttpJson(HttpJsonConfig),
 }
 
 impl TaggedConfig for SourceConfig {
-    const TYPES: &'static [&'static str] = &["file", "stdin", "elasticsearch"];
+    const TYPES: &'static [&'static str] =
+        &["file", "stdin", "elasticsearch", "rabbitmq", "http_json"];
     const WHAT: &'static str = "source";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -40,6 +46,8 @@ impl TaggedConfig for SourceConfig {
             "elasticsearch" => {
                 ElasticsearchSourceConfig::deserialize(rest).map(SourceConfig::Elasticsearch)
             }
+            "rabbitmq" => RabbitMqConfig::deserialize(rest).map(SourceConfig::RabbitMq),
+            "http_json" => HttpJsonConfig::deserialize(rest).map(SourceConfig::HttpJson),
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -55,8 +63,9 @@ impl SourceConfig {
     /// How `klaxon test` reads `path` as this source: the same decoding (format, pattern,
     /// time field and format, time zone, multiline, line limit), from the file's start,
     /// the file identified by its inode (so even a short file without a newline is read).
-    /// Piped input is read like a file holding the same bytes.
-    pub fn replay_of(&self, path: &Path) -> FileSourceConfig {
+    /// Piped input is read like a file holding the same bytes. A polled source has no log
+    /// to read back (each poll reads the present): the error says so, and what to do.
+    pub fn replay_of(&self, path: &Path) -> Result<FileSourceConfig, String> {
         let mut replay =
             FileSourceConfig::new(vec![glob::Pattern::escape(&path.to_string_lossy())]);
         match self {
@@ -86,10 +95,38 @@ impl SourceConfig {
                 replay.time_field = Some(es.timestamp_field.clone());
                 replay.max_alert_age = es.max_alert_age;
             }
+            SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => {
+                return Err(format!(
+                    "it is a polled source (`type: {}`): each poll reads the service's present state, so there is no log for `klaxon test` to replay. \
+                     To try the rule on values of your own, write them as JSON lines, one event per line with its time in `ts` \
+                     (e.g. {{\"ts\":\"2026-06-08T03:00:00Z\",\"queue\":\"orders.payment\",\"messages_ready\":1200}}), \
+                     and run `klaxon test RULE --input FILE --no-config`",
+                    self.type_name()
+                ));
+            }
         }
         replay.read_from = super::ReadFrom::Beginning;
         replay.fingerprint = super::FingerprintStrategy::DeviceInode;
-        replay
+        Ok(replay)
+    }
+
+    /// The `type:` it was configured with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceConfig::File(_) => "file",
+            SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Elasticsearch(_) => "elasticsearch",
+            SourceConfig::RabbitMq(_) => "rabbitmq",
+            SourceConfig::HttpJson(_) => "http_json",
+        }
+    }
+
+    /// Whether it asks a service every `interval` rather than reading a log.
+    pub fn is_polled(&self) -> bool {
+        matches!(
+            self,
+            SourceConfig::Elasticsearch(_) | SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_)
+        )
     }
 
     /// The data view its alerts link to, when it names one.
@@ -98,6 +135,8 @@ impl SourceConfig {
             SourceConfig::File(f) => &f.kibana,
             SourceConfig::Stdin(s) => &s.kibana,
             SourceConfig::Elasticsearch(es) => &es.kibana,
+            // Metrics of a service: no documents in Kibana to link to.
+            SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => return None,
         };
         kibana.as_ref().map(|k| k.data_view.as_str())
     }
@@ -108,6 +147,10 @@ impl SourceConfig {
             SourceConfig::File(file) => file.max_alert_age,
             SourceConfig::Stdin(stdin) => stdin.max_alert_age,
             SourceConfig::Elasticsearch(es) => es.max_alert_age,
+            // A poll's events are about now: only a backlog in the pipeline makes them old.
+            SourceConfig::RabbitMq(_) | SourceConfig::HttpJson(_) => {
+                super::file::default_max_alert_age()
+            }
         }
     }
 
@@ -125,6 +168,8 @@ impl SourceConfig {
                 es.resolve_relative_to(base);
                 es.validate()
             }
+            SourceConfig::RabbitMq(rabbitmq) => rabbitmq.validate(),
+            SourceConfig::HttpJson(http_json) => http_json.validate(),
         }
     }
 }

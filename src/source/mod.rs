@@ -8,6 +8,7 @@ pub mod elasticsearch;
 mod event_clock;
 pub mod file;
 pub(crate) mod multiline;
+pub mod poll;
 mod stdin;
 
 use std::path::PathBuf;
@@ -148,10 +149,53 @@ pub fn build_reading(
                 .with_metrics(metrics),
         )),
         // Searches already select what the rules match; the prefilter has no lines to judge.
-        SourceConfig::Elasticsearch(es) => Ok(Box::new(
-            elasticsearch::ElasticsearchSource::new(name, es, checkpoints, clock, search)?
-                .with_metrics(metrics),
-        )),
+        SourceConfig::Elasticsearch(es) => {
+            let source =
+                elasticsearch::ElasticsearchSource::new(name, es, checkpoints, clock, search)?
+                    .with_metrics(metrics);
+            Ok(Box::new(match follow {
+                Follow::Tail => source,
+                Follow::ToEnd => source.once(),
+            }))
+        }
+        // Polled: nothing to resume from, and no lines for the prefilter to skip (a poll's
+        // few events go to the engine, which picks the rules for each).
+        SourceConfig::RabbitMq(rabbitmq) => {
+            let poller = poll::rabbitmq::RabbitMqPoller::new(rabbitmq).map_err(invalid(name))?;
+            let source = poll::PollSource::new(
+                name,
+                rabbitmq.url.display(),
+                rabbitmq.interval.0,
+                Box::new(poller),
+                clock,
+            );
+            Ok(Box::new(polled(source.with_metrics(metrics), follow)))
+        }
+        SourceConfig::HttpJson(http_json) => {
+            let poller = poll::http_json::HttpJsonPoller::new(http_json).map_err(invalid(name))?;
+            let source = poll::PollSource::new(
+                name,
+                http_json.url.display(),
+                http_json.interval.0,
+                Box::new(poller),
+                clock,
+            );
+            Ok(Box::new(polled(source.with_metrics(metrics), follow)))
+        }
+    }
+}
+
+fn polled(source: poll::PollSource, follow: Follow) -> poll::PollSource {
+    match follow {
+        Follow::Tail => source,
+        Follow::ToEnd => source.once(),
+    }
+}
+
+fn invalid(name: &str) -> impl Fn(String) -> SourceError + '_ {
+    move |message| SourceError::Config {
+        source_name: name.to_string(),
+        message,
     }
 }
 

@@ -205,7 +205,7 @@ impl Health {
                     not_ready.push(format!("source `{name}` stopped: {e}"));
                 }
                 let m = metrics.source(name);
-                if m.poll_failing.get() > 0 {
+                if metrics.poll_failing(name) {
                     not_ready.push(format!(
                         "source `{name}` cannot read: its polls fail (see the log and klaxon_source_poll_failures_total)"
                     ));
@@ -330,6 +330,18 @@ mod tests {
         let s = h.status(t(314), limit, &m, vec![]);
         assert_eq!(s.not_ready, vec!["source `app` stopped: permission denied"]);
         assert_eq!(s.sources[0].reading_text(), "stopped: permission denied");
+        // A polled source whose polls fail is not reading.
+        let p = m.polled_source("es");
+        h.source_started("es");
+        p.poll_failing.set(1);
+        let s = h.status(t(314), limit, &m, vec![]);
+        assert!(
+            s.not_ready
+                .iter()
+                .any(|r| r.contains("source `es` cannot read")),
+            "{s:?}"
+        );
+        p.poll_failing.set(0);
         h.stopping();
         assert!(h
             .status(t(314), limit, &m, vec![])

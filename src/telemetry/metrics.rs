@@ -26,7 +26,6 @@ pub struct Metrics {
     decode_failures: Counters,
     time_missing: Counters,
     bytes_read: Counters,
-    poll_failures: Counters,
     poll_failing: Gauges,
     files: Gauges,
     checkpoint_lag: Gauges,
@@ -52,6 +51,9 @@ pub struct Metrics {
     probes: Counters,
     probe_failures: Counters,
     scans: Counters,
+    polls: Counters,
+    poll_failures: Counters,
+    last_poll: FloatGauges,
 }
 
 /// One source's series.
@@ -80,8 +82,16 @@ pub struct SourceMetrics {
     pub probe_failures: Counter,
     /// Scans of the `include` globs done (not exported: no warning before the first).
     pub scans: Counter,
-    /// Polls that failed (Elasticsearch and other polled sources), and 1 while they do.
+    /// A polled source's requests (`rabbitmq`, `http_json`), whatever their result; for
+    /// such a source a "line" is one event of a poll. Exported only for polled sources
+    /// (see [`Metrics::polled_source`]): a file source would show zeros that mean nothing.
+    pub polls: Counter,
+    /// Polls that failed (no answer, an error status, a body that is not what was asked).
     pub poll_failures: Counter,
+    /// Unix time of the last poll that succeeded (0: none since start): an alert on it
+    /// catches a source that keeps failing.
+    pub last_poll: Gauge<f64, AtomicU64>,
+    /// 1 while its polls fail (`/readyz` says so).
     pub poll_failing: Gauge,
 }
 
@@ -141,10 +151,6 @@ impl Metrics {
             "Decoded lines without a usable time field (the read time was used)",
         );
         let bytes_read = counter("source_bytes_read", "Bytes read, per source");
-        let poll_failures = counter(
-            "source_poll_failures",
-            "Polls of a polled source (Elasticsearch) that failed; the window is read again",
-        );
         let matched = counter("rule_events_matched", "Events each rule's query matched");
         let evictions = counter(
             "rule_state_evictions",
@@ -165,6 +171,14 @@ impl Metrics {
             "Times a channel paused because the destination limited its rate",
         );
         let reloads = counter("rule_reloads", "Rule reloads, by result (success, failure)");
+        let polls = counter(
+            "source_polls",
+            "Polls made by a polled source (elasticsearch, rabbitmq, http_json), whatever their result",
+        );
+        let poll_failures = counter(
+            "source_poll_failures",
+            "Polls that failed (each retried with backoff), per polled source",
+        );
         let mut gauge = |name: &str, help: &str| {
             let family = Gauges::default();
             registry.register(name, help, family.clone());
@@ -203,6 +217,10 @@ impl Metrics {
             "rule_last_match_timestamp_seconds",
             "Unix time of each rule's last match (0: none since start)",
         );
+        let last_poll = float(
+            "source_last_poll_timestamp_seconds",
+            "Unix time of a polled source's last successful poll (0: none since start)",
+        );
         let started = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "start_time_seconds",
@@ -225,7 +243,6 @@ impl Metrics {
             decode_failures,
             time_missing,
             bytes_read,
-            poll_failures,
             poll_failing,
             files,
             checkpoint_lag,
@@ -249,6 +266,9 @@ impl Metrics {
             probes: Counters::default(),
             probe_failures: Counters::default(),
             scans: Counters::default(),
+            polls,
+            poll_failures,
+            last_poll,
         }
     }
 
@@ -269,8 +289,30 @@ impl Metrics {
                 .probe_failures
                 .get_or_create_owned(&labels("source", name)),
             scans: self.scans.get_or_create_owned(&labels("source", name)),
+            // Detached: see `polled_source`.
+            polls: Counter::default(),
+            poll_failures: Counter::default(),
+            last_poll: Gauge::default(),
+            poll_failing: Gauge::default(),
+        }
+    }
+
+    /// Whether a polled source's polls fail now (without creating its series).
+    pub fn poll_failing(&self, name: &str) -> bool {
+        self.poll_failing
+            .get(&labels("source", name))
+            .is_some_and(|g| g.get() > 0)
+    }
+
+    /// A polled source's series: those of [`Metrics::source`] and the poll series.
+    pub fn polled_source(&self, name: &str) -> SourceMetrics {
+        let l = labels("source", name);
+        SourceMetrics {
+            polls: self.polls.get_or_create_owned(&l),
             poll_failures: self.poll_failures.get_or_create_owned(&l),
+            last_poll: self.last_poll.get_or_create_owned(&l),
             poll_failing: self.poll_failing.get_or_create_owned(&l),
+            ..self.source(name)
         }
     }
 
@@ -404,6 +446,26 @@ mod tests {
             "gone series removed: {text}"
         );
         assert!(text.contains("klaxon_build_info{version="), "{text}");
+        assert!(
+            !text.contains("klaxon_source_polls_total"),
+            "no poll series for a file source: {text}"
+        );
+        let p = m.polled_source("rabbit");
+        p.polls.inc();
+        p.last_poll.set(1.5);
+        let text = m.encode();
+        assert!(
+            text.contains("klaxon_source_polls_total{source=\"rabbit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("klaxon_source_poll_failures_total{source=\"rabbit\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("klaxon_source_last_poll_timestamp_seconds{source=\"rabbit\"} 1.5"),
+            "{text}"
+        );
         m.rule("a\"b\\c\nd").matched.inc();
         assert!(
             m.encode().contains("{rule=\"a\\\"b\\\\c\\nd\"} 1"),

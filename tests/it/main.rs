@@ -28,6 +28,8 @@ mod source_elasticsearch;
 mod source_elasticsearch_contract;
 mod source_features;
 mod source_file;
+mod source_http_json;
+mod source_rabbitmq;
 mod source_samples;
 mod store_contract;
 mod tail_rotation_kill;

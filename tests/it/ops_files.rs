@@ -48,6 +48,7 @@ const KLAXON_CONFIG: &str = "deploy/compose/klaxon.yaml";
 fn exported_series() -> BTreeSet<String> {
     let metrics = klaxon::telemetry::Metrics::new();
     let _source = metrics.source("order-logs");
+    let _polled = metrics.polled_source("rabbit");
     let _rule = metrics.rule("order-errors");
     let _channel = metrics.channel("ops-chat");
     metrics.set_alerts([(("order-errors".to_string(), "firing"), 1)]);

@@ -209,7 +209,7 @@ async fn a_query_the_cluster_refuses_moves_nothing_and_is_retried() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let query = Arc::new(SearchQuery::new(Some(serde_json::json!({"match_all": {}}))));
     let metrics = klaxon::telemetry::Metrics::new();
-    let m = metrics.source("logs");
+    let m = metrics.polled_source("logs");
     let source = ElasticsearchSource::new("logs", &cfg, Vec::new(), clock, query)
         .unwrap()
         .with_metrics(m.clone());

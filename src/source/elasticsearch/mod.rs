@@ -76,6 +76,8 @@ pub struct ElasticsearchSource {
     metrics: SourceMetrics,
     /// Point in time did not work on this cluster: page on the sort alone.
     no_pit: bool,
+    /// One poll, then end (`klaxon run --once`).
+    once: bool,
 }
 
 impl ElasticsearchSource {
@@ -123,8 +125,16 @@ impl ElasticsearchSource {
             clock,
             metrics: SourceMetrics::default(),
             no_pit: false,
+            once: false,
             cfg: cfg.clone(),
         })
+    }
+
+    /// Polls once and ends (`klaxon run --once`): what the index holds up to
+    /// `now - query_delay`.
+    pub fn once(mut self) -> Self {
+        self.once = true;
+        self
     }
 
     pub fn with_metrics(mut self, metrics: SourceMetrics) -> Self {
@@ -344,9 +354,13 @@ impl ElasticsearchSource {
                     );
                     warned_skip = true;
                 }
+                self.metrics.polls.inc();
                 match self.poll(w, &query, &out, &mut shutdown).await {
                     Ok(false) => return Ok(()),
                     Ok(true) => {
+                        self.metrics
+                            .last_poll
+                            .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
                         if failing {
                             tracing::info!(source = %self.name, "the cluster answers again");
                             self.metrics.poll_failing.set(0);
@@ -355,6 +369,15 @@ impl ElasticsearchSource {
                         backoff = self.cfg.poll_interval.0;
                         self.checkpoint = Some(w.to);
                         self.seen.forget_before(w.to - self.windows.overlap);
+                        if self.once {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) if self.once => {
+                        return Err(SourceError::Failed {
+                            source_name: self.name.to_string(),
+                            message: format!("search failed: {e}"),
+                        });
                     }
                     Err(e) => {
                         self.metrics.poll_failures.inc();
@@ -367,6 +390,10 @@ impl ElasticsearchSource {
                         wait = backoff;
                     }
                 }
+            }
+            if self.once {
+                // Nothing to read (no rule reads the source, or nothing new yet).
+                return Ok(());
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod files;
 pub mod http;
 pub mod noida;
+pub mod rabbitmq;
 pub mod smtp;
 pub mod source;
 pub mod state;
