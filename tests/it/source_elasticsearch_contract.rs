@@ -35,14 +35,25 @@ struct Cluster {
     searches: Arc<Mutex<VecDeque<(u16, String)>>>,
     /// Every request: (method, path and query, body).
     seen: Arc<Mutex<Vec<(Method, String, Value)>>>,
+    /// The `Authorization` header of every request.
+    auth: Arc<Mutex<Vec<String>>>,
+    /// Answer point-in-time requests as a cluster without them does.
+    no_pit: bool,
 }
 
 async fn answer(
     State(c): State<Cluster>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    if let Some(a) = headers.get("authorization") {
+        c.auth
+            .lock()
+            .unwrap()
+            .push(a.to_str().unwrap_or("").to_string());
+    }
     let path = uri
         .path_and_query()
         .map(|p| p.to_string())
@@ -52,11 +63,16 @@ async fn answer(
         .lock()
         .unwrap()
         .push((method.clone(), path.clone(), json));
-    let (status, body) = if path.contains("/_pit") && method == Method::POST {
+    let (status, body) = if path.contains("/_pit") && c.no_pit {
+        (
+            404,
+            r#"{"error":"Incorrect HTTP method for uri","status":405}"#.to_string(),
+        )
+    } else if path.contains("/_pit") && method == Method::POST {
         (200, recorded("open_pit.json"))
     } else if path.starts_with("/_pit") {
         (200, recorded("close_pit.json"))
-    } else if path.starts_with("/_search") {
+    } else if path.starts_with("/_search") || path.contains("/_search") {
         c.searches
             .lock()
             .unwrap()
@@ -233,4 +249,82 @@ async fn a_query_the_cluster_refuses_moves_nothing_and_is_retried() {
     }
     let _ = stop.send(true);
     let _ = task.await;
+}
+
+/// Without point in time (an older cluster): pages follow the time alone, searches name
+/// the index, and an API key goes in every request's `Authorization`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_point_in_time_pages_on_time_with_the_api_key() {
+    let cluster = Cluster {
+        no_pit: true,
+        ..Cluster::default()
+    };
+    cluster.searches.lock().unwrap().extend([
+        (200, recorded("search_page_1.json")),
+        (200, recorded("search_page_2.json")),
+    ]);
+    let app = axum::Router::new()
+        .fallback(answer)
+        .with_state(cluster.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let cfg: ElasticsearchSourceConfig = serde_saphyr::from_str(&format!(
+        "urls: [\"http://{addr}\"]\nindex: \"logs-orders-*\"\nquery_delay: 1s\noverlap: 10s\n\
+         poll_interval: 20ms\npage_size: 2\napi_key: \"aWQ6c2VjcmV0\"\n"
+    ))
+    .unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T10:00:10Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let query = Arc::new(SearchQuery::new(Some(serde_json::json!({"match_all": {}}))));
+    let source = ElasticsearchSource::new(
+        "orders",
+        &cfg,
+        Vec::new(),
+        Arc::new(ManualClock::new(now)),
+        query,
+    )
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel::<Batch>(8);
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(Box::new(source).run(tx, shutdown));
+    let mut events = Vec::new();
+    loop {
+        let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        events.extend(batch.events);
+        if !batch.checkpoints.is_empty() {
+            break;
+        }
+    }
+    let _ = stop.send(true);
+    let _ = task.await;
+    assert_eq!(events.len(), 3);
+    let seen = cluster.seen.lock().unwrap().clone();
+    let searches: Vec<&(Method, String, Value)> = seen
+        .iter()
+        .filter(|(_, p, _)| p.contains("_search"))
+        .collect();
+    assert_eq!(searches.len(), 2);
+    for (_, path, body) in &searches {
+        assert!(
+            path.starts_with("/logs-orders-*/_search"),
+            "{path} {seen:?}"
+        );
+        assert!(
+            body.get("pit").is_none() && body["sort"].as_array().unwrap().len() == 1,
+            "{body}"
+        );
+    }
+    // The second page starts at the first page's last time (just before it: `gt`).
+    let range = &searches[1].2["query"]["bool"]["filter"][0]["range"]["@timestamp"];
+    assert_eq!(range["gt"], "2026-11-29T10:00:01.999Z", "{range}");
+    let auth = cluster.auth.lock().unwrap().clone();
+    assert!(
+        !auth.is_empty() && auth.iter().all(|a| a == "ApiKey aWQ6c2VjcmV0"),
+        "{auth:?}"
+    );
 }
