@@ -96,6 +96,16 @@ impl ListedRule {
     }
 }
 
+/// An array element's text as a listed value: strings as they are, numbers and booleans
+/// as written; `null` is no value.
+fn element_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// The values in a `values_file`.
 pub fn read_values_file(path: &Path) -> std::io::Result<Vec<String>> {
     if std::fs::metadata(path)?.is_dir() {
@@ -116,10 +126,23 @@ impl RuleType for ListedRule {
     }
 
     fn observe(&mut self, _key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
-        let value = event.text(&self.field)?;
-        if self.values.contains(value.as_ref()) != self.fire_when_listed {
-            return None;
-        }
+        // A field holding an array is a set of values, as the query language reads it:
+        // blacklisted when any element is listed, whitelisted when every element is.
+        let value = match event.value(&self.field) {
+            Some(serde_json::Value::Array(items)) => {
+                let texts = items.iter().filter_map(element_text);
+                let mut offending =
+                    texts.filter(|t| self.values.contains(t.as_str()) == self.fire_when_listed);
+                std::borrow::Cow::Owned(offending.next()?)
+            }
+            _ => {
+                let value = event.text(&self.field)?;
+                if self.values.contains(value.as_ref()) != self.fire_when_listed {
+                    return None;
+                }
+                value
+            }
+        };
         let verdict = if self.fire_when_listed {
             "is blacklisted"
         } else {
@@ -154,6 +177,33 @@ mod tests {
         );
         assert_eq!(fires(&mut r, r#"{"ip":"10.0.0.6"}"#), None);
         assert_eq!(fires(&mut r, r#"{"user":"x"}"#), None, "missing field");
+    }
+
+    #[test]
+    fn an_array_is_a_set_of_values() {
+        let mut black = ListedRule::new("tags".into(), vec!["fraud".into(), "7".into()], true);
+        assert_eq!(
+            fires(&mut black, r#"{"tags":["vip","fraud"]}"#).as_deref(),
+            Some("tags=fraud is blacklisted"),
+            "a listed value inside an array"
+        );
+        assert_eq!(
+            fires(&mut black, r#"{"tags":[1,7]}"#).as_deref(),
+            Some("tags=7 is blacklisted")
+        );
+        assert_eq!(fires(&mut black, r#"{"tags":["vip","new"]}"#), None);
+        assert_eq!(fires(&mut black, r#"{"tags":[]}"#), None);
+        let mut white = ListedRule::new("gw".into(), vec!["alipay".into(), "wechat".into()], false);
+        assert_eq!(
+            fires(&mut white, r#"{"gw":["alipay","wechat"]}"#),
+            None,
+            "an array of allowed values is no violation"
+        );
+        assert_eq!(
+            fires(&mut white, r#"{"gw":["alipay","paypal"]}"#).as_deref(),
+            Some("gw=paypal is not whitelisted")
+        );
+        assert_eq!(fires(&mut white, r#"{"gw":[null,"wechat"]}"#), None);
     }
 
     #[test]
