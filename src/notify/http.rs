@@ -110,15 +110,7 @@ pub(crate) fn body_excerpt(body: &str) -> String {
     super::escape::truncate(&one_line, BODY_EXCERPT_CHARS)
 }
 
-/// Replaces every occurrence of a secret with `***`: the last line of defence for text
-/// a server echoes back. Very short secrets are skipped so messages stay readable.
-pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(*s, "***");
-    }
-    out
-}
+pub(crate) use crate::types::redact;
 
 /// The parts of a URL that may be credentials: query values, the userinfo password and
 /// long path segments (Slack/Discord-style tokens live in the path). The whole URL too.
@@ -136,20 +128,7 @@ pub(crate) fn url_secrets(url: &reqwest::Url) -> Vec<String> {
     out
 }
 
-/// `error sending request: tcp connect error: Connection refused`.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub(crate) use crate::types::error_chain;
 
 #[cfg(test)]
 mod tests {

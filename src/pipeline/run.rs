@@ -52,11 +52,9 @@ pub async fn run(
     let (stop_server, server_stop) = watch::channel(false);
     let (ack_links, server) = match global.server.config() {
         Some(cfg) => {
-            let links = serve::ack_links(cfg, &global.state_dir)?;
-            let task = serve::start(
+            let (task, links) = serve::start(
                 cfg,
                 &global.state_dir,
-                links.clone(),
                 telemetry.clone(),
                 wake.clone(),
                 clock.clone(),

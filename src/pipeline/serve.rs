@@ -51,30 +51,20 @@ fn ack_key(config: &ServerConfig, state_dir: &Path) -> Result<Vec<u8>, PipelineE
     Ok(key)
 }
 
-/// The acknowledge links, when the server runs.
-pub fn ack_links(config: &ServerConfig, state_dir: &Path) -> Result<Arc<AckLinks>, PipelineError> {
-    Ok(Arc::new(AckLinks::new(
-        ack_key(config, state_dir)?,
-        config.ack_link_ttl.as_chrono(),
-        config.public_url.clone(),
-    )))
-}
-
-/// Binds `server.listen` and serves until `shutdown`, on a thread and runtime of its own:
+/// Binds `server.listen` and serves until `shutdown` (returning the acknowledge links the
+/// messages carry), on a thread and runtime of its own:
 /// handlers read SQLite synchronously, and however many requests come, none of them can
 /// take a worker thread from the sources, the run loop or delivery. A listen address that
 /// cannot be bound stops Klaxon at start: a console or metrics endpoint that silently is not
 /// there is what this server exists to prevent.
-#[allow(clippy::too_many_arguments)]
 pub fn start(
     config: &ServerConfig,
     state_dir: &Path,
-    ack_links: Arc<AckLinks>,
     telemetry: Arc<Telemetry>,
     wake: Arc<tokio::sync::Notify>,
     clock: Arc<dyn Clock>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> Result<std::thread::JoinHandle<()>, PipelineError> {
+) -> Result<(std::thread::JoinHandle<()>, Arc<AckLinks>), PipelineError> {
     let failed = |message: String| PipelineError::Channel {
         name: "server".into(),
         message,
@@ -92,12 +82,19 @@ pub fn start(
     if let Err(e) = std::fs::write(state_dir.join(ADDR_FILE), format!("{addr}\n")) {
         tracing::warn!("cannot write {ADDR_FILE}: {e}");
     }
+    // One key signs acknowledge links (for the messages, too) and console sessions.
+    let key = ack_key(config, state_dir)?;
+    let ack_links = Arc::new(AckLinks::new(
+        key.clone(),
+        config.ack_link_ttl.as_chrono(),
+        config.public_url.clone(),
+    ));
     let router = crate::server::router(ServerSetup {
         config: config.clone(),
         telemetry,
         store: SqliteStore::open(state_dir)?,
-        session_key: ack_key(config, state_dir)?,
-        ack_links,
+        session_key: key,
+        ack_links: ack_links.clone(),
         wake,
         clock,
         listen: addr,
@@ -107,7 +104,7 @@ pub fn start(
         .build()
         .map_err(|e| failed(e.to_string()))?;
     tracing::info!(%addr, "HTTP API, metrics and console listening");
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("klaxon-http".into())
         .spawn(move || {
             runtime.block_on(async move {
@@ -120,5 +117,6 @@ pub fn start(
             // dropped rather than waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
         })
-        .map_err(|e| failed(e.to_string()))
+        .map_err(|e| failed(e.to_string()))?;
+    Ok((thread, ack_links))
 }

@@ -219,12 +219,7 @@ impl NewSilence {
         let author = self
             .author
             .as_deref()
-            .map(|a| {
-                crate::types::flat(a.trim())
-                    .chars()
-                    .take(100)
-                    .collect::<String>()
-            })
+            .map(super::state::person)
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| default_author.to_string());
         let comment: String = self.comment.chars().take(1_000).collect();

@@ -14,6 +14,17 @@ use crate::dispatch::{AlertState, Target};
 use crate::store::{LifecycleStore, SqliteStore, StoreError};
 use crate::telemetry::{Status, Telemetry};
 
+/// Longest name of a person (who acknowledged, who silenced) taken from a request.
+const MAX_PERSON_CHARS: usize = 100;
+
+/// A name as a request gives it, kept to one line and [`MAX_PERSON_CHARS`].
+pub fn person(text: &str) -> String {
+    crate::types::flat(text.trim())
+        .chars()
+        .take(MAX_PERSON_CHARS)
+        .collect()
+}
+
 /// How long a request that queued a command waits for the pipeline's answer.
 const COMMAND_WAIT: Duration = Duration::from_secs(5);
 
@@ -103,10 +114,7 @@ impl ServerState {
     pub async fn command(&self, kind: &str, id: u64, by: &str) -> Result<String, Refusal> {
         self.alert(id)?;
         let target = serde_json::to_string(&Target::Id { id }).unwrap_or_default();
-        let by = crate::types::flat(by.trim())
-            .chars()
-            .take(100)
-            .collect::<String>();
+        let by = person(by);
         let by = if by.is_empty() { "web".to_string() } else { by };
         let command = self.store().queue_command(kind, &target, &by, self.now())?;
         self.wake.notify_one();

@@ -115,15 +115,7 @@ impl LifecycleStore for SqliteStore {
         let conn = self.connection();
         let mut stmt =
             conn.prepare("SELECT id, rule, key, status, record FROM lifecycle WHERE id = ?1")?;
-        let mut rows = stmt.query_map([id], |r| {
-            Ok(AlertRecord {
-                id: r.get::<_, i64>(0)? as u64,
-                rule: r.get(1)?,
-                key: r.get(2)?,
-                status: r.get(3)?,
-                record: r.get(4)?,
-            })
-        })?;
+        let mut rows = stmt.query_map([id], alert_record)?;
         Ok(rows.next().transpose()?)
     }
 
@@ -132,15 +124,7 @@ impl LifecycleStore for SqliteStore {
         let mut stmt =
             conn.prepare("SELECT id, rule, key, status, record FROM lifecycle ORDER BY id")?;
         let alerts = stmt
-            .query_map([], |r| {
-                Ok(AlertRecord {
-                    id: r.get::<_, i64>(0)? as u64,
-                    rule: r.get(1)?,
-                    key: r.get(2)?,
-                    status: r.get(3)?,
-                    record: r.get(4)?,
-                })
-            })?
+            .query_map([], alert_record)?
             .collect::<Result<Vec<_>, _>>()?;
         let mut stmt = conn.prepare("SELECT key, record FROM lifecycle_groups ORDER BY key")?;
         let groups = stmt
@@ -250,4 +234,15 @@ impl LifecycleStore for SqliteStore {
             )
             .optional()?)
     }
+}
+
+/// An alert record from a `SELECT id, rule, key, status, record FROM lifecycle` row.
+fn alert_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
+    Ok(AlertRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        rule: r.get(1)?,
+        key: r.get(2)?,
+        status: r.get(3)?,
+        record: r.get(4)?,
+    })
 }

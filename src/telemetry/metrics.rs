@@ -284,11 +284,9 @@ impl Metrics {
             files: self.files.get_or_create_owned(&l),
             checkpoint_lag_bytes: self.checkpoint_lag.get_or_create_owned(&l),
             event_time_lag_seconds: self.event_time_lag.get_or_create_owned(&l),
-            probed: self.probes.get_or_create_owned(&labels("source", name)),
-            probe_failures: self
-                .probe_failures
-                .get_or_create_owned(&labels("source", name)),
-            scans: self.scans.get_or_create_owned(&labels("source", name)),
+            probed: self.probes.get_or_create_owned(&l),
+            probe_failures: self.probe_failures.get_or_create_owned(&l),
+            scans: self.scans.get_or_create_owned(&l),
             // Detached: see `polled_source`.
             polls: Counter::default(),
             poll_failures: Counter::default(),

@@ -6,6 +6,7 @@
 mod duration;
 mod fields;
 mod number;
+mod redact;
 mod secret;
 mod suggest;
 mod tagged;
@@ -15,6 +16,7 @@ mod zone;
 pub use duration::{parse_duration, HumanDuration, MAX_DURATION};
 pub use fields::struct_fields;
 pub use number::{grouped, rounded};
+pub use redact::{error_chain, redact};
 pub use secret::Secret;
 pub use suggest::{closest, edit_distance};
 pub use tagged::{deserialize_tagged, TaggedConfig};

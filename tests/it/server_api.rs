@@ -13,18 +13,23 @@ use sha2::Sha256;
 
 use crate::support::binary::{klaxon, Klaxon};
 use crate::support::files::append;
-use crate::support::http::Recorder;
+use crate::support::http::{closed_port, Recorder};
 use crate::support::{wait_until, write};
 
 const TOKEN: &str = "t0ken-for-tests-0123456789abcdef";
 const ACK_SECRET: &str = "ack-secret-for-tests-0123456789ab";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `klaxon run -c klaxon.yaml` in `dir`, with the server its config asks for (the test
+/// harness's `KLAXON_LISTEN=none` removed).
+fn run_serving(dir: &Path) -> Klaxon {
+    Klaxon::spawn(
+        klaxon()
+            .env_remove("KLAXON_LISTEN")
+            .current_dir(dir)
+            .args(["run", "-c", "klaxon.yaml"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null()),
+    )
 }
 
 /// A running Klaxon with its server on a port of its own.
@@ -39,7 +44,7 @@ struct Scene {
 /// `level:ERROR` to every channel named in `notify`.
 fn start(channels: &str, notify: &str, source_extra: &str, lines: &[&str]) -> Scene {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = closed_port();
     let base = format!("http://127.0.0.1:{port}");
     write(
         &dir.path().join("klaxon.yaml"),
@@ -61,14 +66,7 @@ fn start(channels: &str, notify: &str, source_extra: &str, lines: &[&str]) -> Sc
         &log,
         &lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
     );
-    let klaxon = Klaxon::spawn(
-        klaxon()
-            .env_remove("KLAXON_LISTEN")
-            .current_dir(dir.path())
-            .args(["run", "-c", "klaxon.yaml"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null()),
-    );
+    let klaxon = run_serving(dir.path());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -798,7 +796,7 @@ async fn a_decoder_that_does_not_fit_is_warned_about_within_a_minute() {
 #[test]
 fn a_glob_matching_nothing_is_warned_about_by_check_and_run() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = closed_port();
     write(
         &dir.path().join("klaxon.yaml"),
         &format!(
@@ -821,15 +819,7 @@ fn a_glob_matching_nothing_is_warned_about_by_check_and_run() {
         stderr.contains("klaxon.yaml:4:14: warning: source `app`: `include` matches no file now (/var/log/no-such-klaxon-dir/*.log)"),
         "{stderr}"
     );
-    let mut run = Klaxon::spawn(
-        klaxon()
-            .env_remove("KLAXON_LISTEN")
-            .env("KLAXON_LOG", "warn")
-            .current_dir(dir.path())
-            .args(["run", "-c", "klaxon.yaml"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null()),
-    );
+    let mut run = run_serving(dir.path());
     wait_until("the run warning", Duration::from_secs(20), || {
         run.stderr().contains("nothing is being read")
     });
@@ -920,7 +910,7 @@ fn server_settings_are_checked_and_a_taken_port_stops_run() {
 #[test]
 fn status_without_a_running_klaxon_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = closed_port();
     write(
         &dir.path().join("klaxon.yaml"),
         &format!(
@@ -940,7 +930,6 @@ fn status_without_a_running_klaxon_fails_clearly() {
         err.contains(&format!("no running Klaxon answers at 127.0.0.1:{port}")),
         "{err}"
     );
-    let _ = Path::new("");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -993,14 +982,7 @@ async fn a_rule_silent_while_its_source_is_busy_is_warned_about() {
         &config,
         &format!("{text}warnings:\n  rule_silent_after: 1s\n  rule_silent_lines: 20\n"),
     );
-    let _klaxon = Klaxon::spawn(
-        klaxon()
-            .env_remove("KLAXON_LISTEN")
-            .current_dir(s.dir.path())
-            .args(["run", "-c", "klaxon.yaml"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null()),
-    );
+    let _klaxon = run_serving(s.dir.path());
     let log = s.dir.path().join("logs/app.log");
     // The restarted Klaxon may not listen yet: a refused connection is "not yet".
     let silent = || async {

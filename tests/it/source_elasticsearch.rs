@@ -8,18 +8,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::binary::{klaxon, Klaxon};
+use crate::support::http::closed_port;
 use crate::support::noida::Noida;
 use crate::support::{wait_until, write};
 
 const INDEX: &str = "logs-orders";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn doc(n: u64, level: &str, age_ms: i64) -> (String, Value) {
     let t = chrono::Utc::now() - chrono::Duration::milliseconds(age_ms);
@@ -98,7 +91,7 @@ fn paging_late_documents_restart_and_outage_alert_each_document_once() {
     let mut docs: Vec<(String, Value)> = (0..110).map(|n| doc(n, "ERROR", 1500)).collect();
     docs.extend((110..140).map(|n| doc(n, "INFO", 1500)));
     es.bulk(INDEX, &docs);
-    let port = free_port();
+    let port = closed_port();
     let mut k = run(dir.path(), port);
     wait_until("110 alerts", Duration::from_secs(30), || {
         alerts(port) == Some((110, true))
@@ -242,7 +235,7 @@ fn a_rule_over_an_index_alerts_as_over_a_file_of_its_documents() {
     );
 
     es.bulk("same-1", &docs);
-    let port = free_port();
+    let port = closed_port();
     let k = run(dir.path(), port);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

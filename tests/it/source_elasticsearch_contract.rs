@@ -15,8 +15,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use klaxon::clock::ManualClock;
+use klaxon::event::Event;
 use klaxon::source::elasticsearch::{ElasticsearchSource, ElasticsearchSourceConfig, SearchQuery};
-use klaxon::source::{Batch, Source};
+use klaxon::source::{Batch, Checkpoint, Source};
 
 fn recorded(name: &str) -> String {
     let path = format!(
@@ -92,6 +93,41 @@ async fn answer(
         .into_response()
 }
 
+impl Cluster {
+    /// Answers on a loopback port of its own; the address.
+    async fn serve(&self) -> std::net::SocketAddr {
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+}
+
+/// Runs `source` until a batch carries its checkpoint, then stops it: the events handed
+/// over until then, and that checkpoint.
+async fn until_checkpoint(source: ElasticsearchSource) -> (Vec<Event>, Checkpoint) {
+    let (tx, mut rx) = mpsc::channel::<Batch>(8);
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(Box::new(source).run(tx, shutdown));
+    let mut events = Vec::new();
+    let checkpoint = loop {
+        let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a batch")
+            .expect("the source runs");
+        events.extend(batch.events);
+        if let Some(c) = batch.checkpoints.into_iter().next() {
+            break c;
+        }
+    };
+    let _ = stop.send(true);
+    let _ = task.await;
+    (events, checkpoint)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_of_a_point_in_time_after_a_rejection_and_a_failed_shard() {
     let cluster = Cluster::default();
@@ -102,12 +138,7 @@ async fn pages_of_a_point_in_time_after_a_rejection_and_a_failed_shard() {
         (200, recorded("search_page_1.json")),
         (200, recorded("search_page_2.json")),
     ]);
-    let app = axum::Router::new()
-        .fallback(answer)
-        .with_state(cluster.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = cluster.serve().await;
 
     let cfg: ElasticsearchSourceConfig = serde_saphyr::from_str(&format!(
         "urls: [\"http://{addr}\"]\nindex: \"logs-orders-*\"\nquery_delay: 1s\noverlap: 10s\n\
@@ -122,23 +153,9 @@ async fn pages_of_a_point_in_time_after_a_rejection_and_a_failed_shard() {
         serde_json::json!({"match": {"level": {"query": "ERROR"}}}),
     )));
     let source = ElasticsearchSource::new("orders", &cfg, Vec::new(), clock, query).unwrap();
-    let (tx, mut rx) = mpsc::channel::<Batch>(8);
-    let (stop, shutdown) = watch::channel(false);
-    let task = tokio::spawn(Box::new(source).run(tx, shutdown));
 
     // The hits come once the cluster answers; the checkpoint with the last page.
-    let mut events = Vec::new();
-    let mut checkpoint = None;
-    while checkpoint.is_none() {
-        let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .expect("a batch")
-            .expect("the source runs");
-        events.extend(batch.events);
-        checkpoint = batch.checkpoints.into_iter().next();
-    }
-    let _ = stop.send(true);
-    let _ = task.await;
+    let (events, cp) = until_checkpoint(source).await;
     let orders: Vec<String> = events
         .iter()
         .map(|e| e.text("order_id").unwrap().into_owned())
@@ -151,7 +168,6 @@ async fn pages_of_a_point_in_time_after_a_rejection_and_a_failed_shard() {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "2026-11-29T10:00:03.500Z"
     );
-    let cp = checkpoint.unwrap();
     assert_eq!(
         cp.offset as i64,
         (now - chrono::Duration::seconds(1)).timestamp_millis()
@@ -212,12 +228,7 @@ async fn a_query_the_cluster_refuses_moves_nothing_and_is_retried() {
         (400, recorded("error_parsing_400.json")),
         (400, recorded("error_parsing_400.json")),
     ]);
-    let app = axum::Router::new()
-        .fallback(answer)
-        .with_state(cluster.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = cluster.serve().await;
     let cfg: ElasticsearchSourceConfig = serde_saphyr::from_str(&format!(
         "urls: [\"http://{addr}\"]\nindex: \"logs-*\"\npoll_interval: 10ms\ntimeout: 5s\n"
     ))
@@ -229,15 +240,9 @@ async fn a_query_the_cluster_refuses_moves_nothing_and_is_retried() {
     let source = ElasticsearchSource::new("logs", &cfg, Vec::new(), clock, query)
         .unwrap()
         .with_metrics(m.clone());
-    let (tx, mut rx) = mpsc::channel::<Batch>(8);
-    let (stop, shutdown) = watch::channel(false);
-    let task = tokio::spawn(Box::new(source).run(tx, shutdown));
     // Two refusals, then an empty answer: only then does a checkpoint come.
-    let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(batch.events.is_empty() && batch.checkpoints.len() == 1);
+    let (events, _) = until_checkpoint(source).await;
+    assert!(events.is_empty());
     assert_eq!(m.poll_failures.get(), 2);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while m.poll_failing.get() != 0 {
@@ -247,8 +252,6 @@ async fn a_query_the_cluster_refuses_moves_nothing_and_is_retried() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = stop.send(true);
-    let _ = task.await;
 }
 
 /// Without point in time (an older cluster): pages follow the time alone, searches name
@@ -263,12 +266,7 @@ async fn without_point_in_time_pages_on_time_with_the_api_key() {
         (200, recorded("search_page_1.json")),
         (200, recorded("search_page_2.json")),
     ]);
-    let app = axum::Router::new()
-        .fallback(answer)
-        .with_state(cluster.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = cluster.serve().await;
     let cfg: ElasticsearchSourceConfig = serde_saphyr::from_str(&format!(
         "urls: [\"http://{addr}\"]\nindex: \"logs-orders-*\"\nquery_delay: 1s\noverlap: 10s\n\
          poll_interval: 20ms\npage_size: 2\napi_key: \"aWQ6c2VjcmV0\"\n"
@@ -286,22 +284,7 @@ async fn without_point_in_time_pages_on_time_with_the_api_key() {
         query,
     )
     .unwrap();
-    let (tx, mut rx) = mpsc::channel::<Batch>(8);
-    let (stop, shutdown) = watch::channel(false);
-    let task = tokio::spawn(Box::new(source).run(tx, shutdown));
-    let mut events = Vec::new();
-    loop {
-        let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        events.extend(batch.events);
-        if !batch.checkpoints.is_empty() {
-            break;
-        }
-    }
-    let _ = stop.send(true);
-    let _ = task.await;
+    let (events, _) = until_checkpoint(source).await;
     assert_eq!(events.len(), 3);
     let seen = cluster.seen.lock().unwrap().clone();
     let searches: Vec<&(Method, String, Value)> = seen

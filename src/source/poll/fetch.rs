@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::types::{clip, flat};
+use crate::types::{clip, error_chain, flat, redact};
 
 /// The largest response body read: a management API or status endpoint answering more
 /// than this is not what was meant, and a hostile one cannot make Klaxon hold more.
@@ -119,7 +119,7 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("klaxon/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot set up HTTP: {}", chain(&e.without_url())))?;
+            .map_err(|e| format!("cannot set up HTTP: {}", error_chain(&e.without_url())))?;
         Ok(Fetcher { client, secrets })
     }
 
@@ -181,7 +181,7 @@ impl Fetcher {
     /// A request that got no (whole) answer; the URL is taken out of reqwest's text.
     fn failed(&self, e: reqwest::Error) -> PollError {
         let timed_out = e.is_timeout();
-        let mut text = format!("request failed: {}", chain(&e.without_url()));
+        let mut text = format!("request failed: {}", error_chain(&e.without_url()));
         if timed_out && !text.contains("timed out") {
             text.push_str(" (timed out)");
         }
@@ -208,31 +208,6 @@ async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok((body, true))
-}
-
-/// Replaces every secret in `text` with `***` (very short ones are left: they would
-/// blank out ordinary words).
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
-}
-
-/// `error sending request: client error (Connect): tcp connect error: Connection refused`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
