@@ -12,6 +12,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod event;
 pub mod filter;
+pub mod import;
 pub mod notify;
 pub mod pipeline;
 pub mod query;

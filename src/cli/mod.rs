@@ -3,6 +3,7 @@
 mod alerts;
 mod check;
 mod dlq;
+mod import;
 mod run;
 mod silence;
 mod status;
@@ -67,6 +68,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         logs_to: Option<PathBuf>,
     },
+    /// Convert another tool's rules into Klaxon's (`klaxon import elastalert RULES_DIR`).
+    Import(import::ImportArgs),
     /// The running Klaxon's health: sources, channels, store, warnings (from its HTTP API).
     Status(status::StatusArgs),
 }
@@ -102,6 +105,7 @@ pub fn main() -> ExitCode {
         } => crate::demo::logs_only(&dir, duration.0),
         Command::Demo { duration, .. } => crate::demo::demo(duration.0),
         Command::Status(args) => status::status(&args),
+        Command::Import(args) => import::import(&args),
     };
     match result {
         Ok(code) => code,

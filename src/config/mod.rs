@@ -27,6 +27,7 @@ pub use load::{
 };
 pub use query_map::QueryMap;
 pub use rule_file::LoadedRule;
+pub use spans::SpanTree;
 // Re-exported for callers that think of them as config values.
 pub use crate::types::{parse_duration, HumanDuration, Secret};
 

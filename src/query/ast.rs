@@ -40,6 +40,8 @@ pub enum Ast {
     Exists {
         field: String,
     },
+    /// `*:*`: every event.
+    MatchAll,
     Not(Box<Ast>),
     /// All of these; at least two.
     And(Vec<Ast>),
@@ -71,6 +73,7 @@ impl Bound {
 impl fmt::Display for Ast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Ast::MatchAll => f.write_str("*:*"),
             Ast::Term { field, text } => {
                 write_field(f, field.as_deref())?;
                 write_word(f, text)

@@ -39,6 +39,7 @@ fn leaf_query(ast: &Ast, opts: &QueryOptions) -> Value {
         json!({ kind: inner })
     };
     match (ast, ty) {
+        (Ast::MatchAll, _) => json!({"match_all": {}}),
         (Ast::Exists { .. }, _) => json!({"exists": {"field": field}}),
         (Ast::Wildcard { pattern, .. }, _) if pattern == "*" => {
             json!({"exists": {"field": field}})

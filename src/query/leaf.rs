@@ -233,7 +233,9 @@ pub(crate) fn compile(ast: &Ast, ty: FieldType, field: &str) -> Result<Test, Str
             range(&exact, &exact, ty, field)
         }
         (Ast::Range { lower, upper, .. }, _) => range(lower, upper, ty, field),
-        (Ast::Not(_) | Ast::And(_) | Ast::Or(_), _) => Err("not a leaf clause".to_string()),
+        (Ast::MatchAll | Ast::Not(_) | Ast::And(_) | Ast::Or(_), _) => {
+            Err("not a leaf clause".to_string())
+        }
     }
 }
 

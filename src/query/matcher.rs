@@ -124,6 +124,8 @@ pub(crate) fn compile(ast: &Ast, opts: &QueryOptions) -> Result<Node, String> {
             }
             merge_words(out)
         }
+        // Every event: the conjunction of nothing.
+        Ast::MatchAll => Node::All(Box::new([])),
         leaf => compile_leaf(leaf, opts)?,
     })
 }
@@ -137,7 +139,7 @@ pub(crate) fn leaf_field<'a>(ast: &'a Ast, opts: &'a QueryOptions) -> (&'a str, 
         | Ast::Regex { field, .. }
         | Ast::Range { field, .. } => field.as_deref().unwrap_or(&opts.default_field),
         Ast::Exists { field } => field,
-        Ast::Not(_) | Ast::And(_) | Ast::Or(_) => &opts.default_field,
+        Ast::MatchAll | Ast::Not(_) | Ast::And(_) | Ast::Or(_) => &opts.default_field,
     };
     (field, opts.field_type(field))
 }

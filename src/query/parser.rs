@@ -290,6 +290,11 @@ impl Parser<'_> {
                 }
                 self.value(&name)
             }
+            // `*:*`, Lucene's "every document" (what Kibana sends for an empty query).
+            Tok::Wild(w) if w == "*" && self.colon_follows(&t) && self.star_after_colon() => {
+                self.pos += 2;
+                Ok(Ast::MatchAll)
+            }
             Tok::Wild(_) if self.colon_follows(&t) => Err(QueryError::unsupported(
                 self.src,
                 t.start,
@@ -329,6 +334,16 @@ impl Parser<'_> {
                     column_of(self.src, open.start)
                 ),
             )),
+        }
+    }
+
+    /// Whether the colon ahead is followed, without a space, by a lone `*`.
+    fn star_after_colon(&self) -> bool {
+        match (self.toks.get(self.pos), self.toks.get(self.pos + 1)) {
+            (Some(colon), Some(star)) => {
+                matches!(&star.tok, Tok::Wild(w) if w == "*") && star.start == colon.end
+            }
+            _ => false,
         }
     }
 

@@ -382,3 +382,23 @@ fn plus_and_minus_desugar_like_lucene() {
         Ast::And(vec![t("a"), not(t("b"))])
     );
 }
+
+#[test]
+fn star_colon_star_matches_every_event() {
+    assert_eq!(ast("*:*"), Ast::MatchAll);
+    let all = parse("*:*", &opts()).unwrap();
+    for e in [json(r#"{"status":1}"#), json("{}"), plain("anything")] {
+        assert!(all.matches(&e, Utc::now()));
+    }
+    let none = parse("NOT *:*", &opts()).unwrap();
+    assert!(!none.matches(&json("{}"), Utc::now()));
+    let and = parse("*:* AND level:error", &opts()).unwrap();
+    assert!(and.matches(&json(r#"{"level":"error"}"#), Utc::now()));
+    assert!(!and.matches(&json(r#"{"level":"info"}"#), Utc::now()));
+    assert_eq!(all.to_elasticsearch(), serde_json::json!({"match_all": {}}));
+    assert_eq!(parse(&all.to_lucene(), &opts()).unwrap().ast, Ast::MatchAll);
+    assert_eq!(Ast::MatchAll.to_string(), "*:*");
+    // A field wildcard other than the lone star is still refused; so is a spaced `* : *`.
+    assert!(parse("*:x", &opts()).is_err());
+    assert!(parse("lev*:*", &opts()).is_err());
+}

@@ -8,6 +8,7 @@ mod config_load;
 mod console_browser;
 mod delivery;
 mod hostile;
+mod import_elastalert;
 mod lifecycle;
 mod notify_channels;
 mod notify_dingtalk;
