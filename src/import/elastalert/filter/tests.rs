@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::query::{Ast, QueryOptions};
 
 fn q(filters: Value) -> String {
     let mut t = Translation::default();

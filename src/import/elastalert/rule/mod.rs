@@ -11,6 +11,11 @@ use super::options::Options;
 use super::read::Document;
 use super::registry::Registry;
 use super::{Note, NoteKind, OutputRule};
+use known_options::{LOST, NOT_NEEDED};
+
+mod known_options;
+mod metric;
+mod source;
 use crate::import::yaml_out::Yaml;
 use crate::query::QueryOptions;
 use crate::types::HumanDuration;
@@ -20,118 +25,6 @@ pub struct Converted {
     pub notes: Vec<Note>,
     pub error: Option<Note>,
 }
-
-/// Options that only shaped how ElastAlert queried or displayed, not what a rule means.
-const NOT_NEEDED: &[(&str, &str)] = &[
-    ("use_count_query", "Klaxon counts the events it reads"),
-    ("use_terms_query", "Klaxon keys events as it reads them"),
-    (
-        "terms_size",
-        "Klaxon keeps every key up to `max_keys`, not the top N of a terms aggregation",
-    ),
-    ("doc_type", "mapping types no longer exist"),
-    ("max_query_size", "the source pages through every hit"),
-    ("max_scrolling_count", "the source pages through every hit"),
-    ("scroll_keepalive", "the source uses a point in time"),
-    ("include", "alerts carry the whole event"),
-    ("exclude_fields", "alerts carry the whole event"),
-    (
-        "scan_entire_timeframe",
-        "windows are kept in memory and in the state store",
-    ),
-    ("use_local_time", "messages show `display_timezone` and UTC"),
-    (
-        "use_keyword_postfix",
-        "events carry the field itself, not `.keyword`",
-    ),
-    ("use_strftime_index", "the index pattern uses `*` instead"),
-    ("name", "converted"),
-    (
-        "window_step_size",
-        "Klaxon learns terms from the events it reads",
-    ),
-    (
-        "generate_kibana_link",
-        "alerts link to Kibana Discover from klaxon.yaml `kibana:`",
-    ),
-    (
-        "generate_kibana_discover_url",
-        "alerts link to Kibana Discover from klaxon.yaml `kibana:`",
-    ),
-    ("kibana_discover_app_url", "set klaxon.yaml `kibana.url`"),
-    (
-        "kibana_discover_version",
-        "Klaxon writes links for Kibana 8",
-    ),
-    (
-        "kibana_discover_index_pattern_id",
-        "set the source's `kibana.data_view`",
-    ),
-    (
-        "kibana_discover_from_timedelta",
-        "the link spans the alert's events",
-    ),
-    (
-        "kibana_discover_to_timedelta",
-        "the link spans the alert's events",
-    ),
-    ("kibana_url", "set klaxon.yaml `kibana.url`"),
-    ("use_kibana4_dashboard", "set klaxon.yaml `kibana.url`"),
-    (
-        "kibana4_start_timedelta",
-        "the link spans the alert's events",
-    ),
-    ("kibana4_end_timedelta", "the link spans the alert's events"),
-    (
-        "timestamp_format",
-        "the source reads the field as Elasticsearch does",
-    ),
-    (
-        "timestamp_format_expr",
-        "the source reads the field as Elasticsearch does",
-    ),
-    ("es_conn_timeout", "set the source's `timeout`"),
-    ("verify_certs", "set the source's `ca_file`"),
-    ("ca_certs", "set the source's `ca_file`"),
-    ("es_send_get_body_as", "the source uses POST"),
-];
-
-/// Options Klaxon has no counterpart for, with what to do instead.
-const LOST: &[(&str, &str)] = &[
-    ("exponential_realert", "Klaxon holds back for `realert`, then repeats an open alert every `grouping.repeat_interval` and escalates while unacknowledged"),
-    ("aggregation", "Klaxon gathers alerts into digests by klaxon.yaml `grouping` (group_wait, group_interval)"),
-    ("aggregation_key", "set klaxon.yaml `grouping.group_by`"),
-    ("aggregate_by_match_time", "digests group by arrival"),
-    ("aggregation_alert_time_compared_with_timestamp_field", "digests group by arrival"),
-    ("summary_table_fields", "digests list each alert's key and count"),
-    ("summary_table_type", "digests list each alert's key and count"),
-    ("summary_table_max_rows", "digests list each alert's key and count"),
-    ("summary_prefix", "digests have their own text; see the channel's digest templates"),
-    ("summary_suffix", "digests have their own text; see the channel's digest templates"),
-    ("aggregation_summary_only", "digests list each alert"),
-    ("alert_subject", "Klaxon's templates are minijinja over `alert.*` (docs/MESSAGES.md); write a `templates:` title"),
-    ("alert_subject_args", "see alert_subject"),
-    ("alert_subject_max_len", "see alert_subject"),
-    ("alert_text", "Klaxon's templates are minijinja over `alert.*` (docs/MESSAGES.md); write a `templates:` text"),
-    ("alert_text_args", "see alert_text"),
-    ("alert_text_kw", "see alert_text"),
-    ("alert_text_type", "see alert_text"),
-    ("alert_text_jinja", "see alert_text"),
-    ("alert_missing_value", "see alert_text"),
-    ("top_count_keys", "alerts carry a sample event, not top counts"),
-    ("top_count_number", "alerts carry a sample event, not top counts"),
-    ("raw_count_keys", "alerts carry a sample event, not top counts"),
-    ("attach_related", "an alert carries its first event as the sample"),
-    ("limit_execution", "rules run continuously; silence them by schedule with `klaxon silence`"),
-    ("realert_key", "the hold is per rule and key"),
-    ("query_key_missing_value", "events without a group_by field share the empty value"),
-    ("alert_on_new_data", "Klaxon compares a key only once it has two windows of history"),
-    ("alert_on_missing_field", "Klaxon learns terms from events that have the field; add an `any` rule with `NOT _exists_:field`"),
-    ("min_doc_count", "Klaxon aggregates every key with at least one event"),
-    ("metric_format_string", "messages print the aggregate as a number"),
-    ("percentage_format_string", "messages print the percentage as a number"),
-    ("sync_bucket_interval", "Klaxon's windows slide with the events; they are not aligned to the clock"),
-];
 
 /// Converts one rule file.
 pub fn convert(doc: &Document, global: &Map<String, Value>, registry: &mut Registry) -> Converted {
@@ -253,7 +146,7 @@ fn build(
     if let Some(d) = opts.str("description") {
         common.push(("description".into(), Yaml::str(d.trim())));
     }
-    let source = source(opts, global, index, registry, file, notes)?;
+    let source = source::source(opts, global, index, registry, file, notes)?;
     common.push(("source".into(), Yaml::str(source)));
     common.push(("query".into(), Yaml::str(&query)));
 
@@ -491,7 +384,7 @@ fn build(
             "cardinality"
         }
         "metric_aggregation" => {
-            return metric(
+            return metric::metric(
                 opts,
                 global,
                 common,
@@ -605,260 +498,6 @@ fn finish(
         entries.push(("labels".into(), Yaml::Map(labels)));
     }
     Ok(entries)
-}
-
-/// `metric_aggregation`: min/max/avg/sum/percentiles map to a `metric` rule; `value_count`
-/// to `frequency`/`flatline` over the events that have the field; `cardinality` to
-/// `cardinality`.
-#[allow(clippy::too_many_arguments)]
-fn metric(
-    opts: &Options,
-    global: &Map<String, Value>,
-    mut common: Entries,
-    group_by: Vec<String>,
-    notes: &mut Vec<Note>,
-    file: &str,
-    registry: &mut Registry,
-    name: &str,
-    query: &str,
-    translation: Translation,
-) -> Result<(String, String, Entries), Refused> {
-    let field = strip_keyword(opts.str("metric_agg_key").ok_or_else(|| {
-        refused(
-            "metric_agg_key",
-            "a metric_aggregation rule needs `metric_agg_key`",
-        )
-    })?);
-    let agg = opts.str("metric_agg_type").ok_or_else(|| {
-        refused(
-            "metric_agg_type",
-            "a metric_aggregation rule needs `metric_agg_type`",
-        )
-    })?;
-    let max = opts.get("max_threshold").and_then(Value::as_f64);
-    let min = opts.get("min_threshold").and_then(Value::as_f64);
-    if max.is_none() && min.is_none() {
-        return Err(refused(
-            "max_threshold",
-            "needs max_threshold or min_threshold",
-        ));
-    }
-    // ElastAlert aggregates over each bucket_interval, else over buffer_time.
-    let window = match duration(opts, "bucket_interval")? {
-        Some(w) => {
-            opts.mark("buffer_time");
-            w
-        }
-        None => match duration(opts, "buffer_time")? {
-            Some(w) => w,
-            None => match global.get("buffer_time").map(timedelta) {
-                Some(Ok(d)) => Yaml::raw(HumanDuration(d).to_string()),
-                _ => {
-                    notes.push(note(
-                        "buffer_time".into(),
-                        "ElastAlert aggregated over config.yaml's buffer_time; 45m (its \
-                         example config) is assumed — pass --config to carry yours over",
-                        NoteKind::NotConverted,
-                    ));
-                    Yaml::raw("45m")
-                }
-            },
-        },
-    };
-    let mut typed = Vec::new();
-    let kind = match agg {
-        "min" | "max" | "avg" | "sum" | "percentiles" => {
-            typed.push(("field".into(), Yaml::str(&field)));
-            typed.push(("window".into(), window));
-            let metric = if agg == "percentiles" {
-                let p = opts
-                    .get("percentile_range")
-                    .and_then(Value::as_f64)
-                    .ok_or_else(|| refused("percentile_range", "percentiles need `percentile_range`"))?;
-                if p.fract() != 0.0 || !(50.0..=99.0).contains(&p) {
-                    return Err(refused(
-                        "percentile_range",
-                        "Klaxon has the whole percentiles p50 to p99",
-                    ));
-                }
-                format!("p{}", p as u8)
-            } else {
-                agg.to_string()
-            };
-            typed.push(("metric".into(), Yaml::raw(metric)));
-            if let Some(m) = max {
-                typed.push(("above".into(), Yaml::Num(m)));
-            }
-            if let Some(m) = min {
-                typed.push(("below".into(), Yaml::Num(m)));
-            }
-            "metric"
-        }
-        "cardinality" => {
-            typed.push(("field".into(), Yaml::str(&field)));
-            typed.push(("window".into(), window));
-            // Strictly above max / below min, as ElastAlert compares.
-            if let Some(m) = max {
-                typed.push(("max_cardinality".into(), Yaml::Int(whole(m.floor(), "max_threshold")?)));
-            }
-            if let Some(m) = min {
-                typed.push(("min_cardinality".into(), Yaml::Int(whole(m.ceil(), "min_threshold")?)));
-            }
-            "cardinality"
-        }
-        "value_count" => {
-            if max.is_some() && min.is_some() {
-                return Err(refused(
-                    "min_threshold",
-                    "a count both above a max and below a min is two Klaxon rules (frequency \
-                     and flatline); convert with one threshold",
-                ));
-            }
-            // Only events with the field count; a count above max is at least max+1 events.
-            let exists = format!("_exists_:{}", filter::field_name(&field));
-            let counted = match query {
-                "*:*" => exists,
-                q => format!("({q}) AND {exists}"),
-            };
-            if let Some((_, q)) = common.iter_mut().find(|(k, _)| k == "query") {
-                *q = Yaml::str(&counted);
-            }
-            let (kind, threshold) = match (max, min) {
-                (Some(m), _) => ("frequency", whole(m.floor() + 1.0, "max_threshold")?),
-                (_, Some(m)) => ("flatline", whole(m.ceil(), "min_threshold")?),
-                _ => unreachable!("checked above"),
-            };
-            typed.push(("threshold".into(), Yaml::Int(threshold.max(1))));
-            typed.push(("window".into(), window));
-            let frame = finish(opts, common, kind, &group_by, typed, notes, registry, file)?;
-            registry.rule(name, &counted, translation.hints);
-            return Ok((String::new(), name.to_string(), frame));
-        }
-        other => {
-            return Err(refused(
-                "metric_agg_type",
-                format!("`{other}`: Klaxon aggregates min, max, avg, sum, percentiles, cardinality and value_count"),
-            ))
-        }
-    };
-    let frame = finish(opts, common, kind, &group_by, typed, notes, registry, file)?;
-    registry.rule(name, query, translation.hints);
-    Ok((String::new(), name.to_string(), frame))
-}
-
-fn whole(n: f64, key: &str) -> Result<i64, Refused> {
-    if n.is_finite() && (0.0..=1e12).contains(&n) {
-        Ok(n as i64)
-    } else {
-        Err(refused(key, "expected a number from 0"))
-    }
-}
-
-/// The Elasticsearch source the rule reads: index, timestamp field and connection, from
-/// the rule or ElastAlert's config.yaml.
-fn source(
-    opts: &Options,
-    global: &Map<String, Value>,
-    index: &str,
-    registry: &mut Registry,
-    file: &str,
-    notes: &mut Vec<Note>,
-) -> Result<String, Refused> {
-    let setting = |key: &str| {
-        opts.get(key)
-            .or_else(|| global.get(key).filter(|v| !v.is_null()))
-    };
-    let host = setting("es_host").and_then(Value::as_str);
-    let port = setting("es_port").and_then(|p| p.as_u64()).unwrap_or(9200);
-    let ssl = setting("use_ssl").and_then(Value::as_bool).unwrap_or(false);
-    let prefix = setting("es_url_prefix")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let url = format!(
-        "{}://{}:{port}{}{}",
-        if ssl { "https" } else { "http" },
-        host.unwrap_or("localhost"),
-        if prefix.is_empty() || prefix.starts_with('/') {
-            ""
-        } else {
-            "/"
-        },
-        prefix.trim_end_matches('/')
-    );
-    // strftime patterns become wildcards: Klaxon searches the pattern.
-    let strftime = opts.bool("use_strftime_index") == Some(true) || index.contains('%');
-    let index_pattern = if strftime {
-        let mut out = String::new();
-        let mut chars = index.chars();
-        while let Some(c) = chars.next() {
-            if c == '%' {
-                chars.next();
-                if !out.ends_with('*') {
-                    out.push('*');
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    } else {
-        index.to_string()
-    };
-    let mut entries: Entries = vec![
-        ("type".into(), Yaml::raw("elasticsearch")),
-        ("urls".into(), Yaml::strs(&[url])),
-        ("index".into(), Yaml::str(&index_pattern)),
-        (
-            "timestamp_field".into(),
-            Yaml::str(opts.str("timestamp_field").unwrap_or("@timestamp")),
-        ),
-    ];
-    if let Some(user) = setting("es_username").and_then(Value::as_str) {
-        entries.push(("username".into(), Yaml::str(user)));
-    }
-    if let Some(pw) = setting("es_password").and_then(Value::as_str) {
-        entries.push((
-            "password".into(),
-            registry.secret("ES_PASSWORD", pw, &format!("es_password in {file}")),
-        ));
-    }
-    if let Some(key) = setting("es_api_key").and_then(Value::as_str) {
-        entries.push((
-            "api_key".into(),
-            registry.secret("ES_API_KEY", key, &format!("es_api_key in {file}")),
-        ));
-    }
-    if let Some(token) = setting("es_bearer").and_then(Value::as_str) {
-        entries.push((
-            "bearer_token".into(),
-            registry.secret("ES_BEARER_TOKEN", token, &format!("es_bearer in {file}")),
-        ));
-    }
-    for (key, klaxon) in [
-        ("query_delay", "query_delay"),
-        ("run_every", "poll_interval"),
-    ] {
-        if let Some(v) = opts.get(key).or_else(|| global.get(key)) {
-            let d = timedelta(v).map_err(|e| refused(key, e))?;
-            entries.push((klaxon.into(), Yaml::raw(HumanDuration(d).to_string())));
-        }
-    }
-    match opts.str("timestamp_type") {
-        None | Some("iso") => {}
-        Some(t) => notes.push(note(
-            "timestamp_type".into(),
-            format!(
-                "`{t}`: Klaxon asks Elasticsearch for ranges of the date field; a field mapped \
-                 as a number of seconds or a custom text is not a date to it"
-            ),
-            NoteKind::NotConverted,
-        )),
-    }
-    if !ssl && host.is_some() {
-        opts.mark("use_ssl");
-    }
-    opts.mark("buffer_time");
-    Ok(registry.source(&index_pattern, entries, file))
 }
 
 /// `query_key: a`, `[a, b]`, or the `a,b` ElastAlert writes for compound keys.
