@@ -518,3 +518,61 @@ fn a_converted_blacklist_rule_fires_where_elastalert_does() {
     assert!(expected.len() >= 100, "{}", expected.len());
     assert_eq!(klaxon_alerts(rule, &events, "ip", |b| b), expected);
 }
+
+#[test]
+fn hostile_text_in_a_rule_file_stays_text() {
+    // A name that tries to end its line, a description that looks like an environment
+    // reference, a filter value that tries to widen the query: all stay literal.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("ea/evil.yaml"),
+        "name: \"x'\\n# notify: [all]\\nquery: '*:*'\"\n\
+         description: 'reads ${HOME} and $${X}'\n\
+         type: any\nindex: \"logs-*\\ntype: file\"\n\
+         filter: [{term: {user: 'a\" OR *:* OR \"b'}}]\nalert: debug\n",
+    );
+    let out = import(dir.path(), &["ea", "--out", "rules"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(dir.path().join("rules/evil.yaml")).unwrap();
+    let parsed: serde_json::Value = serde_saphyr::from_str(&body).unwrap();
+    assert_eq!(parsed["name"], "x'\n# notify: [all]\nquery: '*:*'");
+    assert_eq!(parsed["notify"], serde_json::json!(["console"]));
+    write(&dir.path().join("klaxon.yaml"), &text(&out.stdout));
+    let check = klaxon()
+        .current_dir(dir.path())
+        .args(["check", "-c", "klaxon.yaml"])
+        .env("HOME", "/should/not/appear")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    // The query matches only the literal value.
+    let rule = dir.path().join("rules/evil.yaml");
+    write(
+        &dir.path().join("app.log"),
+        "{\"user\":\"a\\\" OR *:* OR \\\"b\",\"@timestamp\":\"2026-01-01T00:00:00Z\"}\n{\"user\":\"other\",\"@timestamp\":\"2026-01-01T00:00:01Z\"}\n",
+    );
+    let replay = klaxon()
+        .current_dir(dir.path())
+        .arg("test")
+        .arg(&rule)
+        .args(["--no-config", "--input", "app.log", "--format", "json"])
+        .args(["--time-field", "@timestamp", "--json"])
+        .output()
+        .unwrap();
+    let alerts = text(&replay.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .count();
+    assert_eq!(
+        alerts,
+        1,
+        "{}{}",
+        text(&replay.stdout),
+        text(&replay.stderr)
+    );
+    let desc = parsed["description"].as_str().unwrap();
+    assert_eq!(
+        desc, "reads $${HOME} and $$${X}",
+        "written escaped; Klaxon reads it back literally"
+    );
+}
