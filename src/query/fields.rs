@@ -85,9 +85,16 @@ pub(crate) fn parse_ip_block(s: &str) -> Result<(u128, u128), String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DateExpr {
     anchor: Anchor,
-    /// `+1d`, `-15m`, … applied in order.
-    steps: Box<[(i64, Unit)]>,
-    round: Option<Unit>,
+    /// `+1d`, `-15m`, `/d`, … applied in order, as Elasticsearch does (`now/d+6h` is
+    /// six hours into today).
+    steps: Box<[Step]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Add(i64, Unit),
+    /// Widens to the whole unit: the earliest instant rounds down, the latest up.
+    Round(Unit),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,11 +144,7 @@ impl DateExpr {
             (Anchor::Fixed(lo, hi), math)
         };
         let mut steps = Vec::new();
-        let mut round = None;
         while let Some(op) = math.chars().next() {
-            if round.is_some() {
-                return Err(bad("rounding (`/d`) must come last"));
-            }
             let rest = &math[1..];
             match op {
                 '+' | '-' => {
@@ -159,7 +162,7 @@ impl DateExpr {
                         .next()
                         .and_then(Unit::from_char)
                         .ok_or_else(|| bad("expected a unit (y M w d h m s) after the amount"))?;
-                    steps.push((if op == '-' { -amount } else { amount }, unit));
+                    steps.push(Step::Add(if op == '-' { -amount } else { amount }, unit));
                     math = &rest[digits + 1..];
                 }
                 '/' => {
@@ -168,7 +171,7 @@ impl DateExpr {
                         .next()
                         .and_then(Unit::from_char)
                         .ok_or_else(|| bad("expected a unit (y M w d h m s) after `/`"))?;
-                    round = Some(unit);
+                    steps.push(Step::Round(unit));
                     math = &rest[1..];
                 }
                 _ => return Err(bad("expected `+`, `-` or `/` in date math")),
@@ -177,7 +180,6 @@ impl DateExpr {
         let expr = DateExpr {
             anchor,
             steps: steps.into(),
-            round,
         };
         // Catches arithmetic that overflows the calendar at compile time, not per event.
         expr.resolve(0).ok_or_else(|| bad("out of range"))?;
@@ -197,18 +199,19 @@ impl DateExpr {
         };
         let mut lo = Utc.timestamp_millis_opt(lo).single()?;
         let mut hi = Utc.timestamp_millis_opt(hi).single()?;
-        for &(n, unit) in self.steps.iter() {
-            lo = add(lo, n, unit)?;
-            hi = add(hi, n, unit)?;
-        }
-        match self.round {
-            Some(unit) => {
-                let start = floor(lo, unit)?;
-                let end = add(floor(hi, unit)?, 1, unit)? - Duration::milliseconds(1);
-                Some((start.timestamp_millis(), end.timestamp_millis()))
+        for step in self.steps.iter() {
+            match *step {
+                Step::Add(n, unit) => {
+                    lo = add(lo, n, unit)?;
+                    hi = add(hi, n, unit)?;
+                }
+                Step::Round(unit) => {
+                    lo = floor(lo, unit)?;
+                    hi = add(floor(hi, unit)?, 1, unit)? - Duration::milliseconds(1);
+                }
             }
-            None => Some((lo.timestamp_millis(), hi.timestamp_millis())),
         }
+        Some((lo.timestamp_millis(), hi.timestamp_millis()))
     }
 }
 
@@ -309,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn date_math_adds_then_rounds() {
+    fn date_math_applies_its_steps_in_order() {
         let now = ms("2024-05-15T10:37:12.5Z");
         let e = DateExpr::parse("now-15m").unwrap();
         assert!(e.is_relative());
@@ -327,6 +330,17 @@ mod tests {
         assert_eq!(e.resolve(now).unwrap().0, ms("2024-05-13T00:00:00Z"));
         let e = DateExpr::parse("now-2h/h").unwrap();
         assert_eq!(e.resolve(now).unwrap().0, ms("2024-05-15T08:00:00Z"));
+        // Steps apply in order, as in Elasticsearch: rounding may come before an offset.
+        let e = DateExpr::parse("now/d+6h").unwrap();
+        assert_eq!(
+            e.resolve(now),
+            Some((ms("2024-05-15T06:00:00Z"), ms("2024-05-16T05:59:59.999Z")))
+        );
+        let e = DateExpr::parse("now/d-1h/h").unwrap();
+        assert_eq!(
+            e.resolve(now),
+            Some((ms("2024-05-14T23:00:00Z"), ms("2024-05-15T22:59:59.999Z")))
+        );
     }
 
     #[test]
@@ -334,7 +348,6 @@ mod tests {
         for (s, why) in [
             ("yesterday", "expected RFC 3339"),
             ("now-15", "expected a unit"),
-            ("now/d-1h", "must come last"),
             ("now*2", "expected `+`, `-` or `/`"),
             ("now-99999999999y", "out of range"),
         ] {
