@@ -384,9 +384,20 @@ impl Engine {
     ) {
         let rule = &self.rules[i].rule;
         let settings = &rule.settings;
+        // A match that is an alert of its own (a new term) is one by its key as well.
+        let (key, id) = if m.identity.is_empty() {
+            (key, std::borrow::Cow::Borrowed(id))
+        } else {
+            let mut key = key;
+            for (field, value) in &m.identity {
+                key.insert(field.as_str(), value.as_str());
+            }
+            let id = key.id();
+            (key, std::borrow::Cow::Owned(id))
+        };
         let Admission::Send { held_back } =
             self.realert
-                .admit(&rule.name, id, m.last_seen, settings.realert)
+                .admit(&rule.name, &id, m.last_seen, settings.realert)
         else {
             return;
         };

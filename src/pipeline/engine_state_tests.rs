@@ -285,3 +285,50 @@ fn an_event_decoded_for_fewer_fields_is_decoded_whole_for_the_rules_now_running(
         "keyed by the sku from the raw line: {fired:?}"
     );
 }
+
+#[test]
+fn each_new_term_is_an_alert_of_its_own_within_realert() {
+    let params = RuleParams::NewTerm(crate::rule::NewTermParams {
+        field: Some("sku".into()),
+        fields: Vec::new(),
+        learning: Some(secs(60)),
+    });
+    let mut c = RuleConfig::new("skus", "orders", "sold", params);
+    c.group_by = vec!["shop".into()];
+    c.realert = secs(600);
+    c.notify = vec!["ops".into()];
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut e = engine(&[c], &clock);
+    let sold = |t: i64, sku: &str| {
+        event(
+            t,
+            &format!(r#"{{"message":"sold","shop":"1","sku":"{sku}"}}"#),
+        )
+    };
+    assert!(
+        step(&mut e, &mut store, &[sold(0, "A")]).is_empty(),
+        "learning"
+    );
+    let fired = step(
+        &mut e,
+        &mut store,
+        &[sold(70, "B"), sold(80, "C"), sold(90, "B"), sold(95, "A")],
+    );
+    // C is new 10 s after B, well within realert: still told. B again is not new.
+    assert_eq!(
+        fired,
+        vec![
+            ("skus".to_string(), "shop=1, sku=B".to_string()),
+            ("skus".to_string(), "shop=1, sku=C".to_string())
+        ]
+    );
+    // Realert holds each term back on its own.
+    let realert = store.realert_states().unwrap();
+    let mut keys: Vec<&str> = realert.iter().map(|r| r.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [r#"{"shop":"1","sku":"B"}"#, r#"{"shop":"1","sku":"C"}"#]
+    );
+}

@@ -235,6 +235,7 @@ impl RuleType for CardinalityRule {
                 self.field,
                 human(window)
             )),
+            identity: Vec::new(),
         })
     }
 

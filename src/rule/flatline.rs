@@ -189,6 +189,7 @@ impl RuleType for FlatlineRule {
                     last_seen: time_of(c),
                     sample,
                     detail: Some(format!("{n} in {} (fewer than {threshold})", human(window))),
+                    identity: Vec::new(),
                 },
             });
         }

@@ -226,6 +226,7 @@ impl RuleType for MetricRule {
                 human(self.window),
                 rounded(v)
             )),
+            identity: Vec::new(),
         })
     }
 

@@ -156,6 +156,10 @@ pub struct Match {
     pub sample: String,
     /// What the rule found, in words: `state: paid → created`.
     pub detail: Option<String>,
+    /// Fields beyond `group_by` that make this match an alert of its own, as field → value
+    /// (`new_term`: the term). They join the alert's key, so realert, the alert's lifecycle
+    /// (grouping, acknowledging, resolving) and silences by label apply to each separately.
+    pub identity: Vec<(String, String)>,
 }
 
 /// A match raised on the clock, for a key the rule keeps state for.

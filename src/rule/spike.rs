@@ -238,6 +238,7 @@ impl RuleType for SpikeRule {
                         human(w),
                         human(w)
                     )),
+                    identity: Vec::new(),
                 },
             });
         }
