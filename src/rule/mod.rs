@@ -152,7 +152,8 @@ pub struct Match {
     pub count: u64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// The first matching raw line (for clock-fired types: the last line seen for the key).
+    /// The first matching raw line (for clock-fired types: the last line seen for the key;
+    /// `spike`: a line of the window that spiked).
     pub sample: String,
     /// What the rule found, in words: `state: paid → created`.
     pub detail: Option<String>,
