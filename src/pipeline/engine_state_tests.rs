@@ -286,6 +286,13 @@ fn an_event_decoded_for_fewer_fields_is_decoded_whole_for_the_rules_now_running(
     );
 }
 
+fn shop_event(secs: i64, shop: &str, amount: i64) -> Event {
+    event(
+        secs,
+        &format!(r#"{{"message":"paid","shop":"{shop}","amount":{amount}}}"#),
+    )
+}
+
 #[test]
 fn each_new_term_is_an_alert_of_its_own_within_realert() {
     let params = RuleParams::NewTerm(crate::rule::NewTermParams {
@@ -331,4 +338,50 @@ fn each_new_term_is_an_alert_of_its_own_within_realert() {
         keys,
         [r#"{"shop":"1","sku":"B"}"#, r#"{"shop":"1","sku":"C"}"#]
     );
+}
+
+#[test]
+fn a_metric_below_fires_for_a_silent_key_once_across_restarts() {
+    let params = RuleParams::Metric(crate::rule::MetricParams {
+        field: "amount".into(),
+        window: secs(60),
+        metric: crate::rule::MetricKind::Sum,
+        above: None,
+        below: Some(10.0),
+    });
+    let mut c = RuleConfig::new("takings", "orders", "paid", params);
+    c.group_by = vec!["shop".into()];
+    c.allowed_lateness = Some(secs(0));
+    c.realert = secs(0);
+    c.notify = vec!["ops".into()];
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let start = |store: &MemoryStore| {
+        let mut e = engine(std::slice::from_ref(&c), &clock);
+        e.restore(store).unwrap();
+        e
+    };
+    // Shop 1 sells twice and falls silent; shop 2 keeps selling (and the clock going).
+    let busy = |from: i64, to: i64| -> Vec<Event> {
+        (from..=to)
+            .step_by(10)
+            .map(|t| shop_event(t, "2", 20))
+            .collect()
+    };
+    let mut e = start(&store);
+    let mut first = vec![shop_event(0, "1", 6), shop_event(10, "1", 6)];
+    first.extend(busy(0, 50));
+    assert!(step(&mut e, &mut store, &first).is_empty());
+    drop(e);
+    // After a restart the clock passes 60 s and a microsecond: shop 1's first sale left.
+    let mut e = start(&store);
+    assert_eq!(
+        step(&mut e, &mut store, &busy(60, 100)),
+        vec![("takings".to_string(), "shop=1".to_string())]
+    );
+    drop(e);
+    // Still silent, still below: the same crossing, not told again after another restart.
+    let mut e = start(&store);
+    assert!(step(&mut e, &mut store, &busy(110, 300)).is_empty());
+    assert_eq!(e.reports()[0].keys, 2);
 }
