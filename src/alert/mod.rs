@@ -53,7 +53,8 @@ pub struct Alert {
     pub source: String,
     /// The rule's query, as written.
     pub query: String,
-    /// `group_by` field → value for this alert (empty without `group_by`).
+    /// `group_by` field → value for this alert (empty without `group_by`), plus the fields
+    /// that make a match an alert of its own (a `new_term` rule's term).
     pub key: AlertKey,
     /// Matches that made this alert (for `frequency`: the matches in the window; for
     /// `cardinality`: the distinct values, see `distinct`).

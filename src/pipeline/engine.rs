@@ -295,11 +295,19 @@ impl Engine {
             }
             rule.write_key(event, &mut self.key_buf);
             let key = std::str::from_utf8(&self.key_buf).expect("JSON text is UTF-8");
-            let Some(found) = rule.kind.observe(key, event, now) else {
+            let found = rule.kind.observe(key, event, now);
+            // What the event showed had become true before it is raised first, in order.
+            let mut early = std::mem::take(&mut self.fired);
+            rule.kind.take_found(&mut early);
+            let id = found.as_ref().map(|_| key.to_string());
+            for m in early.drain(..) {
+                self.raise_keyed(i, m, out);
+            }
+            self.fired = early;
+            let (Some(found), Some(id)) = (found, id) else {
                 continue;
             };
-            let id = key.to_string();
-            let key = rule.key_of(event);
+            let key = self.rules[i].rule.key_of(event);
             let fired_at = self.clock.now();
             self.raise(i, &id, key, found, fired_at, out);
         }
@@ -351,25 +359,32 @@ impl Engine {
         if !running.rule.kind.fires_on_clock() {
             return;
         }
-        let lateness = running.rule.settings.allowed_lateness;
         let mut fired = std::mem::take(&mut self.fired);
         running.rule.kind.advance(wm, &mut fired);
-        let now = self.clock.now();
         for m in fired.drain(..) {
-            // Clock-fired matches carry the key text their state is stored under; the
-            // pairs are read back once per alert.
-            let key = AlertKey::from_id(&m.key).unwrap_or_default();
-            // A replay learns of a deadline only when a later event arrives; live, the
-            // alert would have gone out once the clock passed it (plus the lateness).
-            let fired_at = if self.replay {
-                let due = m.due.checked_add_signed(lateness);
-                due.map_or(now, |due| due.min(now))
-            } else {
-                now
-            };
-            self.raise(i, &m.key, key, m.found, fired_at, out);
+            self.raise_keyed(i, m, out);
         }
         self.fired = fired;
+    }
+
+    /// Raises a match of rule `i` for an instant of the clock (`m.due`), for the key its
+    /// state is stored under.
+    fn raise_keyed(&mut self, i: usize, m: KeyedMatch, out: &mut Vec<RaisedAlert>) {
+        let rule = &self.rules[i].rule;
+        // Clock-fired matches carry the key text their state is stored under; the pairs
+        // are read back once per alert.
+        let key = AlertKey::from_id(&m.key).unwrap_or_default();
+        let now = self.clock.now();
+        // A replay learns of a deadline only when a later event arrives; live, the alert
+        // would have gone out once the clock passed it (plus the lateness). A rule that is
+        // not clock-fired learns of it with the event, live as in a replay.
+        let fired_at = if self.replay && rule.kind.fires_on_clock() {
+            let due = m.due.checked_add_signed(rule.settings.allowed_lateness);
+            due.map_or(now, |due| due.min(now))
+        } else {
+            now
+        };
+        self.raise(i, &m.key, key, m.found, fired_at, out);
     }
 
     /// Realert, then the alert for rule `i` and `key` (`id` is its canonical text).
@@ -384,9 +399,20 @@ impl Engine {
     ) {
         let rule = &self.rules[i].rule;
         let settings = &rule.settings;
+        // A match that is an alert of its own (a new term) is one by its key as well.
+        let (key, id) = if m.identity.is_empty() {
+            (key, std::borrow::Cow::Borrowed(id))
+        } else {
+            let mut key = key;
+            for (field, value) in &m.identity {
+                key.insert(field.as_str(), value.as_str());
+            }
+            let id = key.id();
+            (key, std::borrow::Cow::Owned(id))
+        };
         let Admission::Send { held_back } =
             self.realert
-                .admit(&rule.name, id, m.last_seen, settings.realert)
+                .admit(&rule.name, &id, m.last_seen, settings.realert)
         else {
             return;
         };
@@ -591,140 +617,5 @@ fn stale_fields(event: &Event, prefilter: &Prefilter) -> Option<Event> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::event::Origin;
-    use crate::rule::{build_for_test, AnyParams, FrequencyParams, RuleConfig, RuleParams};
-    use crate::types::HumanDuration;
-    use chrono::{TimeZone, Utc};
-    use std::time::Duration;
-
-    fn any() -> RuleParams {
-        RuleParams::Any(AnyParams {})
-    }
-
-    fn frequency() -> RuleParams {
-        RuleParams::Frequency(FrequencyParams {
-            threshold: 2,
-            window: HumanDuration(Duration::from_secs(60)),
-        })
-    }
-
-    fn rule(name: &str, query: &str, params: RuleParams, group_by: &[&str]) -> RuleConfig {
-        let mut c = RuleConfig::new(name, "orders", query, params);
-        c.group_by = group_by.iter().map(|s| s.to_string()).collect();
-        c.realert = HumanDuration(Duration::from_secs(600));
-        c.notify = vec!["ops".into()];
-        c
-    }
-
-    fn json_event(source: &str, secs: i64, json: &str) -> Event {
-        Event {
-            time: Utc.timestamp_opt(1_780_000_000 + secs, 0).unwrap(),
-            raw: json.to_string(),
-            fields: Some(serde_json::from_str(json).unwrap()),
-            origin: Origin {
-                source: source.into(),
-                path: "x.log".into(),
-                fingerprint: "fp".into(),
-                offset: 0,
-            },
-            time_guessed: false,
-            fields_for: None,
-        }
-    }
-
-    fn engine(rules: Vec<RuleConfig>, kibana: Option<KibanaConfig>) -> Engine {
-        let compiled = rules.iter().map(build_for_test).collect();
-        let clock = Arc::new(ManualClock::new(
-            Utc.timestamp_opt(1_780_000_100, 0).unwrap(),
-        ));
-        Engine::new(compiled, Vec::new(), kibana, clock)
-    }
-
-    #[test]
-    fn only_rules_of_the_event_source_see_it() {
-        let mut e = engine(vec![rule("r", "ERROR", any(), &[])], None);
-        let mut out = Vec::new();
-        e.process(
-            &json_event("other", 0, r#"{"message":"ERROR x"}"#),
-            &mut out,
-        );
-        assert!(out.is_empty());
-        e.process(
-            &json_event("orders", 0, r#"{"message":"ERROR x"}"#),
-            &mut out,
-        );
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].channels, vec!["ops"]);
-    }
-
-    #[test]
-    fn group_by_splits_keys_and_realert_holds_back_per_key() {
-        let mut e = engine(vec![rule("r", "ERROR", frequency(), &["sku"])], None);
-        let mut out = Vec::new();
-        let lines = [
-            (0, r#"{"message":"ERROR a","sku":"A"}"#),
-            (1, r#"{"message":"ERROR b","sku":"B"}"#),
-            (2, r#"{"message":"ERROR a2","sku":"A"}"#), // A fires (2 in window)
-            (3, r#"{"message":"ERROR a3","sku":"A"}"#),
-            (4, r#"{"message":"ERROR a4","sku":"A"}"#), // A fires again: held back by realert
-            (5, r#"{"message":"ERROR b2"}"#),           // no sku: its own key
-        ];
-        for (t, l) in lines {
-            e.process(&json_event("orders", t, l), &mut out);
-        }
-        assert_eq!(out.len(), 1, "{out:?}");
-        let a = &out[0].alert;
-        assert_eq!(a.key.get("sku"), Some("A"));
-        assert_eq!(
-            (a.count, a.sample.as_str()),
-            (2, r#"{"message":"ERROR a","sku":"A"}"#)
-        );
-        let changes = e.take_realert_changes();
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].held_back, 1);
-    }
-
-    #[test]
-    fn alerts_link_to_kibana_narrowed_to_their_key() {
-        let kibana = KibanaConfig {
-            url: "http://kibana:5601".into(),
-            data_view: "orders".into(),
-            margin: HumanDuration(Duration::from_secs(600)),
-        };
-        let mut e = engine(vec![rule("r", "ERROR", any(), &["sku"])], Some(kibana));
-        let mut out = Vec::new();
-        e.process(
-            &json_event("orders", 0, r#"{"message":"ERROR","sku":"A\"1"}"#),
-            &mut out,
-        );
-        let url = out[0].alert.kibana_url.clone().unwrap();
-        assert!(
-            url.starts_with("http://kibana:5601/app/discover#/?_g="),
-            "{url}"
-        );
-        let decoded = percent_encoding::percent_decode_str(&url)
-            .decode_utf8()
-            .unwrap();
-        assert!(decoded.contains(r#"(ERROR) AND sku:"A\"1""#), "{decoded}");
-        assert!(decoded.contains("index:orders"), "{decoded}");
-
-        // A source with a data view of its own links there; the others keep the global one.
-        let kibana = KibanaConfig {
-            url: "http://kibana:5601".into(),
-            data_view: "orders".into(),
-            margin: HumanDuration(Duration::from_secs(600)),
-        };
-        let mut e = engine(vec![rule("r", "ERROR", any(), &["sku"])], Some(kibana))
-            .with_data_views([("orders".to_string(), "3f1c-nginx-view".to_string())].into());
-        let mut out = Vec::new();
-        e.process(
-            &json_event("orders", 0, r#"{"message":"ERROR","sku":"B"}"#),
-            &mut out,
-        );
-        let url = out[0].alert.kibana_url.clone().unwrap();
-        assert!(url.contains("index:%273f1c-nginx-view%27"), "{url}");
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

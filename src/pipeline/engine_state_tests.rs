@@ -285,3 +285,103 @@ fn an_event_decoded_for_fewer_fields_is_decoded_whole_for_the_rules_now_running(
         "keyed by the sku from the raw line: {fired:?}"
     );
 }
+
+fn shop_event(secs: i64, shop: &str, amount: i64) -> Event {
+    event(
+        secs,
+        &format!(r#"{{"message":"paid","shop":"{shop}","amount":{amount}}}"#),
+    )
+}
+
+#[test]
+fn each_new_term_is_an_alert_of_its_own_within_realert() {
+    let params = RuleParams::NewTerm(crate::rule::NewTermParams {
+        field: Some("sku".into()),
+        fields: Vec::new(),
+        learning: Some(secs(60)),
+    });
+    let mut c = RuleConfig::new("skus", "orders", "sold", params);
+    c.group_by = vec!["shop".into()];
+    c.realert = secs(600);
+    c.notify = vec!["ops".into()];
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let mut e = engine(&[c], &clock);
+    let sold = |t: i64, sku: &str| {
+        event(
+            t,
+            &format!(r#"{{"message":"sold","shop":"1","sku":"{sku}"}}"#),
+        )
+    };
+    assert!(
+        step(&mut e, &mut store, &[sold(0, "A")]).is_empty(),
+        "learning"
+    );
+    let fired = step(
+        &mut e,
+        &mut store,
+        &[sold(70, "B"), sold(80, "C"), sold(90, "B"), sold(95, "A")],
+    );
+    // C is new 10 s after B, well within realert: still told. B again is not new.
+    assert_eq!(
+        fired,
+        vec![
+            ("skus".to_string(), "shop=1, sku=B".to_string()),
+            ("skus".to_string(), "shop=1, sku=C".to_string())
+        ]
+    );
+    // Realert holds each term back on its own.
+    let realert = store.realert_states().unwrap();
+    let mut keys: Vec<&str> = realert.iter().map(|r| r.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [r#"{"shop":"1","sku":"B"}"#, r#"{"shop":"1","sku":"C"}"#]
+    );
+}
+
+#[test]
+fn a_metric_below_fires_for_a_silent_key_once_across_restarts() {
+    let params = RuleParams::Metric(crate::rule::MetricParams {
+        field: "amount".into(),
+        window: secs(60),
+        metric: crate::rule::MetricKind::Sum,
+        above: None,
+        below: Some(10.0),
+    });
+    let mut c = RuleConfig::new("takings", "orders", "paid", params);
+    c.group_by = vec!["shop".into()];
+    c.allowed_lateness = Some(secs(0));
+    c.realert = secs(0);
+    c.notify = vec!["ops".into()];
+    let clock = wall(0);
+    let mut store = MemoryStore::new();
+    let start = |store: &MemoryStore| {
+        let mut e = engine(std::slice::from_ref(&c), &clock);
+        e.restore(store).unwrap();
+        e
+    };
+    // Shop 1 sells twice and falls silent; shop 2 keeps selling (and the clock going).
+    let busy = |from: i64, to: i64| -> Vec<Event> {
+        (from..=to)
+            .step_by(10)
+            .map(|t| shop_event(t, "2", 20))
+            .collect()
+    };
+    let mut e = start(&store);
+    let mut first = vec![shop_event(0, "1", 6), shop_event(10, "1", 6)];
+    first.extend(busy(0, 50));
+    assert!(step(&mut e, &mut store, &first).is_empty());
+    drop(e);
+    // After a restart the clock passes 60 s and a microsecond: shop 1's first sale left.
+    let mut e = start(&store);
+    assert_eq!(
+        step(&mut e, &mut store, &busy(60, 100)),
+        vec![("takings".to_string(), "shop=1".to_string())]
+    );
+    drop(e);
+    // Still silent, still below: the same crossing, not told again after another restart.
+    let mut e = start(&store);
+    assert!(step(&mut e, &mut store, &busy(110, 300)).is_empty());
+    assert_eq!(e.reports()[0].keys, 2);
+}

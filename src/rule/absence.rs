@@ -161,6 +161,7 @@ impl RuleType for AbsenceRule {
                     last_seen: time_of(last),
                     sample,
                     detail: Some(format!("nothing followed within {}", human(within))),
+                    identity: Vec::new(),
                 },
             });
         }

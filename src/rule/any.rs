@@ -34,6 +34,7 @@ impl RuleType for AnyRule {
             last_seen: event.time,
             sample: super::kept(&event.raw),
             detail: None,
+            identity: Vec::new(),
         })
     }
 }

@@ -2,21 +2,31 @@
 //! `max_cardinality` or below `min_cardinality` — one user paying from 30 cards in ten
 //! minutes, or payments suddenly going through a single gateway.
 //!
-//! The window ends at the key's newest event and reaches back `window`, inclusive. While
-//! the thresholds are small (≤ 10,000) every value is tracked exactly and only as many as
-//! the thresholds need are kept; above that, values go into HyperLogLog sketches per
+//! The window at instant `t` is `[t - window, t]`: a value seen exactly `window` ago still
+//! counts. While the limits are small (≤ 10,000) every value is tracked exactly and only as
+//! many as the limits need are kept; above that, values go into HyperLogLog sketches per
 //! sixteenth of the window (about 1.6% error; the window is rounded up to whole
-//! sixteenths). Checked as events arrive; fires when the count crosses the limit and again
-//! only after it has come back.
-
-use std::collections::{HashMap, VecDeque};
+//! sixteenths). An alert fires when the count goes past a limit, and again only after it
+//! has come back within them; its `first_seen` is when the values it counted were first
+//! seen (since they last entered the window).
+//!
+//! With only `max_cardinality` the count is checked as each event arrives (it only grows
+//! then). `min_cardinality` is about values going away, which needs no event at all: such
+//! a rule fires on the clock. It checks every instant its count changes — an event
+//! arriving, a value leaving the window — up to the watermark, so a key that falls silent
+//! fires at the instant its count drops below the minimum; instants before an event are
+//! checked when the event comes. The minimum applies once a key has been watched a whole
+//! window (from its first event; without `group_by`, the one key from the rule's first
+//! clock tick).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::crossing::{Crossing, Past};
+use super::distinct::{Counting, Distinct};
 use super::{
-    human, micros, span, time_of, BuildContext, HyperLogLog, Keyed, Match, Params, RuleError,
-    RuleStats, RuleType, StateChange,
+    human, micros, set_text, span, time_of, BuildContext, Keyed, KeyedMatch, Match, Params,
+    RuleError, RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
 use crate::types::HumanDuration;
@@ -35,7 +45,9 @@ pub struct CardinalityParams {
 }
 
 impl Params for CardinalityParams {
-    const STATE_VERSION: u32 = 1;
+    /// 2: each value's first sighting, the limit the count is past, the instant checked up
+    /// to and the last line are stored.
+    const STATE_VERSION: u32 = 2;
 
     fn counted_over(&self) -> Option<HumanDuration> {
         Some(self.window)
@@ -62,110 +74,166 @@ impl Params for CardinalityParams {
                 );
             }
         }
-        Some(Box::new(CardinalityRule::new(
-            self.field.clone(),
+        Some(Box::new(CardinalityRule::new(Cardinality {
+            field: self.field.clone(),
             window,
-            self.max_cardinality,
-            self.min_cardinality,
-            cx.max_keys,
-        )))
+            max: self.max_cardinality,
+            min: self.min_cardinality,
+            grouped: cx.grouped,
+            cap: cx.max_keys,
+        })))
     }
 }
 
-/// Thresholds up to this are tracked exactly.
+/// Limits up to this are tracked exactly.
 const EXACT_LIMIT: u64 = 10_000;
-/// Sketch buckets per window.
-const BUCKETS: i64 = 16;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Distinct {
-    since: i64,
-    newest: i64,
-    /// Exact mode: value → last seen (µs).
-    exact: HashMap<String, i64>,
-    /// Sketch mode: (bucket start µs, sketch), ascending.
-    buckets: VecDeque<(i64, HyperLogLog)>,
-    /// Sketch mode: the union of `buckets` (rebuilt when a bucket leaves the window).
-    #[serde(skip)]
-    union: Option<HyperLogLog>,
-    /// Over the limit now: no new alert until it comes back.
-    firing: bool,
+/// A cardinality rule's settings, in runtime values.
+pub struct Cardinality {
+    pub field: String,
+    pub window: Duration,
+    pub max: Option<u64>,
+    pub min: Option<u64>,
+    pub grouped: bool,
+    pub cap: usize,
+}
+
+/// What deciding needs, apart from the keys (borrowed beside them).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max: Option<u64>,
+    min: Option<u64>,
+    counting: Counting,
+}
+
+impl Limits {
+    /// Where `count` stands; the minimum applies only to a key `watched` a whole window.
+    fn reading(&self, count: u64, watched: bool) -> Past {
+        if self.max.is_some_and(|m| count > m) {
+            Past::Above
+        } else if watched && self.min.is_some_and(|m| count < m) {
+            Past::Below
+        } else {
+            Past::Within
+        }
+    }
+
+    fn detail(&self, field: &str, count: u64, past: Past) -> String {
+        let limit = match past {
+            Past::Above => format!("more than {}", self.max.unwrap_or_default()),
+            _ => format!("fewer than {}", self.min.unwrap_or_default()),
+        };
+        let window = human(self.counting.window);
+        format!("{count} distinct {field} in {window} ({limit})")
+    }
+
+    /// Checks the instants in `(d.checked, until)` where the count of `key` changes without
+    /// an event (a value leaving the window; the instant it has been watched a whole
+    /// window), in order: what fires goes to `found`. True when state worth storing
+    /// changed.
+    fn sweep(
+        &self,
+        field: &str,
+        key: &str,
+        d: &mut Distinct,
+        until: i64,
+        scratch: &mut Scratch,
+        found: &mut Vec<KeyedMatch>,
+    ) -> bool {
+        let window = self.counting.window;
+        let Scratch { leaving, instants } = scratch;
+        leaving.clear();
+        d.departures(&self.counting, leaving);
+        let after = d.checked;
+        instants.clear();
+        instants.extend(leaving.iter().copied().filter(|&c| c > after && c < until));
+        let watched = d.since.saturating_add(window);
+        if watched > after && watched < until {
+            instants.push(watched);
+        }
+        // Most sweeps (one per event) find nothing due: sorting waits until something is.
+        if !instants.is_empty() {
+            leaving.sort_unstable();
+            instants.sort_unstable();
+            instants.dedup();
+        }
+        let mut changed = false;
+        for &c in instants.iter() {
+            let count = d.count_at(c, &self.counting, leaving);
+            let past = self.reading(count, c.saturating_sub(d.since) >= window);
+            match d.past.step(Some(past)) {
+                Crossing::Nothing => continue,
+                Crossing::Cleared => {}
+                Crossing::Fired => {
+                    let first = d.first_at(c, &self.counting);
+                    found.push(KeyedMatch {
+                        key: key.to_string(),
+                        due: time_of(c),
+                        found: Match {
+                            count,
+                            first_seen: time_of(first.unwrap_or(c.saturating_sub(window))),
+                            last_seen: time_of(c),
+                            sample: d.last_line.clone(),
+                            detail: Some(self.detail(field, count, past)),
+                            identity: Vec::new(),
+                        },
+                    })
+                }
+            }
+            changed = true;
+        }
+        d.checked = d.checked.max(until.saturating_sub(1));
+        d.forget_left(&self.counting) || changed
+    }
+}
+
+/// Buffers a sweep reuses: the instants values leave the window, the instants to check.
+#[derive(Debug, Default)]
+struct Scratch {
+    leaving: Vec<i64>,
+    instants: Vec<i64>,
 }
 
 pub struct CardinalityRule {
     field: String,
-    window: i64,
-    max: Option<u64>,
-    min: Option<u64>,
-    exact: bool,
+    limits: Limits,
+    grouped: bool,
     keys: Keyed<Distinct>,
+    /// What the last `observe` found due before its event.
+    found: Vec<KeyedMatch>,
+    scratch: Scratch,
 }
 
 impl CardinalityRule {
-    pub fn new(
-        field: String,
-        window: Duration,
-        max: Option<u64>,
-        min: Option<u64>,
-        max_keys: usize,
-    ) -> Self {
-        let need = max.map_or(0, |m| m.saturating_add(1)).max(min.unwrap_or(0));
-        CardinalityRule {
-            field,
-            window: span(window).max(1),
-            max,
-            min,
-            exact: need <= EXACT_LIMIT,
-            keys: Keyed::new(max_keys),
-        }
-    }
-
-    /// Enough values kept to decide both thresholds.
-    fn keep(&self) -> usize {
-        let need = self
+    pub fn new(p: Cardinality) -> Self {
+        // Enough values kept to decide both limits.
+        let keep = p
             .max
             .map_or(0, |m| m.saturating_add(1))
-            .max(self.min.unwrap_or(0));
-        need.max(1) as usize
-    }
-}
-
-/// Distinct values in the window of `d`, tracking exactly: drops values out of the window
-/// and, beyond `keep`, the least recently seen (the count is then known to be ≥ `keep`).
-fn exact_count(d: &mut Distinct, window: i64, keep: usize) -> u64 {
-    let from = d.newest.saturating_sub(window);
-    d.exact.retain(|_, &mut last| last >= from);
-    while d.exact.len() > keep {
-        let oldest = d
-            .exact
-            .iter()
-            .min_by_key(|(v, &t)| (t, (*v).clone()))
-            .map(|(v, _)| v.clone());
-        match oldest {
-            Some(v) => d.exact.remove(&v),
-            None => break,
-        };
-    }
-    d.exact.len() as u64
-}
-
-fn sketch_count(d: &mut Distinct, window: i64, value: &str) -> u64 {
-    let width = (window / BUCKETS).max(1);
-    let from = d.newest.saturating_sub(window);
-    while d.buckets.front().is_some_and(|(s, _)| s + width <= from) {
-        d.buckets.pop_front();
-        d.union = None;
-    }
-    let buckets = &d.buckets;
-    let union = d.union.get_or_insert_with(|| {
-        let mut all = HyperLogLog::default();
-        for (_, h) in buckets {
-            all.merge(h);
+            .max(p.min.unwrap_or(0))
+            .max(1);
+        CardinalityRule {
+            field: p.field,
+            limits: Limits {
+                max: p.max,
+                min: p.min,
+                counting: Counting {
+                    window: span(p.window).max(1),
+                    exact: keep <= EXACT_LIMIT,
+                    keep: keep as usize,
+                },
+            },
+            grouped: p.grouped,
+            keys: Keyed::new(p.cap),
+            found: Vec::new(),
+            scratch: Scratch::default(),
         }
-        all
-    });
-    union.insert(value);
-    union.count()
+    }
+
+    /// A minimum is about values going away: the rule must look on the clock.
+    fn on_clock(&self) -> bool {
+        self.limits.min.is_some()
+    }
 }
 
 impl RuleType for CardinalityRule {
@@ -176,66 +244,65 @@ impl RuleType for CardinalityRule {
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = event.text(&self.field)?;
         let t = micros(event.time);
-        let (window, keep) = (self.window, self.keep());
-        let d = self.keys.touch(key, || Distinct {
-            since: t,
-            newest: t,
-            ..Distinct::default()
-        });
-        d.newest = d.newest.max(t);
-        let count = if self.exact {
-            match d.exact.get_mut(value.as_ref()) {
-                Some(last) => *last = (*last).max(t),
-                None => {
-                    d.exact.insert(value.to_string(), t);
-                }
-            }
-            // Counting needs pruning only near a threshold; the map is small otherwise.
-            let len = d.exact.len() as u64;
-            let near_max = self.max.is_some_and(|m| len > m);
-            let near_min = self.min.is_some_and(|m| len >= m);
-            if near_max || near_min || d.exact.len() > keep {
-                exact_count(d, window, keep)
-            } else {
-                len
-            }
-        } else {
-            let width = (window / BUCKETS).max(1);
-            let start = t - t.rem_euclid(width);
-            let at = d.buckets.partition_point(|(s, _)| *s < start);
-            if d.buckets.get(at).is_none_or(|(s, _)| *s != start) {
-                d.buckets.insert(at, (start, HyperLogLog::default()));
-            }
-            d.buckets[at].1.insert(&value);
-            sketch_count(d, window, &value)
-        };
-        let watched_a_window = d.newest.saturating_sub(d.since) >= window;
-        let over = self
-            .max
-            .filter(|&m| count > m)
-            .map(|m| format!("more than {m}"));
-        let under = self
-            .min
-            .filter(|&m| count < m && watched_a_window)
-            .map(|m| format!("fewer than {m}"));
-        let Some(limit) = over.or(under) else {
-            d.firing = false;
-            return None;
-        };
-        if std::mem::replace(&mut d.firing, true) {
+        let on_clock = self.on_clock();
+        let limits = self.limits;
+        let d = self.keys.touch(key, || Distinct::watched_from(t));
+        if on_clock && t > d.checked {
+            limits.sweep(&self.field, key, d, t, &mut self.scratch, &mut self.found);
+        }
+        if on_clock {
+            set_text(&mut d.last_line, &event.raw);
+        }
+        // Without a minimum, a count at most the maximum decides nothing: the values held
+        // will do without pruning those that left.
+        let lazy = limits.max.filter(|_| limits.min.is_none());
+        let count = d.record(&value, t, &limits.counting, lazy);
+        let window = limits.counting.window;
+        let past = limits.reading(count, d.newest.saturating_sub(d.since) >= window);
+        d.checked = d.checked.max(d.newest);
+        if d.past.step(Some(past)) != Crossing::Fired {
             return None;
         }
+        let first = d.first_seen(&limits.counting);
         Some(Match {
             count,
-            first_seen: time_of(d.newest.saturating_sub(window)),
+            first_seen: time_of(first.unwrap_or(d.newest.saturating_sub(window))),
             last_seen: time_of(d.newest),
             sample: super::kept(&event.raw),
-            detail: Some(format!(
-                "{count} distinct {} in {} ({limit})",
-                self.field,
-                human(window)
-            )),
+            detail: Some(limits.detail(&self.field, count, past)),
+            identity: Vec::new(),
         })
+    }
+
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
+        if !self.on_clock() {
+            return;
+        }
+        let wm = micros(watermark);
+        if !self.grouped && self.keys.is_empty() {
+            self.keys
+                .touch(UNGROUPED_KEY, || Distinct::watched_from(wm));
+        }
+        let (limits, field) = (self.limits, &self.field);
+        let scratch = &mut self.scratch;
+        let mut fired = Vec::new();
+        self.keys.visit(|key, d| {
+            if limits.sweep(field, key, d, wm, scratch, &mut fired) {
+                Visit::Changed
+            } else {
+                Visit::Unchanged
+            }
+        });
+        fired.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        out.append(&mut fired);
+    }
+
+    fn take_found(&mut self, out: &mut Vec<KeyedMatch>) {
+        out.append(&mut self.found);
+    }
+
+    fn fires_on_clock(&self) -> bool {
+        self.on_clock()
     }
 
     fn take_changes(&mut self, out: &mut Vec<StateChange>) {
@@ -248,6 +315,7 @@ impl RuleType for CardinalityRule {
 
     fn clear_state(&mut self) {
         self.keys.clear();
+        self.found.clear();
     }
 
     fn set_max_keys(&mut self, cap: usize) {
@@ -260,71 +328,5 @@ impl RuleType for CardinalityRule {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rule::json_at;
-    use crate::rule::See;
-
-    fn card(r: &mut CardinalityRule, t: i64, card: &str) -> Option<(u64, String)> {
-        r.see("u1", &json_at(t, &format!(r#"{{"card":"{card}"}}"#)))
-            .map(|m| (m.count, m.detail.unwrap()))
-    }
-
-    #[test]
-    fn fires_once_when_distinct_values_exceed_the_max() {
-        let mut r = CardinalityRule::new("card".into(), Duration::seconds(60), Some(2), None, 10);
-        assert_eq!(card(&mut r, 0, "a"), None);
-        assert_eq!(card(&mut r, 1, "b"), None);
-        assert_eq!(card(&mut r, 2, "a"), None, "repeats are not distinct");
-        assert_eq!(
-            card(&mut r, 3, "c"),
-            Some((3, "3 distinct card in 1m (more than 2)".into()))
-        );
-        assert_eq!(
-            card(&mut r, 4, "d"),
-            None,
-            "still over: one alert per crossing"
-        );
-        // At 64 "a" (last 2), "b" (1) and "c" (3) are more than 60s old: back to d, e.
-        assert_eq!(card(&mut r, 64, "e"), None);
-        assert_eq!(card(&mut r, 64, "f").map(|m| m.0), Some(3), "crossed again");
-    }
-
-    #[test]
-    fn an_event_exactly_a_window_old_still_counts() {
-        let mut r = CardinalityRule::new("card".into(), Duration::seconds(60), Some(1), None, 10);
-        assert_eq!(card(&mut r, 0, "a"), None);
-        assert_eq!(card(&mut r, 60, "b").map(|m| m.0), Some(2));
-    }
-
-    #[test]
-    fn fires_below_the_min_only_after_a_full_window() {
-        let mut r = CardinalityRule::new("card".into(), Duration::seconds(60), None, Some(2), 10);
-        assert_eq!(card(&mut r, 0, "a"), None, "not watched a full window yet");
-        assert_eq!(card(&mut r, 30, "b"), None);
-        // At 70 "a" (0) has left [10, 70]: only "b" is left, 1 < 2.
-        assert_eq!(
-            card(&mut r, 70, "b"),
-            Some((1, "1 distinct card in 1m (fewer than 2)".into()))
-        );
-    }
-
-    #[test]
-    fn large_limits_use_sketches() {
-        let mut r = CardinalityRule::new(
-            "card".into(),
-            Duration::seconds(600),
-            Some(12_000),
-            None,
-            10,
-        );
-        let mut first = None;
-        for i in 0..15_000 {
-            if let Some(m) = card(&mut r, i / 100, &format!("c{i}")) {
-                first.get_or_insert(m.0);
-            }
-        }
-        let n = first.expect("crossed 12,000") as f64;
-        assert!((n - 12_000.0).abs() < 12_000.0 * 0.05, "{n}");
-    }
-}
+#[path = "cardinality_tests.rs"]
+mod tests;

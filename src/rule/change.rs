@@ -116,6 +116,7 @@ impl RuleType for ChangeRule {
             last_seen: event.time,
             sample: super::kept(&event.raw),
             detail: Some(format!("{}: {from} → {value}", self.field)),
+            identity: Vec::new(),
         })
     }
 

@@ -17,7 +17,8 @@ use crate::types::HumanDuration;
 /// `config::load` does (and why `params` is skipped here).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RuleConfig {
-    /// Unique name; the alert identity is this name plus the `group_by` values.
+    /// Unique name; the alert identity is this name plus the `group_by` values (and, for
+    /// `new_term`, the term: see `Match::identity`).
     pub name: String,
     /// Name of a source in klaxon.yaml.
     pub source: String,

@@ -189,6 +189,7 @@ impl RuleType for FlatlineRule {
                     last_seen: time_of(c),
                     sample,
                     detail: Some(format!("{n} in {} (fewer than {threshold})", human(window))),
+                    identity: Vec::new(),
                 },
             });
         }
@@ -207,7 +208,14 @@ impl RuleType for FlatlineRule {
     }
 
     fn restore(&mut self, key: &str, state: &str) -> Result<(), RuleError> {
-        self.keys.restore(key, state)
+        self.keys.restore(key, state)?;
+        // Stored before `checked` was (no STATE_VERSION bump: the keys watched must stay).
+        if self.keys.get(key).is_some_and(Track::checked_unknown) {
+            if let Some(tr) = self.keys.get_mut(key) {
+                tr.settle_unknown_checked(self.window);
+            }
+        }
+        Ok(())
     }
 
     fn clear_state(&mut self) {
@@ -370,5 +378,33 @@ mod tests {
         fires(&mut r, 126);
         r.settle(at(126), &mut cleared);
         assert_eq!(cleared, ["a"], "once");
+    }
+
+    #[test]
+    fn a_restart_does_not_evaluate_windows_whose_events_were_dropped() {
+        let mut r = rule(1, true, false);
+        for t in (0..=1000).step_by(10) {
+            r.see("a", &event_at(t, "beat"));
+        }
+        assert!(fires(&mut r, 970).is_empty());
+        let mut changes = Vec::new();
+        r.take_changes(&mut changes);
+        let mut back = rule(1, true, false);
+        for c in &changes {
+            back.restore(&c.key, c.state.as_deref().unwrap()).unwrap();
+        }
+        assert!(fires(&mut back, 990).is_empty(), "beats all along");
+        // The last beat (1000) leaves at 1060: that still fires.
+        assert_eq!(fires(&mut back, 1100), vec![("a".into(), 0, 1060)]);
+        // A state stored before `checked` was stored reads back as safely.
+        let old = regex::Regex::new(r#","checked":-?\d+"#)
+            .unwrap()
+            .replace(changes[0].state.as_deref().unwrap(), "")
+            .into_owned();
+        assert!(!old.contains("checked"), "{old}");
+        let mut legacy = rule(1, true, false);
+        legacy.restore("a", &old).unwrap();
+        assert!(fires(&mut legacy, 990).is_empty());
+        assert_eq!(fires(&mut legacy, 1100), vec![("a".into(), 0, 1060)]);
     }
 }

@@ -124,6 +124,7 @@ impl RuleType for FrequencyRule {
             last_seen: time_of(newest),
             sample,
             detail: None,
+            identity: Vec::new(),
         })
     }
 

@@ -154,6 +154,7 @@ impl RuleType for ListedRule {
             last_seen: event.time,
             sample: super::kept(&event.raw),
             detail: Some(format!("{}={value} {verdict}", self.field)),
+            identity: Vec::new(),
         })
     }
 }

@@ -1,19 +1,33 @@
 //! `type: metric`: an aggregate (`min`, `max`, `avg`, `sum`, `p50`…`p99`) of a numeric
 //! field within `window` per key goes `above` or `below` a threshold — payment latency p95
-//! over 2s, refunds summing over a limit. The window ends at the key's newest event and
-//! reaches back `window`, inclusive. Fires when the value crosses the limit, and again only
+//! over 2s, refunds summing over a limit, takings dropping under a floor. The window at
+//! instant `t` is `[t - window, t]`. Fires when the value goes past a limit, and again only
 //! after it has come back; coming back is the condition clearing, so the alert resolves
 //! then (a queue's backlog drained). Fields that are not numbers (or numeric strings) are
 //! ignored.
+//!
+//! An empty window has a `sum` of 0 and no `avg`, `min`, `max` or percentile at all: no
+//! value, which neither fires nor clears.
+//!
+//! With only `above`, the aggregate is checked as each event arrives. `below` is about
+//! values going away, which needs no event at all: such a rule fires on the clock. It checks
+//! every instant the aggregate changes — an event arriving, a value leaving the window — up
+//! to the watermark, so a key that falls silent fires at the instant its aggregate drops
+//! below; instants before an event are checked when the event comes. A `sum` is compared
+//! with `below` only once the key has been watched a whole window (from its first event;
+//! without `group_by`, the one key from the rule's first clock tick), since a window not
+//! yet watched whole sums low only for being partial.
 
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::aggregate::Suffixes;
+use super::crossing::{leaves, Crossing, Past};
 use super::{
-    human, insert_sorted, micros, span, time_of, BuildContext, Keyed, Match, Params, RuleError,
-    RuleStats, RuleType, StateChange,
+    human, insert_sorted, micros, set_text, span, time_of, BuildContext, Keyed, KeyedMatch, Match,
+    Params, RuleError, RuleStats, RuleType, StateChange, Visit, UNGROUPED_KEY,
 };
 use crate::event::Event;
 use crate::types::{rounded, HumanDuration};
@@ -36,7 +50,9 @@ pub struct MetricParams {
 }
 
 impl Params for MetricParams {
-    const STATE_VERSION: u32 = 1;
+    /// 2: the limit the aggregate is past (not just whether it is), when the key was first
+    /// watched, the instant checked up to and the last line are stored.
+    const STATE_VERSION: u32 = 2;
 
     fn counted_over(&self) -> Option<HumanDuration> {
         Some(self.window)
@@ -55,6 +71,7 @@ impl Params for MetricParams {
             window,
             above: self.above,
             below: self.below,
+            grouped: cx.grouped,
             cap: cx.max_keys,
         })))
     }
@@ -117,25 +134,50 @@ pub struct Metric {
     pub window: Duration,
     pub above: Option<f64>,
     pub below: Option<f64>,
+    pub grouped: bool,
     pub cap: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Series {
+    /// Watched since (µs): `sum … below` applies once a whole window has passed.
+    since: i64,
     times: VecDeque<i64>,
     /// Parallel to `times`.
     values: VecDeque<f64>,
-    firing: bool,
+    /// The limit the aggregate is past.
+    past: Past,
+    /// Instants up to this (µs) were checked. Stored only when something else changes, so a
+    /// restart may check some instants again — finding what it found then: nothing.
+    checked: i64,
+    /// With `below`: the key's last line, the sample of an alert fired between its events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    last_line: String,
+}
+
+impl Series {
+    /// A key first watched at `t` (µs).
+    fn watched_from(t: i64) -> Self {
+        Series {
+            since: t,
+            checked: i64::MIN,
+            ..Series::default()
+        }
+    }
 }
 
 pub struct MetricRule {
     p: Metric,
     window: i64,
     keys: Keyed<Series>,
-    /// Reused for percentiles.
-    scratch: Vec<f64>,
+    /// Reused for the aggregates of a window.
+    suffixes: Suffixes,
+    /// Reused for the instants a sweep checks.
+    instants: Vec<i64>,
     /// Keys back within the limits since `settle` last ran: their alerts resolve.
     cleared: Vec<String>,
+    /// What the last `observe` found due before its event.
+    found: Vec<KeyedMatch>,
 }
 
 impl MetricRule {
@@ -143,27 +185,126 @@ impl MetricRule {
         MetricRule {
             window: span(p.window),
             keys: Keyed::new(p.cap),
-            scratch: Vec::new(),
+            suffixes: Suffixes::default(),
+            instants: Vec::new(),
             cleared: Vec::new(),
+            found: Vec::new(),
             p,
         }
     }
+
+    /// A lower limit is about values going away: the rule must look on the clock.
+    fn on_clock(&self) -> bool {
+        self.p.below.is_some()
+    }
 }
 
-/// The aggregate of non-empty `values`; percentiles by nearest rank.
-fn aggregate(kind: MetricKind, values: &VecDeque<f64>, scratch: &mut Vec<f64>) -> f64 {
-    match kind {
-        MetricKind::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
-        MetricKind::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        MetricKind::Sum => values.iter().sum(),
-        MetricKind::Avg => values.iter().sum::<f64>() / values.len() as f64,
-        MetricKind::Percentile(p) => {
-            scratch.clear();
-            scratch.extend(values.iter().copied());
-            scratch.sort_unstable_by(f64::total_cmp);
-            let rank = (f64::from(p) / 100.0 * scratch.len() as f64).ceil() as usize;
-            scratch[rank.clamp(1, scratch.len()) - 1]
+impl Metric {
+    /// Where the aggregate `v` stands (`None`: there is none); `sum` is compared with
+    /// `below` only for a key `watched` a whole window.
+    fn reading(&self, v: Option<f64>, watched: bool) -> Option<Past> {
+        let v = v?;
+        Some(if self.above.is_some_and(|a| v > a) {
+            Past::Above
+        } else if self.below.is_some_and(|b| v < b) && (watched || self.kind != MetricKind::Sum) {
+            Past::Below
+        } else {
+            Past::Within
+        })
+    }
+
+    fn detail(&self, window: i64, v: Option<f64>, past: Option<Past>) -> String {
+        let limit = match past {
+            Some(Past::Above) => format!("above {}", rounded(self.above.unwrap_or_default())),
+            _ => format!("below {}", rounded(self.below.unwrap_or_default())),
+        };
+        format!(
+            "{}({}) over {} = {} ({limit})",
+            self.kind,
+            self.field,
+            human(window),
+            rounded(v.unwrap_or_default())
+        )
+    }
+}
+
+/// What a sweep works with besides the key: the rule's settings and buffers.
+struct Sweep<'a> {
+    p: &'a Metric,
+    window: i64,
+    suffixes: &'a mut Suffixes,
+    instants: &'a mut Vec<i64>,
+    found: &'a mut Vec<KeyedMatch>,
+    cleared: &'a mut Vec<String>,
+}
+
+impl Sweep<'_> {
+    /// Checks the instants in `(s.checked, until)` where the aggregate of `key` changes
+    /// without an event (a value leaving the window; for `sum`, the instant it has been
+    /// watched a whole window), in order. True when state worth storing changed.
+    fn run(&mut self, key: &str, s: &mut Series, until: i64) -> bool {
+        let (p, window) = (self.p, self.window);
+        let after = s.checked;
+        self.instants.clear();
+        // Times are sorted, so the instants they leave at are too.
+        let leaving = s.times.partition_point(|&t| leaves(t, window) <= after);
+        self.instants.extend(
+            s.times
+                .range(leaving..)
+                .map(|&t| leaves(t, window))
+                .take_while(|&c| c < until),
+        );
+        let watched = s.since.saturating_add(window);
+        if p.kind == MetricKind::Sum && watched > after && watched < until {
+            self.instants.push(watched);
         }
+        self.instants.sort_unstable();
+        self.instants.dedup();
+        let mut changed = false;
+        if let Some(&c) = self.instants.first() {
+            let from = s.times.partition_point(|&t| t < c.saturating_sub(window));
+            self.suffixes.begin(p.kind, &s.values, from);
+        }
+        for &c in self.instants.iter() {
+            let start = s.times.partition_point(|&t| t < c.saturating_sub(window));
+            let v = self.suffixes.at(p.kind, &s.values, start);
+            let past = p.reading(v, c.saturating_sub(s.since) >= window);
+            match s.past.step(past) {
+                Crossing::Nothing => continue,
+                Crossing::Cleared => self.cleared.push(key.to_string()),
+                Crossing::Fired => {
+                    // Back and past again before the clearing was handed on: the alert
+                    // goes on.
+                    self.cleared.retain(|k| k != key);
+                    let first = s.times.get(start).copied();
+                    self.found.push(KeyedMatch {
+                        key: key.to_string(),
+                        due: time_of(c),
+                        found: Match {
+                            count: (s.times.len() - start) as u64,
+                            first_seen: time_of(first.unwrap_or(c.saturating_sub(window))),
+                            last_seen: time_of(c),
+                            sample: s.last_line.clone(),
+                            detail: Some(p.detail(window, v, past)),
+                            identity: Vec::new(),
+                        },
+                    });
+                }
+            }
+            changed = true;
+        }
+        s.checked = s.checked.max(until.saturating_sub(1));
+        // Forget what has left the window by then.
+        let before = s.times.len();
+        while s
+            .times
+            .front()
+            .is_some_and(|&t| leaves(t, window) <= s.checked)
+        {
+            s.times.pop_front();
+            s.values.pop_front();
+        }
+        changed || s.times.len() != before
     }
 }
 
@@ -184,34 +325,46 @@ impl RuleType for MetricRule {
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let value = number(event, &self.p.field)?;
         let t = micros(event.time);
-        let s = self.keys.touch(key, Series::default);
+        let on_clock = self.on_clock();
+        let window = self.window;
+        let s = self.keys.touch(key, || Series::watched_from(t));
+        if on_clock && t > s.checked {
+            let mut sweep = Sweep {
+                p: &self.p,
+                window,
+                suffixes: &mut self.suffixes,
+                instants: &mut self.instants,
+                found: &mut self.found,
+                cleared: &mut self.cleared,
+            };
+            sweep.run(key, s, t);
+        }
+        if on_clock {
+            set_text(&mut s.last_line, &event.raw);
+        }
         let at = insert_sorted(&mut s.times, t);
         s.values.insert(at, value);
         let newest = *s.times.back().expect("just inserted");
         while s
             .times
             .front()
-            .is_some_and(|&x| x < newest.saturating_sub(self.window))
+            .is_some_and(|&x| x < newest.saturating_sub(window))
         {
             s.times.pop_front();
             s.values.pop_front();
         }
-        let v = aggregate(self.p.kind, &s.values, &mut self.scratch);
-        let crossed = match (self.p.above, self.p.below) {
-            (Some(a), _) if v > a => Some(format!("above {}", rounded(a))),
-            (_, Some(b)) if v < b => Some(format!("below {}", rounded(b))),
-            _ => None,
-        };
-        let Some(limit) = crossed else {
-            if std::mem::replace(&mut s.firing, false) {
+        let v = self.suffixes.once(self.p.kind, &s.values, 0);
+        let past = self.p.reading(v, newest.saturating_sub(s.since) >= window);
+        s.checked = s.checked.max(newest);
+        match s.past.step(past) {
+            Crossing::Nothing => return None,
+            Crossing::Cleared => {
                 self.cleared.push(key.to_string());
+                return None;
             }
-            return None;
-        };
-        if std::mem::replace(&mut s.firing, true) {
-            return None;
+            Crossing::Fired => {}
         }
-        // Back and over again before the clearing was handed on: the alert goes on (a
+        // Back and past again before the clearing was handed on: the alert goes on (a
         // clear handed on after this new alert would resolve it).
         self.cleared.retain(|k| k != key);
         Some(Match {
@@ -219,14 +372,45 @@ impl RuleType for MetricRule {
             first_seen: time_of(*s.times.front().expect("not empty")),
             last_seen: time_of(newest),
             sample: super::kept(&event.raw),
-            detail: Some(format!(
-                "{}({}) over {} = {} ({limit})",
-                self.p.kind,
-                self.p.field,
-                human(self.window),
-                rounded(v)
-            )),
+            detail: Some(self.p.detail(window, v, past)),
+            identity: Vec::new(),
         })
+    }
+
+    fn advance(&mut self, watermark: DateTime<Utc>, out: &mut Vec<KeyedMatch>) {
+        if !self.on_clock() {
+            return;
+        }
+        let wm = micros(watermark);
+        if !self.p.grouped && self.keys.is_empty() {
+            self.keys.touch(UNGROUPED_KEY, || Series::watched_from(wm));
+        }
+        let mut fired = Vec::new();
+        let mut sweep = Sweep {
+            p: &self.p,
+            window: self.window,
+            suffixes: &mut self.suffixes,
+            instants: &mut self.instants,
+            found: &mut fired,
+            cleared: &mut self.cleared,
+        };
+        self.keys.visit(|key, s| {
+            if sweep.run(key, s, wm) {
+                Visit::Changed
+            } else {
+                Visit::Unchanged
+            }
+        });
+        fired.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        out.append(&mut fired);
+    }
+
+    fn take_found(&mut self, out: &mut Vec<KeyedMatch>) {
+        out.append(&mut self.found);
+    }
+
+    fn fires_on_clock(&self) -> bool {
+        self.on_clock()
     }
 
     fn settle(&mut self, _watermark: DateTime<Utc>, cleared: &mut Vec<String>) {
@@ -244,6 +428,7 @@ impl RuleType for MetricRule {
     fn clear_state(&mut self) {
         self.keys.clear();
         self.cleared.clear();
+        self.found.clear();
     }
 
     fn set_max_keys(&mut self, cap: usize) {
@@ -256,86 +441,5 @@ impl RuleType for MetricRule {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rule::json_at;
-    use crate::rule::See;
-
-    fn rule(kind: MetricKind, above: Option<f64>, below: Option<f64>) -> MetricRule {
-        MetricRule::new(Metric {
-            field: "ms".into(),
-            kind,
-            window: Duration::seconds(60),
-            above,
-            below,
-            cap: 10,
-        })
-    }
-
-    fn ms(r: &mut MetricRule, t: i64, ms: &str) -> Option<String> {
-        r.see("k", &json_at(t, &format!(r#"{{"ms":{ms}}}"#)))
-            .map(|m| m.detail.unwrap())
-    }
-
-    #[test]
-    fn avg_fires_when_crossing_above_and_rearms_below() {
-        let mut r = rule(MetricKind::Avg, Some(100.0), None);
-        assert_eq!(
-            ms(&mut r, 0, "100"),
-            None,
-            "exactly at the limit is not above"
-        );
-        assert_eq!(
-            ms(&mut r, 1, "104").as_deref(),
-            Some("avg(ms) over 1m = 102 (above 100)")
-        );
-        assert_eq!(ms(&mut r, 2, "400"), None, "still above: no second alert");
-        // At 70 the window [10, 70] holds only this value.
-        assert_eq!(ms(&mut r, 70, "50"), None);
-        assert!(ms(&mut r, 71, "300").is_some(), "came back, crossed again");
-        assert_eq!(ms(&mut r, 72, r#""n/a""#), None, "not a number: ignored");
-    }
-
-    #[test]
-    fn coming_back_within_the_limits_clears_the_key_once() {
-        let mut r = rule(MetricKind::Min, Some(1000.0), None);
-        let mut cleared = Vec::new();
-        assert!(ms(&mut r, 0, "1200").is_some());
-        assert_eq!(ms(&mut r, 1, "1500"), None);
-        r.settle(json_at(1, "{}").time, &mut cleared);
-        assert!(cleared.is_empty(), "still above");
-        assert_eq!(ms(&mut r, 2, "0"), None);
-        assert_eq!(ms(&mut r, 3, "0"), None);
-        r.settle(json_at(3, "{}").time, &mut cleared);
-        assert_eq!(cleared, ["k"], "back within the limit, once");
-        r.settle(json_at(4, "{}").time, &mut cleared);
-        assert_eq!(cleared, ["k"]);
-        // Cleared and over the limit again before `settle`: nothing to resolve.
-        assert!(ms(&mut r, 70, "2000").is_some());
-        assert_eq!(ms(&mut r, 71, "5"), None);
-        assert!(ms(&mut r, 200, "3000").is_some());
-        r.settle(json_at(200, "{}").time, &mut cleared);
-        assert_eq!(cleared, ["k"]);
-        // A key that never fired has nothing to resolve.
-        let mut quiet = rule(MetricKind::Max, Some(10.0), None);
-        assert_eq!(ms(&mut quiet, 0, "1"), None);
-        quiet.settle(json_at(0, "{}").time, &mut cleared);
-        assert_eq!(cleared, ["k"]);
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank_and_min_fires_below() {
-        let mut r = rule(MetricKind::Percentile(90), Some(900.0), None);
-        for (t, v) in (0..9).map(|i| (i, "100")) {
-            assert_eq!(ms(&mut r, t, v), None);
-        }
-        // 10 values: p90 is the 9th smallest = 100; the 10th (1000) does not move it.
-        assert_eq!(ms(&mut r, 9, "1000"), None);
-        assert!(ms(&mut r, 10, "1000")
-            .unwrap()
-            .starts_with("p90(ms) over 1m = 1000"));
-        let mut low = rule(MetricKind::Min, None, Some(5.0));
-        assert_eq!(ms(&mut low, 0, r#""7""#), None, "numeric strings count");
-        assert!(ms(&mut low, 1, "4.5").unwrap().contains("= 4.5 (below 5)"));
-    }
-}
+#[path = "metric_tests.rs"]
+mod tests;

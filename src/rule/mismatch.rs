@@ -189,6 +189,7 @@ impl RuleType for MismatchRule {
                 self.right.source,
                 human(self.window)
             )),
+            identity: Vec::new(),
         })
     }
 

@@ -1,18 +1,22 @@
 //! Rule types: turn the events a rule's query matched into *matches*, per key, on event time.
 //!
 //! Every type implements [`RuleType`]: `observe` sees each matching event (for its
-//! `group_by` key); types that fire on the clock (`flatline`, `spike`, `absence`) also get
-//! `advance` with the rule's watermark, and fire at the exact event-time instant a condition
-//! became true, so the alerts do not depend on how often the clock is advanced. State lives
-//! in a [`Keyed`] map per rule (bounded, least recently seen evicted) and is written to the
-//! store key by key as it changes.
+//! `group_by` key); types that fire on the clock (`flatline`, `spike`, `absence`, and
+//! `cardinality`/`metric` with a lower limit) also get `advance` with the rule's watermark,
+//! and fire at the exact event-time instant a condition became true, so the alerts do not
+//! depend on how often the clock is advanced. State lives in a [`Keyed`] map per rule
+//! (bounded, least recently seen evicted) and is written to the store key by key as it
+//! changes.
 
 mod absence;
+mod aggregate;
 mod any;
 mod cardinality;
 mod change;
 mod compiled;
 mod config;
+mod crossing;
+mod distinct;
 mod flatline;
 mod frequency;
 mod hll;
@@ -152,10 +156,15 @@ pub struct Match {
     pub count: u64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// The first matching raw line (for clock-fired types: the last line seen for the key).
+    /// The first matching raw line (for clock-fired types: the last line seen for the key;
+    /// `spike`: a line of the window that spiked).
     pub sample: String,
     /// What the rule found, in words: `state: paid → created`.
     pub detail: Option<String>,
+    /// Fields beyond `group_by` that make this match an alert of its own, as field → value
+    /// (`new_term`: the term). They join the alert's key, so realert, the alert's lifecycle
+    /// (grouping, acknowledging, resolving) and silences by label apply to each separately.
+    pub identity: Vec<(String, String)>,
 }
 
 /// A match raised on the clock, for a key the rule keeps state for.
@@ -202,6 +211,12 @@ pub trait RuleType: Send {
     /// The rule's watermark (its source's clock minus `allowed_lateness`) moved to
     /// `watermark`: push what fired up to it, in event-time order.
     fn advance(&mut self, _watermark: DateTime<Utc>, _out: &mut Vec<KeyedMatch>) {}
+
+    /// What the last `observe` found due at instants before its event (a value left the
+    /// window between the key's previous event and this one), in event-time order: raised
+    /// before the event's own match. Checking those instants when the event comes, rather
+    /// than when the watermark gets there, raises the alert as soon as it is known.
+    fn take_found(&mut self, _out: &mut Vec<KeyedMatch>) {}
 
     /// The watermark moved to `watermark` (after `advance`, for every type): the keys whose
     /// alert condition has cleared since the last call go to `cleared`, and their alerts

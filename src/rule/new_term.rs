@@ -2,6 +2,16 @@
 //! key, after a learning period. The first `learning` (default 1h) of event time after the
 //! rule's first event only records terms; afterwards each unseen term fires once. Seen
 //! terms are bounded by `max_keys` like any key (an evicted term would fire again).
+//!
+//! Whether a term is learned is decided by its event's own time, not by when it is read: a
+//! line stamped inside the learning period is learned silently even if it is read after
+//! learning ended (a file read late, a backfill). It belongs to the period the rule learns
+//! what is usual from, and reading order must not turn it into news — `klaxon test`, which
+//! reads the files merged in time order, says the same as `run` did.
+//!
+//! Each new term is an alert of its own: the term's fields join the alert's key (see
+//! `Match::identity`), so `realert` holds back a term, not the rule, and a second new term
+//! within `realert` of the first still alerts.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -135,12 +145,19 @@ impl RuleType for NewTermRule {
         }
         let term = &self.buf[self.buf.find(SEP).map_or(0, |i| i + SEP.len_utf8())..];
         let names = self.fields.join(", ");
+        // Read again only for a new term (rare): the fields are all there, `term` said so.
+        let identity = self
+            .fields
+            .iter()
+            .map(|f| (f.clone(), event.text(f).unwrap_or_default().into_owned()))
+            .collect();
         Some(Match {
             count: 1,
             first_seen: event.time,
             last_seen: event.time,
             sample: super::kept(&event.raw),
             detail: Some(format!("new {names}: {term}")),
+            identity,
         })
     }
 
@@ -229,5 +246,39 @@ mod tests {
             sku(&mut back, 101, "B").as_deref(),
             Some(r#"new sku, shop: ["B","7"]"#)
         );
+    }
+
+    #[test]
+    fn the_term_is_part_of_the_alert_identity() {
+        let mut r = NewTermRule::new(vec!["sku".into()], Duration::zero(), 10);
+        sku(&mut r, 0, "A");
+        let m = r
+            .see("{}", &json_at(1, r#"{"sku":"B","shop":"7"}"#))
+            .unwrap();
+        assert_eq!(m.identity, vec![("sku".to_string(), "B".to_string())]);
+        let mut tuple = NewTermRule::new(vec!["sku".into(), "shop".into()], Duration::zero(), 10);
+        sku(&mut tuple, 0, "A");
+        let m = tuple
+            .see("{}", &json_at(1, r#"{"sku":"B","shop":7}"#))
+            .unwrap();
+        assert_eq!(
+            m.identity,
+            vec![
+                ("sku".to_string(), "B".to_string()),
+                ("shop".to_string(), "7".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_stamped_inside_learning_is_learned_even_when_read_after_it() {
+        let mut r = NewTermRule::new(vec!["sku".into()], Duration::seconds(60), 10);
+        assert_eq!(sku(&mut r, 0, "A"), None);
+        assert_eq!(sku(&mut r, 70, "C").as_deref(), Some("new sku: C"));
+        // Read after learning ended (the rule has seen 70 s), stamped inside it: learned.
+        assert_eq!(sku(&mut r, 40, "D"), None);
+        assert_eq!(sku(&mut r, 80, "D"), None, "not new: it was learned");
+        // Stamped after learning ended, read late: new.
+        assert_eq!(sku(&mut r, 65, "E").as_deref(), Some("new sku: E"));
     }
 }

@@ -9,6 +9,11 @@
 //! windows, and counts change only when an event arrives or crosses a window edge, so those
 //! are the instants checked, whatever the clock's ticking. After an alert both windows
 //! start empty again (as ElastAlert does).
+//!
+//! An alert's sample is a line from the current window `(t - window, t]` — the earliest of
+//! the lines kept of it (the first and last line of each `window`-long stretch of time are
+//! kept, which always leaves one inside a window holding events) — or, for a spike down to
+//! an empty window, the latest kept line of the window before.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -51,7 +56,9 @@ pub enum SpikeDirection {
 }
 
 impl Params for SpikeParams {
-    const STATE_VERSION: u32 = 1;
+    /// 2: lines are kept per stretch of time (for a sample from the spike's window), not
+    /// the key's last line.
+    const STATE_VERSION: u32 = 2;
 
     fn counted_over(&self) -> Option<HumanDuration> {
         Some(self.window)
@@ -97,6 +104,9 @@ pub struct SpikeRule {
 /// What a comparison found: (current, reference, direction word).
 type Found = (u64, u64, &'static str);
 
+/// A spike: the instant, what was found, the sample line.
+type Spiked = (i64, Found, String);
+
 impl SpikeRule {
     pub fn new(p: Spike) -> Self {
         SpikeRule {
@@ -126,8 +136,8 @@ impl SpikeRule {
         }
     }
 
-    /// Spikes of one key up to `wm`, as (instant, spike).
-    fn evaluate(&self, tr: &mut Track, wm: i64) -> Vec<(i64, Found)> {
+    /// Spikes of one key up to `wm`.
+    fn evaluate(&self, tr: &mut Track, wm: i64) -> Vec<Spiked> {
         let w = self.window;
         let mut fired = Vec::new();
         loop {
@@ -155,7 +165,13 @@ impl SpikeRule {
             });
             match hit {
                 Some((c, s)) => {
-                    fired.push((c, s));
+                    let two = w.saturating_mul(2);
+                    let sample = tr
+                        .first_line_in(c.saturating_sub(w), c)
+                        .or_else(|| tr.last_line_in(c.saturating_sub(two), c.saturating_sub(w)))
+                        .unwrap_or_default()
+                        .to_string();
+                    fired.push((c, s, sample));
                     tr.since = c;
                     tr.checked = c.saturating_add(1);
                     while tr.times.front().is_some_and(|&e| e <= c) {
@@ -177,7 +193,10 @@ impl RuleType for SpikeRule {
 
     fn observe(&mut self, key: &str, event: &Event, _now: DateTime<Utc>) -> Option<Match> {
         let since = micros(event.time);
-        self.keys.touch(key, || Track::new(since)).record(event);
+        let width = self.window;
+        self.keys
+            .touch(key, || Track::new(since))
+            .record_kept(event, width);
         None
     }
 
@@ -204,10 +223,10 @@ impl RuleType for SpikeRule {
                 return Visit::Changed;
             }
             tr.firing |= any;
-            for (c, s) in hits {
-                fired.push((c, key.to_string(), s, tr.last_line.clone()));
+            for (c, s, sample) in hits {
+                fired.push((c, key.to_string(), s, sample));
             }
-            let before = tr.times.len();
+            let before = (tr.times.len(), tr.stretches.len());
             while tr
                 .times
                 .front()
@@ -215,7 +234,9 @@ impl RuleType for SpikeRule {
             {
                 tr.times.pop_front();
             }
-            if any || tr.times.len() != before {
+            // The lines of a later spike's windows are all after `wm - 2·window`.
+            tr.forget_lines_before(wm.saturating_sub(w.saturating_mul(2)), w);
+            if any || (tr.times.len(), tr.stretches.len()) != before {
                 Visit::Changed
             } else {
                 Visit::Unchanged
@@ -238,6 +259,7 @@ impl RuleType for SpikeRule {
                         human(w),
                         human(w)
                     )),
+                    identity: Vec::new(),
                 },
             });
         }
@@ -357,5 +379,92 @@ mod tests {
         fired(&mut r, 300);
         r.settle(at(300), &mut cleared);
         assert_eq!(cleared, ["k"]);
+    }
+
+    /// (instant, sample) of what fired up to `wm`.
+    fn samples(r: &mut SpikeRule, wm: i64) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        r.advance(at(wm), &mut out);
+        out.into_iter()
+            .map(|m| {
+                (
+                    m.found.last_seen.timestamp() - at(0).timestamp(),
+                    m.found.sample,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sample_is_a_line_of_the_window_that_spiked() {
+        let mut r = rule(SpikeDirection::Up, 3, 1);
+        r.p.grouped = false;
+        for (t, line) in [
+            (0, "GET /a"),
+            (70, "GET /a"),
+            (130, "POST /pay 500"),
+            (140, "POST /pay 500"),
+            (150, "POST /pay 502"),
+            // After the spike, from elsewhere: never its sample.
+            (160, "GET /health"),
+        ] {
+            r.see(UNGROUPED_KEY, &event_at(t, line));
+        }
+        assert_eq!(samples(&mut r, 200), vec![(150, "POST /pay 500".into())]);
+    }
+
+    #[test]
+    fn the_sample_is_found_in_the_window_whatever_its_events_stretch_over() {
+        // Many events, spread so that the window's edges fall inside the kept stretches.
+        let mut r = rule(SpikeDirection::Up, 10, 1);
+        for t in [5, 95] {
+            r.see("k", &event_at(t, &format!("quiet {t}")));
+        }
+        for t in 150..=175 {
+            r.see("k", &event_at(t, &format!("burst {t}")));
+        }
+        let got = samples(&mut r, 400);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (c, sample) = &got[0];
+        let t: i64 = sample.strip_prefix("burst ").unwrap().parse().unwrap();
+        assert!(c - 60 < t && t <= *c, "{sample} in ({}, {c}]", c - 60);
+    }
+
+    #[test]
+    fn a_spike_down_to_nothing_shows_the_last_line_before() {
+        let mut r = rule(SpikeDirection::Down, 0, 3);
+        r.see("k", &event_at(0, "start"));
+        for line in ["order a", "order b", "order c"] {
+            r.see("k", &event_at(61, line));
+        }
+        // At 121 the current window (61, 121] is empty, the one before holds the three.
+        assert_eq!(samples(&mut r, 400), vec![(121, "order c".into())]);
+    }
+
+    #[test]
+    fn kept_lines_are_bounded_and_survive_a_restart() {
+        let mut r = rule(SpikeDirection::Up, 3, 1);
+        for t in (0..2000).step_by(10) {
+            r.see("k", &event_at(t, &format!("line {t}")));
+            samples(&mut r, t - 30);
+        }
+        let kept = r.keys.get("k").unwrap().stretches.len();
+        assert!(kept <= 4, "{kept} stretches kept");
+        let mut changes = Vec::new();
+        r.take_changes(&mut changes);
+        let mut back = rule(SpikeDirection::Up, 3, 1);
+        for c in changes {
+            back.restore(&c.key, &c.state.unwrap()).unwrap();
+        }
+        for t in 2100..2110 {
+            for n in 0..3 {
+                back.see("k", &event_at(t, &format!("burst {t}.{n}")));
+            }
+        }
+        // At 2100 s: three in (2040, 2100] against the one at 1990 s before.
+        assert_eq!(
+            samples(&mut back, 3000),
+            vec![(2100, "burst 2100.0".into())]
+        );
     }
 }

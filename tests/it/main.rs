@@ -22,6 +22,7 @@ mod regressions;
 mod reload_rules;
 mod replay_cli;
 mod restart_rules;
+mod rule_fixes;
 mod rules_cli;
 mod run_vs_test;
 mod server_api;
