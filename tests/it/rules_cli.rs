@@ -188,7 +188,10 @@ fn new_term_fires_for_values_first_seen_after_learning() {
         .collect();
     let rule = "name: n\nquery: sold\ntype: new_term\nfield: sku\nlearning: 1m\n";
     let alerts = replay(dir.path(), rule, &log);
-    assert_eq!(summary(&alerts), vec![(json!({}), 1, "new sku: C".into())]);
+    assert_eq!(
+        summary(&alerts),
+        vec![(json!({"sku": "C"}), 1, "new sku: C".into())]
+    );
 }
 
 #[test]
