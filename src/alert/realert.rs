@@ -40,6 +40,15 @@ pub struct Realert {
 }
 
 impl Realert {
+    /// Per rule, alerts held back since the last one sent (none of them told yet).
+    pub fn pending_by_rule(&self) -> HashMap<String, u64> {
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for s in self.states.values().filter(|s| s.held_back > 0) {
+            *out.entry(s.rule.clone()).or_default() += s.held_back;
+        }
+        out
+    }
+
     pub fn restore(states: Vec<RealertState>) -> Self {
         Realert {
             states: states

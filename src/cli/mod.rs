@@ -4,6 +4,9 @@ mod alerts;
 mod check;
 mod dlq;
 mod import;
+mod replay;
+mod replay_progress;
+mod replay_report;
 mod run;
 mod silence;
 mod status;
@@ -48,6 +51,9 @@ enum Command {
     },
     /// Feed a log file through one rule offline, in event time, and print the alerts it would raise.
     Test(test::TestArgs),
+    /// Every rule over historical logs in event time, sending nothing: how many alerts each
+    /// would have raised, when, for which keys, and what realert and grouping held back.
+    Replay(replay::ReplayArgs),
     /// Dead letters (deliveries given up on): list, retry or drop them.
     Dlq(dlq::DlqArgs),
     /// Alerts with their state, escalation level and next action.
@@ -94,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Run { config, once } => run::run(&config, once),
         Command::Check { config } => check::check(&config),
         Command::Test(args) => test::test(&args),
+        Command::Replay(args) => replay::replay(&args),
         Command::Dlq(args) => dlq::dlq(&args),
         Command::Alerts(args) => alerts::alerts(&args),
         Command::Ack(args) => alerts::command("ack", &args),

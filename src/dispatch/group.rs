@@ -79,7 +79,9 @@ impl Group {
         let active: Vec<&Member> = members.iter().filter(|m| m.active && !m.gone).collect();
         // Muted or acknowledged members are no longer "sent": when they come back, that
         // is news.
-        self.sent.retain(|id, _| active.iter().any(|m| m.id == *id));
+        // Sets, not scans: a group of thousands of alerts must not cost millions per flush.
+        let active_ids: std::collections::HashSet<u64> = active.iter().map(|m| m.id).collect();
+        self.sent.retain(|id, _| active_ids.contains(id));
         let changed: Vec<u64> = active
             .iter()
             .filter(|m| self.sent.get(&m.id) != Some(&m.occurrences))
@@ -96,7 +98,8 @@ impl Group {
         };
         self.last_flush = Some(now);
         if !send.is_empty() {
-            for m in active.iter().filter(|m| send.contains(&m.id)) {
+            let sending: std::collections::HashSet<u64> = send.iter().copied().collect();
+            for m in active.iter().filter(|m| sending.contains(&m.id)) {
                 self.sent.insert(m.id, m.occurrences);
             }
             self.last_sent = Some(now);

@@ -656,6 +656,17 @@ impl Dispatcher {
             && self.commands_done.is_empty())
     }
 
+    /// The messages decided since the last call, dropping the rest of what changed: a
+    /// replay keeps no lifecycle records, and writing every changed alert's record out
+    /// would cost more than the replay itself when a rule raises thousands.
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.changed_alerts.clear();
+        self.changed_groups.clear();
+        self.history.clear();
+        self.commands_done.clear();
+        std::mem::take(&mut self.notifications)
+    }
+
     /// Moves what changed since the last call into `commit`.
     pub fn take_changes(&mut self, commit: &mut Commit) {
         for id in std::mem::take(&mut self.changed_alerts) {

@@ -473,6 +473,11 @@ impl Engine {
     }
 
     /// Realert state changed since the last call, to commit with the batch.
+    /// Per rule, alerts realert is holding back that no later alert has reported yet.
+    pub fn held_back_pending(&self) -> std::collections::HashMap<String, u64> {
+        self.realert.pending_by_rule()
+    }
+
     pub fn take_realert_changes(&mut self) -> Vec<RealertState> {
         self.realert.take_changes()
     }

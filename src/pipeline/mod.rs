@@ -16,7 +16,9 @@ mod serve;
 pub use compile::{compile_loaded, compile_rules, query_options, RuleContext};
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
-pub use replay::{replay, ReplayInput, ReplayReport};
+pub use replay::{
+    replay, replay_with, ReplayHooks, ReplayInput, ReplayOptions, ReplayProgress, ReplayReport,
+};
 pub use run::run;
 pub use serve::{ACK_KEY_FILE, ADDR_FILE};
 

@@ -1,4 +1,4 @@
-//! Offline replay for `klaxon test`: each input file is read by a real source to its end
+//! Offline replay for `klaxon test` and `klaxon replay`: each input file is read by a real source to its end
 //! (the source's own decoding, multiline, time field and zone, and prefilter), then
 //! handled by the same engine and commit path as `klaxon run`, batch by batch as `run`
 //! handles them — in event time: the pipeline's clock is the time of the event being
@@ -18,9 +18,10 @@ use tokio::sync::{mpsc, watch};
 use super::{Engine, PipelineError, RuleReport};
 use crate::alert::Alert;
 use crate::clock::{Clock, ManualClock};
+use crate::dispatch::{DispatchSetup, Dispatcher};
 use crate::rule::Rule;
 use crate::source::{Batch, FileSource, FileSourceConfig, FileSourceStats, Source};
-use crate::store::{MemoryStore, RaisedAlert, StateStore};
+use crate::store::{MemoryStore, Notification, RaisedAlert, StateStore};
 
 /// One file read as one source.
 #[derive(Debug, Clone)]
@@ -34,11 +35,44 @@ pub struct ReplayInput {
 pub struct ReplayReport {
     /// Lines read, whether the prefilter let them through or not.
     pub lines: u64,
-    /// Events decoded (lines the prefilter let through, or multiline records).
+    /// Events decoded and handled (lines the prefilter let through, or multiline records).
     pub events: u64,
+    /// Events decoded but outside `--from`/`--to`.
+    pub skipped: u64,
+    /// Per rule, alerts realert held back after the last one raised (so no alert counts
+    /// them in its `held_back`).
+    pub held_back_at_end: std::collections::HashMap<String, u64>,
     /// Per rule: events its query matched, events dropped as late, keys held.
     pub rules: Vec<RuleReport>,
     pub alerts: u64,
+}
+
+/// What a replay covers besides its rules and inputs.
+#[derive(Debug, Default)]
+pub struct ReplayOptions {
+    /// Only events at or after this time are handled (the others are read and skipped).
+    pub from: Option<DateTime<Utc>>,
+    /// Only events at or before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// With the lifecycle (grouping, routes, escalation) of klaxon.yaml, the messages it
+    /// would have sent are reported too.
+    pub dispatch: Option<DispatchSetup>,
+}
+
+/// How far a replay has read: after each batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayProgress {
+    pub bytes: u64,
+    pub lines: u64,
+}
+
+/// What a replay tells as it goes.
+pub struct ReplayHooks<'a> {
+    /// Each alert as it would have been raised (after realert), in order.
+    pub on_alert: &'a mut dyn FnMut(&Alert),
+    /// Each message the lifecycle would have sent (with `ReplayOptions::dispatch`).
+    pub on_message: &'a mut dyn FnMut(&Notification),
+    pub on_progress: &'a mut dyn FnMut(ReplayProgress),
 }
 
 /// Replays `inputs` through `rules`; `on_alert` sees each alert as it would have been sent
@@ -50,11 +84,76 @@ pub fn replay(
     written: DateTime<Utc>,
     on_alert: &mut dyn FnMut(&Alert),
 ) -> Result<ReplayReport, PipelineError> {
+    let hooks = ReplayHooks {
+        on_alert,
+        on_message: &mut |_| {},
+        on_progress: &mut |_| {},
+    };
+    replay_with(rules, inputs, written, ReplayOptions::default(), hooks)
+}
+
+/// [`replay`] with a time range, the lifecycle's messages and progress.
+pub fn replay_with(
+    rules: Vec<Rule>,
+    inputs: Vec<ReplayInput>,
+    written: DateTime<Utc>,
+    options: ReplayOptions,
+    hooks: ReplayHooks,
+) -> Result<ReplayReport, PipelineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| PipelineError::Replay(e.to_string()))?;
-    rt.block_on(run_replay(rules, inputs, written, on_alert))
+    rt.block_on(run_replay(rules, inputs, written, options, hooks))
+}
+
+/// The lifecycle a replay runs alerts through, when asked to.
+struct Lifecycle {
+    dispatcher: Dispatcher,
+    /// The event time the dispatcher's timers last ran at.
+    ticked: DateTime<Utc>,
+}
+
+/// How often the timers run, in event time. `klaxon run` ticks each second; a replay
+/// compresses days into seconds, and a tick costs a pass over the open alerts, so it ticks
+/// every ten seconds of event time: a message is reported at most that much later.
+const TICK: chrono::Duration = chrono::Duration::seconds(10);
+
+impl Lifecycle {
+    /// Hands the dispatcher what the engine raised and cleared, lets its timers run to
+    /// `now`, and tells the messages it decided on.
+    fn step(
+        &mut self,
+        raised: &[RaisedAlert],
+        cleared: Vec<(String, String)>,
+        now: DateTime<Utc>,
+        on_message: &mut dyn FnMut(&Notification),
+    ) {
+        // A batch can span hours of event time: each alert meets the lifecycle at the
+        // instant it fired, its timers run each second of event time between, as they
+        // would have live.
+        let mut order: Vec<&RaisedAlert> = raised.iter().collect();
+        order.sort_by_key(|r| r.alert.fired_at);
+        for r in order {
+            let at = r.alert.fired_at.min(now);
+            self.tick(at);
+            self.dispatcher.raise(r.clone(), at);
+        }
+        for (rule, key) in cleared {
+            self.dispatcher.clear(&rule, &key, now);
+        }
+        self.tick(now);
+        for n in &self.dispatcher.take_notifications() {
+            on_message(n);
+        }
+    }
+
+    fn tick(&mut self, at: DateTime<Utc>) {
+        if at >= self.ticked + TICK {
+            self.dispatcher.tick(at);
+            self.ticked = at;
+        }
+    }
 }
 
 /// One input being read: its batches as they come, how far into the first one the
@@ -106,8 +205,24 @@ async fn run_replay(
     rules: Vec<Rule>,
     mut inputs: Vec<ReplayInput>,
     written: DateTime<Utc>,
-    on_alert: &mut dyn FnMut(&Alert),
+    options: ReplayOptions,
+    hooks: ReplayHooks<'_>,
 ) -> Result<ReplayReport, PipelineError> {
+    let ReplayHooks {
+        on_alert,
+        on_message,
+        on_progress,
+    } = hooks;
+    let mut lifecycle = match &options.dispatch {
+        Some(setup) => Some(Lifecycle {
+            dispatcher: Dispatcher::new(setup).map_err(PipelineError::Replay)?,
+            ticked: DateTime::<Utc>::MIN_UTC,
+        }),
+        None => None,
+    };
+    let in_range = |t: DateTime<Utc>| {
+        options.from.is_none_or(|from| t >= from) && options.to.is_none_or(|to| t <= to)
+    };
     // Ties between inputs go to the source named first alphabetically, whatever the
     // order on the command line.
     inputs.sort_by(|a, b| a.source.cmp(&b.source));
@@ -151,21 +266,31 @@ async fn run_replay(
         };
         let (batch, at) = feed.take();
         let event = &batch.events[at];
-        // The clock never goes back: an older event does not rewind "now"; a line whose
-        // time is only a guess does not move it.
-        if !event.time_guessed && event.time > clock.now() {
-            clock.set(event.time);
+        if in_range(event.time) {
+            // The clock never goes back: an older event does not rewind "now"; a line whose
+            // time is only a guess does not move it.
+            if !event.time_guessed && event.time > clock.now() {
+                clock.set(event.time);
+            }
+            engine.process(event, &mut raised);
+            report.events += 1;
+        } else {
+            report.skipped += 1;
         }
-        engine.process(event, &mut raised);
-        report.events += 1;
         if let Some(batch) = feed.finished() {
             engine.advance(&mut raised);
-            // `klaxon test` shows what fires; what clears is the lifecycle's business.
-            engine.take_cleared();
+            let cleared = engine.take_cleared();
             report.alerts += deliver(&mut raised, on_alert);
+            if let Some(l) = &mut lifecycle {
+                l.step(&raised, cleared, clock.now(), on_message);
+            }
             raised.clear();
             let commit = engine.commit(clock.now(), batch.checkpoints, Vec::new());
             store.commit(&commit)?;
+            on_progress(ReplayProgress {
+                bytes: stats.iter().map(|s| s.bytes()).sum(),
+                lines: stats.iter().map(|s| s.lines_read()).sum(),
+            });
         }
     }
     for task in tasks {
@@ -176,10 +301,22 @@ async fn run_replay(
     }
     engine.finish(&mut raised);
     report.alerts += deliver(&mut raised, on_alert);
+    if let Some(l) = &mut lifecycle {
+        let cleared = engine.take_cleared();
+        l.step(&raised, cleared, clock.now(), on_message);
+        // Groups still waiting send what they hold: as their timers would shortly after.
+        l.step(
+            &[],
+            Vec::new(),
+            clock.now() + chrono::Duration::minutes(10),
+            on_message,
+        );
+    }
     let commit = engine.commit(clock.now(), Vec::new(), Vec::new());
     store.commit(&commit)?;
     report.lines = stats.iter().map(|s| s.lines_read()).sum();
     report.rules = engine.reports();
+    report.held_back_at_end = engine.held_back_pending();
     Ok(report)
 }
 

@@ -21,6 +21,7 @@ mod query_roundtrip;
 mod regressions;
 mod reload_rules;
 mod replay_cli;
+mod replay_history;
 mod restart_rules;
 mod rule_fixes;
 mod rules_cli;
