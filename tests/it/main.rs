@@ -27,6 +27,7 @@ mod rule_fixes;
 mod rules_cli;
 mod run_vs_test;
 mod server_api;
+mod shipped_rules;
 mod source_elasticsearch;
 mod source_elasticsearch_contract;
 mod source_features;
