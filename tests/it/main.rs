@@ -11,6 +11,7 @@ mod hostile;
 mod import_elastalert;
 mod lifecycle;
 mod notify_channels;
+mod notify_command;
 mod notify_dingtalk;
 mod notify_email;
 mod notify_slack;
