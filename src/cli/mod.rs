@@ -4,6 +4,7 @@ mod alerts;
 mod check;
 mod dlq;
 mod import;
+mod notify_test;
 mod run;
 mod silence;
 mod status;
@@ -72,6 +73,8 @@ enum Command {
     Import(import::ImportArgs),
     /// The running Klaxon's health: sources, channels, store, warnings (from its HTTP API).
     Status(status::StatusArgs),
+    /// Send one test message through a channel and print what the service answered.
+    NotifyTest(notify_test::NotifyTestArgs),
 }
 
 fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Demo { duration, .. } => crate::demo::demo(duration.0),
         Command::Status(args) => status::status(&args),
         Command::Import(args) => import::import(&args),
+        Command::NotifyTest(args) => notify_test::notify_test(&args),
     };
     match result {
         Ok(code) => code,

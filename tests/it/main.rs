@@ -15,6 +15,7 @@ mod notify_command;
 mod notify_dingtalk;
 mod notify_email;
 mod notify_slack;
+mod notify_test_cli;
 mod ops_files;
 mod query_conformance;
 mod query_elastic;
