@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod cli_install;
 mod config_load;
 mod console_browser;
 mod delivery;
