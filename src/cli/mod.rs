@@ -46,6 +46,7 @@ struct Cli {
         global = true,
         env = "KLAXON_LOG_FORMAT",
         value_enum,
+        ignore_case = true,
         default_value = "pretty"
     )]
     log_format: LogFormat,

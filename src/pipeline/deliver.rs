@@ -265,7 +265,7 @@ impl Worker {
                     channel = %self.name,
                     waiting = batch.len(),
                     "the channel is rate-limited, pausing it until {until}: {}",
-                    flat(&message)
+                    brief(&message)
                 );
                 Step::Wait(until)
             }
@@ -274,7 +274,7 @@ impl Worker {
                 retry_after,
             }) => {
                 self.metrics.failed.inc_by(batch.len() as u64);
-                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
+                self.health(|h| h.channel_error(&self.name, Some(brief(&message))));
                 if let Some(until) = self.breaker.failure(now) {
                     tracing::warn!(channel = %self.name, "the channel keeps failing; not sending to it until {until}");
                     self.metrics.breaker_open.set(1);
@@ -294,7 +294,7 @@ impl Worker {
                                 rule = %flat(&d.alert.rule),
                                 delivery = d.id,
                                 "delivery failed, next attempt at {at}: {}",
-                                flat(&message)
+                                brief(&message)
                             );
                             if !self.failed(d, &message, Some(at)) {
                                 return Step::StoreError;
@@ -317,7 +317,7 @@ impl Worker {
             }
             Err(DeliveryError::Permanent { message }) => {
                 self.metrics.failed.inc_by(batch.len() as u64);
-                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
+                self.health(|h| h.channel_error(&self.name, Some(brief(&message))));
                 for d in &batch {
                     if !self.dead(d, &message) {
                         return Step::StoreError;
@@ -371,7 +371,7 @@ impl Worker {
             alert = d.alert_id,
             delivery = d.id,
             "dead letter (see `klaxon dlq list`): {}",
-            flat(reason)
+            brief(reason)
         );
         if !self.failed(d, reason, None) {
             return false;
@@ -451,6 +451,15 @@ impl Worker {
         }
     }
 }
+
+/// An error as a log line and the channel's health show it: one line, and short — a
+/// program's output can be 128 KiB; the history and the dead letter keep it whole.
+fn brief(message: &str) -> String {
+    flat(&crate::types::clip(message, MAX_LOGGED_ERROR)).into_owned()
+}
+
+/// The most of an error a log line carries.
+const MAX_LOGGED_ERROR: usize = 2048;
 
 /// `next`, but not before what the destination asked for.
 fn later(next: DateTime<Utc>, now: DateTime<Utc>, retry_after: Option<Duration>) -> DateTime<Utc> {
