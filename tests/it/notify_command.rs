@@ -222,7 +222,7 @@ async fn a_program_that_ignores_stdin_or_leaves_a_process_behind_is_judged_by_it
     );
 
     // Leaves a process holding its stdout open: the delivery does not wait for it.
-    let leaves = script(&dir.path().join("leaves.sh"), "sleep 30 &\necho started\n");
+    let leaves = script(&dir.path().join("leaves.sh"), "sleep 5 &\necho started\n");
     let ch = channel(&leaves, &[], "timeout: 10s\n");
     let started = Instant::now();
     let receipt = ch.send(&sample_alert()).await.unwrap();
