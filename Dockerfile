@@ -4,6 +4,9 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
+# `klaxon --version` names the git revision; .git is not copied in, so pass it:
+# `docker build --build-arg KLAXON_GIT_REV=$(git rev-parse --short HEAD) .` (build.rs).
+ARG KLAXON_GIT_REV=unknown
 # The cache mounts keep the crates and the build directory between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

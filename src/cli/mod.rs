@@ -4,6 +4,8 @@ mod alerts;
 mod check;
 mod dlq;
 mod import;
+mod install;
+mod notify_test;
 mod replay;
 mod replay_progress;
 mod replay_report;
@@ -15,14 +17,23 @@ mod test;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::types::HumanDuration;
+
+/// `klaxon --version`: the version and the git revision it was built from (`build.rs`;
+/// `unknown` when built without a checkout).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("KLAXON_GIT_REV"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(
     name = "klaxon",
-    version,
+    version = VERSION,
     about = "Tail logs, match Lucene-style rules, alert the right people once"
 )]
 struct Cli {
@@ -31,6 +42,23 @@ struct Cli {
     /// Log filter for Klaxon's own diagnostics (stderr), e.g. `info`, `klaxon=debug`.
     #[arg(long, global = true, env = "KLAXON_LOG", default_value = "info")]
     log: String,
+    /// How Klaxon's own diagnostics (stderr) are written: `pretty`, a line for people
+    /// (coloured on a terminal only), or `json`, one object per line for log collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "KLAXON_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value = "pretty"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +106,19 @@ enum Command {
     Import(import::ImportArgs),
     /// The running Klaxon's health: sources, channels, store, warnings (from its HTTP API).
     Status(status::StatusArgs),
+    /// Send one test message through a channel and print what the service answered.
+    NotifyTest(notify_test::NotifyTestArgs),
+    /// Print a shell completion script (`klaxon completions bash > /etc/bash_completion.d/klaxon`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, roff (`klaxon man > /usr/local/share/man/man1/klaxon.1`).
+    Man {
+        /// Instead, write klaxon.1 and a page per subcommand (klaxon-run.1, …) into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
@@ -86,16 +127,7 @@ fn parse_duration_arg(s: &str) -> Result<HumanDuration, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only for a terminal: a log file or a pipe gets plain `key=value` lines.
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    init_logging(&cli.log, cli.log_format);
     let result = match cli.command {
         Command::Run { config, once } => run::run(&config, once),
         Command::Check { config } => check::check(&config),
@@ -113,12 +145,54 @@ pub fn main() -> ExitCode {
         Command::Demo { duration, .. } => crate::demo::demo(duration.0),
         Command::Status(args) => status::status(&args),
         Command::Import(args) => import::import(&args),
+        Command::NotifyTest(args) => notify_test::notify_test(&args),
+        Command::Completions { shell } => Ok(install::completions(shell, Cli::command())),
+        Command::Man { dir: None } => Ok(install::man(Cli::command())),
+        Command::Man { dir: Some(dir) } => install::man_pages(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,
+        Err(e) if json_logs() => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("klaxon: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set by `--log-format json`: what Klaxon says on stderr by itself (configuration
+/// problems, the error it stops on) goes through the JSON log too, so a log collector
+/// reads every line.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn json_logs() -> bool {
+    JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Klaxon's own diagnostics on stderr, filtered by `--log`.
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Pretty => {
+            // Colour only for a terminal (and not under NO_COLOR): a log file or a pipe
+            // gets plain `key=value` lines.
+            use std::io::IsTerminal;
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).init();
+        }
+        // The event's fields beside `timestamp` and `level`, not nested: what log
+        // collectors index.
+        LogFormat::Json => {
+            JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+            builder.json().flatten_event(true).with_ansi(false).init();
         }
     }
 }
@@ -188,6 +262,18 @@ fn listen_override(server: &mut crate::server::ServerSetting) -> anyhow::Result<
 /// Diagnostics on stderr, each ending its line.
 fn print_diagnostics(diagnostics: &crate::config::Diagnostics) {
     for d in diagnostics.iter() {
+        if json_logs() {
+            let (file, line, column) = (d.file.display(), d.line, d.column);
+            match d.severity {
+                crate::config::Level::Error => {
+                    tracing::error!(%file, line, column, "{}", d.message)
+                }
+                crate::config::Level::Warning => {
+                    tracing::warn!(%file, line, column, "{}", d.message)
+                }
+            }
+            continue;
+        }
         let text = d.to_string();
         eprintln!("{}", text.trim_end());
     }

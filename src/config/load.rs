@@ -100,6 +100,11 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     };
     global.rules = base.join(&global.rules).to_string_lossy().into_owned();
     global.state_dir = base.join(&global.state_dir);
+    for channel in global.channels.values_mut() {
+        if let crate::notify::ChannelConfig::Command(command) = channel {
+            command.resolve(&base);
+        }
+    }
     // Each source's keys, for problems that name one (at the key, else at the source).
     #[derive(serde::Deserialize, Default)]
     struct SourceKeys {
@@ -134,7 +139,11 @@ fn load_parts(path: &Path, env: &dyn Env, with_rules: bool) -> Result<LoadedConf
     // address or URL fails `check`, not the first alert.
     let clock: std::sync::Arc<dyn crate::clock::Clock> =
         std::sync::Arc::new(crate::clock::SystemClock);
+    let refused = refuse_commands(&global, &spans, &file, &mut diags);
     for (name, channel) in &global.channels {
+        if refused.contains(name) {
+            continue;
+        }
         if let Err(e) = crate::notify::build(name, channel, clock.clone()) {
             // The error names the channel already.
             let message = e.to_string();
@@ -228,6 +237,48 @@ fn no_files(name: &str, source: &crate::source::SourceConfig) -> Option<String> 
             file.include.join(", ")
         )
     })
+}
+
+/// `type: command` channels while klaxon.yaml does not say `allow_commands: true`: an
+/// error at each one's `type:`. Their names (they are not built: one clear problem each).
+fn refuse_commands(
+    global: &GlobalConfig,
+    spans: &GlobalSpans,
+    file: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let refused: Vec<String> = global
+        .channels
+        .iter()
+        .filter(|(_, c)| matches!(c, crate::notify::ChannelConfig::Command(_)))
+        .filter(|_| !global.allow_commands)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if refused.is_empty() {
+        return refused;
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Keys {
+        channels: Option<BTreeMap<String, BTreeMap<String, Spanned<IgnoredAny>>>>,
+    }
+    let keys: Keys = file.parse().unwrap_or_default();
+    for name in &refused {
+        let message = format!(
+            "channel `{name}`: `type: command` runs a program for every alert, which is off by default; add `allow_commands: true` at the top level of klaxon.yaml to allow it"
+        );
+        let at_type = keys
+            .channels
+            .as_ref()
+            .and_then(|c| c.get(name))
+            .and_then(|c| c.get("type"));
+        diags.push(
+            match (at_type, spans.channels.as_ref().and_then(|s| s.get(name))) {
+                (Some(span), _) | (None, Some(span)) => file.at(Level::Error, span, message),
+                (None, None) => file.diag(Level::Error, 1, 1, message),
+            },
+        );
+    }
+    refused
 }
 
 /// `server:` values, each problem at its key.

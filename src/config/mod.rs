@@ -44,6 +44,10 @@ pub struct GlobalConfig {
     pub sources: BTreeMap<String, SourceConfig>,
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
+    /// Lets `type: command` channels run programs. Off by default: a klaxon.yaml must say
+    /// so itself before an alert can start a process (docs/SECURITY.md).
+    #[serde(default)]
+    pub allow_commands: bool,
     /// A directory of `*.yaml` rule files, or a glob; relative to the config file.
     pub rules: String,
     /// Where the SQLite state lives; relative to the config file.

@@ -25,12 +25,35 @@ pub enum DeliveryError {
     Permanent { message: String },
 }
 
+/// What the destination answered when it took a message — `HTTP 200 OK: ok`, an SMTP
+/// reply, a program's exit status and output — for the alert's history and `klaxon
+/// notify-test`. Bounded and redacted like a [`DeliveryError`]'s message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub answer: String,
+}
+
+impl Receipt {
+    pub fn new(answer: impl Into<String>) -> Self {
+        Receipt {
+            answer: answer.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.answer)
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync {
     /// The configured channel name (`channels.<name>`).
     fn name(&self) -> &str;
-    /// Deliver one alert. Must not put secrets (tokens, passwords) into the error.
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError>;
-    /// Deliver several alerts as one message (a digest; see `digest.rs`).
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError>;
+    /// Deliver one alert. Must not put secrets (tokens, passwords) into the receipt or
+    /// the error.
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError>;
+    /// Deliver several alerts as one message (a digest; see `pipeline::deliver`).
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError>;
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::channel::{Channel, DeliveryError};
+use super::channel::{Channel, DeliveryError, Receipt};
 use super::stages::DeliveryOptions;
 use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use crate::alert::Alert;
@@ -89,7 +89,7 @@ impl Channel for ConsoleChannel {
         &self.name
     }
 
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         let block = match self.format {
             ConsoleFormat::Block => {
                 let text = self
@@ -109,7 +109,7 @@ impl Channel for ConsoleChannel {
         self.write(&block)
     }
 
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         let block = match self.format {
             ConsoleFormat::Block => {
                 let text = self
@@ -125,7 +125,7 @@ impl Channel for ConsoleChannel {
 }
 
 impl ConsoleChannel {
-    fn write(&self, block: &str) -> Result<(), DeliveryError> {
+    fn write(&self, block: &str) -> Result<Receipt, DeliveryError> {
         // Values are already clean; this also covers what a template itself wrote, so
         // nothing printed can drive the terminal.
         let block = super::escape::sanitize(block);
@@ -135,7 +135,11 @@ impl ConsoleChannel {
             .map_err(|e| DeliveryError::Retryable {
                 message: format!("writing to the console failed: {e}"),
                 retry_after: None,
-            })
+            })?;
+        Ok(Receipt::new(format!(
+            "written to standard output ({} bytes)",
+            block.len()
+        )))
     }
 }
 

@@ -16,7 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::channel::{Channel, DeliveryError};
+use super::channel::{Channel, DeliveryError, Receipt};
 use super::stages::DeliveryOptions;
 use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use super::{default_timeout, escape, http, NotifyError};
@@ -309,29 +309,36 @@ impl Channel for EmailChannel {
         &self.name
     }
 
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         let message = self.message(alert)?;
         self.deliver(message).await
     }
 
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         let message = self.digest(alerts)?;
         self.deliver(message).await
     }
 }
 
 impl EmailChannel {
-    async fn deliver(&self, message: Message) -> Result<(), DeliveryError> {
+    async fn deliver(&self, message: Message) -> Result<Receipt, DeliveryError> {
         let transport = self
             .transport
             .get_or_init(|| async { self.builder.clone().build() })
             .await;
         let redact: Vec<&str> = self.redact.iter().map(String::as_str).collect();
-        transport
+        let response = transport
             .send(message)
             .await
-            .map(|_| ())
-            .map_err(|e| classify(&e, &redact))
+            .map_err(|e| classify(&e, &redact))?;
+        // `250 2.0.0 Ok: queued as 4BC1F2`: the server's own words, which may name the
+        // account, so redacted like an error.
+        let lines: Vec<&str> = response.message().collect();
+        let answer = format!("SMTP {} {}", response.code(), lines.join(" "));
+        Ok(Receipt::new(http::redact(
+            &http::body_excerpt(&answer),
+            &redact,
+        )))
     }
 }
 

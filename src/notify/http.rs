@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
-use super::channel::DeliveryError;
+use super::channel::{DeliveryError, Receipt};
 use super::NotifyError;
 
 /// How much of a response body goes into an error message.
@@ -58,6 +58,15 @@ pub(crate) async fn send(
     let body = response.text().await.unwrap_or_default();
     classify(status, &headers, &body, clock.now(), secrets)?;
     Ok((status, body))
+}
+
+/// What an accepted request was answered: `HTTP 200 OK: ok`, the body cut and redacted as
+/// in errors (a service may echo a token back).
+pub(crate) fn receipt(status: StatusCode, body: &str, secrets: &[&str]) -> Receipt {
+    Receipt::new(redact(
+        &format!("HTTP {status}: {}", body_excerpt(body)),
+        secrets,
+    ))
 }
 
 /// Generic classification: 2xx ok; 408/429/5xx retryable (honouring `Retry-After`);

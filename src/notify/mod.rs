@@ -4,9 +4,11 @@
 //! addresses, header values, templates) and returns the running [`Channel`]. Every channel
 //! renders its messages from templates (`template/`), which escape untrusted log text for
 //! the channel's markup with `escape.rs`; `stages/` holds the delivery mechanics (rate
-//! limit, retry, breaker) a worker per channel applies.
+//! limit, retry, breaker) a worker per channel applies. `command.rs` runs a program
+//! instead of calling a service (a remediation hook; off unless `allow_commands: true`).
 
 mod channel;
+pub mod command;
 pub mod console;
 pub mod dingtalk;
 pub mod email;
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub use channel::{Channel, DeliveryError};
+pub use channel::{Channel, DeliveryError, Receipt};
+pub use command::{CommandChannel, CommandConfig};
 pub use console::{ConsoleChannel, ConsoleConfig, ConsoleFormat};
 pub use dingtalk::{sign as sign_dingtalk, DingTalkAt, DingTalkChannel, DingTalkConfig};
 pub use email::{EmailChannel, EmailConfig, SmtpConfig, SmtpTls};
@@ -73,6 +76,8 @@ pub enum ChannelConfig {
     Slack(SlackConfig),
     /// SMTP email.
     Email(EmailConfig),
+    /// Run a program with the alert as JSON on stdin (needs `allow_commands: true`).
+    Command(CommandConfig),
 }
 
 impl ChannelConfig {
@@ -87,6 +92,7 @@ impl ChannelConfig {
             ChannelConfig::DingTalk(c) => c.delivery.plan(Some(RateLimit::per_minute(18))),
             ChannelConfig::Slack(c) => c.delivery.plan(Some(RateLimit::per_second(1))),
             ChannelConfig::Email(c) => c.delivery.plan(None),
+            ChannelConfig::Command(c) => c.plan(),
         }
     }
 
@@ -98,6 +104,7 @@ impl ChannelConfig {
             ChannelConfig::DingTalk(_) => dingtalk::PARTS,
             ChannelConfig::Slack(_) => slack::PARTS,
             ChannelConfig::Email(_) => email::PARTS,
+            ChannelConfig::Command(_) => command::PARTS,
         }
     }
 
@@ -109,6 +116,7 @@ impl ChannelConfig {
             ChannelConfig::DingTalk(c) => (&c.templates, c.timezone),
             ChannelConfig::Slack(c) => (&c.templates, c.timezone),
             ChannelConfig::Email(c) => (&c.templates, c.timezone),
+            ChannelConfig::Command(c) => (&c.templates, c.timezone),
         }
     }
 
@@ -120,12 +128,15 @@ impl ChannelConfig {
             ChannelConfig::DingTalk(_) => "dingtalk",
             ChannelConfig::Slack(_) => "slack",
             ChannelConfig::Email(_) => "email",
+            ChannelConfig::Command(_) => "command",
         }
     }
 }
 
 impl TaggedConfig for ChannelConfig {
-    const TYPES: &'static [&'static str] = &["console", "webhook", "dingtalk", "slack", "email"];
+    const TYPES: &'static [&'static str] = &[
+        "console", "webhook", "dingtalk", "slack", "email", "command",
+    ];
     const WHAT: &'static str = "channel";
 
     fn deserialize_variant<'de, D: Deserializer<'de>>(
@@ -138,6 +149,7 @@ impl TaggedConfig for ChannelConfig {
             "dingtalk" => DingTalkConfig::deserialize(rest).map(ChannelConfig::DingTalk),
             "slack" => SlackConfig::deserialize(rest).map(ChannelConfig::Slack),
             "email" => EmailConfig::deserialize(rest).map(ChannelConfig::Email),
+            "command" => CommandConfig::deserialize(rest).map(ChannelConfig::Command),
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -198,6 +210,7 @@ pub fn build_with(
         ChannelConfig::DingTalk(c) => Box::new(DingTalkChannel::new(name, c, clock, templates)?),
         ChannelConfig::Slack(c) => Box::new(SlackChannel::new(name, c, clock, templates)?),
         ChannelConfig::Email(c) => Box::new(EmailChannel::new(name, c, clock, templates)?),
+        ChannelConfig::Command(c) => Box::new(CommandChannel::new(name, c, templates)?),
     })
 }
 

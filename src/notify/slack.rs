@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::channel::{Channel, DeliveryError};
+use super::channel::{Channel, DeliveryError, Receipt};
 use super::stages::DeliveryOptions;
 use super::template::{defaults, Markup, Part, Role, TemplateParts, Templates};
 use super::{default_timeout, escape, http, NotifyError};
@@ -250,27 +250,27 @@ impl Channel for SlackChannel {
         &self.name
     }
 
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         self.post(&message(&self.templates, alert)).await
     }
 
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         self.post(&digest_message(&self.templates, alerts)).await
     }
 }
 
 impl SlackChannel {
-    async fn post(&self, body: &Value) -> Result<(), DeliveryError> {
+    async fn post(&self, body: &Value) -> Result<Receipt, DeliveryError> {
         let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
         // Slack's error is a short word in the body (`invalid_payload`, `no_text`, …).
         let request = self.client.post(self.url.clone()).json(body);
-        let (status, _) = http::send(request, &*self.clock, &secrets).await?;
+        let (status, answer) = http::send(request, &*self.clock, &secrets).await?;
         if status != StatusCode::OK {
             return Err(DeliveryError::Permanent {
                 message: format!("unexpected HTTP {status} from Slack"),
             });
         }
-        Ok(())
+        Ok(http::receipt(status, &answer, &secrets))
     }
 }
 

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::channel::{Channel, DeliveryError};
+use super::channel::{Channel, DeliveryError, Receipt};
 use super::stages::DeliveryOptions;
 use super::template::{Markup, Part, Role, TemplateParts, Templates};
 use super::{default_timeout, http, NotifyError};
@@ -130,11 +130,11 @@ impl Channel for WebhookChannel {
         &self.name
     }
 
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         self.post(self.alert_body(alert)).await
     }
 
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         self.post(self.digest_body(alerts)).await
     }
 }
@@ -167,7 +167,7 @@ impl WebhookChannel {
         }
     }
 
-    async fn post(&self, body: String) -> Result<(), DeliveryError> {
+    async fn post(&self, body: String) -> Result<Receipt, DeliveryError> {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -186,9 +186,8 @@ impl WebhookChannel {
             .post(self.url.clone())
             .headers(headers)
             .body(body);
-        http::send(request, &*self.clock, &secrets)
-            .await
-            .map(|_| ())
+        let (status, answer) = http::send(request, &*self.clock, &secrets).await?;
+        Ok(http::receipt(status, &answer, &secrets))
     }
 }
 

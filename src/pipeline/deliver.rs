@@ -5,7 +5,9 @@
 //! rate limit (and pauses the destination asked for) → digest when behind → send with an
 //! overall timeout → classify: sent · paused (429/130101: the channel waits, the alert
 //! loses no attempt) · retry by deadline (backoff + jitter, breaker counts) · dead letter
-//! (permanent, or past `max_age`; a `fallback` channel gets it) → record.
+//! (permanent, or past `max_age`; a `fallback` channel gets it) → record: the outbox row,
+//! and what the attempt came to in the alert's history (`klaxon alerts --history`, the
+//! console, the API) — the destination's answer, or the error.
 //!
 //! Delivery is at-least-once: a crash between a send and its record re-sends it.
 
@@ -20,13 +22,17 @@ use super::lock;
 use crate::alert::AckLinks;
 use crate::clock::Clock;
 use crate::notify::stages::{Breaker, BreakerState, DeliveryPlan, RateLimiter};
-use crate::notify::{Channel, DeliveryError, MAX_DIGEST_ALERTS};
-use crate::store::{Delivery, StateStore};
+use crate::notify::{Channel, DeliveryError, Receipt, MAX_DIGEST_ALERTS};
+use crate::store::{Delivery, HistoryRow, StateStore};
 use crate::telemetry::{ChannelMetrics, Telemetry};
 use crate::types::flat;
 
 /// How long a worker with nothing due waits before looking again (new alerts wake it).
 const IDLE: Duration = Duration::from_secs(1);
+
+/// The most of one attempt's outcome an alert's history keeps: room for a program's
+/// output (`notify::command` keeps up to 64 KiB of each stream) and its status line.
+pub const MAX_HISTORY_DETAIL: usize = 136 * 1024;
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,10 +233,10 @@ impl Worker {
         self.record(batch, result)
     }
 
-    fn record(&mut self, batch: Vec<Delivery>, result: Result<(), DeliveryError>) -> Step {
+    fn record(&mut self, batch: Vec<Delivery>, result: Result<Receipt, DeliveryError>) -> Step {
         let now = self.clock.now();
         match result {
-            Ok(()) => {
+            Ok(receipt) => {
                 if self.breaker.tripped() {
                     self.metrics.breaker_open.set(0);
                     self.health(|h| h.breaker(&self.name, None));
@@ -245,6 +251,8 @@ impl Worker {
                         return Step::StoreError;
                     }
                 }
+                drop(store);
+                self.note(&batch, "delivered", &receipt.answer);
                 Step::Sent(batch.len())
             }
             Err(DeliveryError::RateLimited {
@@ -257,7 +265,7 @@ impl Worker {
                     channel = %self.name,
                     waiting = batch.len(),
                     "the channel is rate-limited, pausing it until {until}: {}",
-                    flat(&message)
+                    brief(&message)
                 );
                 Step::Wait(until)
             }
@@ -266,7 +274,7 @@ impl Worker {
                 retry_after,
             }) => {
                 self.metrics.failed.inc_by(batch.len() as u64);
-                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
+                self.health(|h| h.channel_error(&self.name, Some(brief(&message))));
                 if let Some(until) = self.breaker.failure(now) {
                     tracing::warn!(channel = %self.name, "the channel keeps failing; not sending to it until {until}");
                     self.metrics.breaker_open.set(1);
@@ -286,11 +294,13 @@ impl Worker {
                                 rule = %flat(&d.alert.rule),
                                 delivery = d.id,
                                 "delivery failed, next attempt at {at}: {}",
-                                flat(&message)
+                                brief(&message)
                             );
                             if !self.failed(d, &message, Some(at)) {
                                 return Step::StoreError;
                             }
+                            let detail = format!("{message} (next attempt at {at})");
+                            self.note(std::slice::from_ref(d), "failed", &detail);
                         }
                         None => {
                             let reason = format!(
@@ -307,7 +317,7 @@ impl Worker {
             }
             Err(DeliveryError::Permanent { message }) => {
                 self.metrics.failed.inc_by(batch.len() as u64);
-                self.health(|h| h.channel_error(&self.name, Some(flat(&message).into_owned())));
+                self.health(|h| h.channel_error(&self.name, Some(brief(&message))));
                 for d in &batch {
                     if !self.dead(d, &message) {
                         return Step::StoreError;
@@ -328,6 +338,31 @@ impl Worker {
         }
     }
 
+    /// What an attempt came to, in the history of each alert of `batch` (those with a
+    /// lifecycle id), as `<channel>: <what>`. History only tells: a failure to write it is
+    /// logged, and the delivery stands as recorded.
+    fn note(&self, batch: &[Delivery], kind: &str, what: &str) {
+        let now = self.clock.now();
+        let detail = format!("{}: {what}", self.name);
+        let detail = crate::types::clip(&detail, MAX_HISTORY_DETAIL);
+        let rows: Vec<HistoryRow> = batch
+            .iter()
+            .filter_map(|d| d.alert.id)
+            .map(|alert_id| HistoryRow {
+                alert_id,
+                at: now,
+                kind: kind.to_string(),
+                detail: detail.to_string(),
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = lock(&self.store).add_history(&rows) {
+            tracing::error!(channel = %self.name, "cannot note a delivery in the alerts' history: {e}");
+        }
+    }
+
     /// A dead letter: recorded with its reason, logged, and handed to the fallback channel.
     fn dead(&self, d: &Delivery, reason: &str) -> bool {
         tracing::error!(
@@ -336,11 +371,12 @@ impl Worker {
             alert = d.alert_id,
             delivery = d.id,
             "dead letter (see `klaxon dlq list`): {}",
-            flat(reason)
+            brief(reason)
         );
         if !self.failed(d, reason, None) {
             return false;
         }
+        self.note(std::slice::from_ref(d), "dead letter", reason);
         self.metrics.dead.inc();
         if let Some(fallback) = &self.plan.fallback {
             if let Err(e) = lock(&self.store).requeue(d.alert_id, fallback, self.clock.now()) {
@@ -415,6 +451,15 @@ impl Worker {
         }
     }
 }
+
+/// An error as a log line and the channel's health show it: one line, and short — a
+/// program's output can be 128 KiB; the history and the dead letter keep it whole.
+fn brief(message: &str) -> String {
+    flat(&crate::types::clip(message, MAX_LOGGED_ERROR)).into_owned()
+}
+
+/// The most of an error a log line carries.
+const MAX_LOGGED_ERROR: usize = 2048;
 
 /// `next`, but not before what the destination asked for.
 fn later(next: DateTime<Utc>, now: DateTime<Utc>, retry_after: Option<Duration>) -> DateTime<Utc> {

@@ -16,8 +16,9 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn answer(&self) -> Result<(), DeliveryError> {
-        lock(&self.answers).pop().unwrap_or(Ok(()))
+    fn answer(&self) -> Result<Receipt, DeliveryError> {
+        let answer = lock(&self.answers).pop().unwrap_or(Ok(()));
+        answer.map(|()| Receipt::new("HTTP 200 OK: ok"))
     }
 }
 
@@ -26,14 +27,14 @@ impl Channel for Scripted {
     fn name(&self) -> &str {
         "ops"
     }
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         if self.hang {
             std::future::pending::<()>().await;
         }
         lock(&self.sent).push(vec![alert.rule.clone()]);
         self.answer()
     }
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         lock(&self.sent).push(alerts.iter().map(|a| a.rule.clone()).collect());
         self.answer()
     }
@@ -270,4 +271,49 @@ async fn a_silent_destination_times_out_and_is_retried() {
         .due_deliveries(s.clock.now() + chrono::Duration::hours(1), 10)
         .unwrap();
     assert_eq!(due[0].attempts, 1, "counted, and due again");
+}
+
+#[tokio::test]
+async fn each_attempt_lands_in_the_alerts_history() {
+    use crate::store::LifecycleStore;
+    // A lifecycle alert (id 7): failed once with the program's stderr, then delivered.
+    let mut s = setup(
+        &[],
+        None,
+        vec![Err(DeliveryError::Retryable {
+            message: "`fix.sh`: exit status 3\nstderr:\nno such service".into(),
+            retry_after: None,
+        })],
+    );
+    let raised = RaisedAlert {
+        alert: Alert {
+            id: Some(7),
+            ..sample_alert()
+        },
+        channels: vec!["ops".into()],
+        escalation: None,
+    };
+    lock(&s.store)
+        .commit(&Commit {
+            alerts: vec![raised],
+            ..Commit::default()
+        })
+        .unwrap();
+    assert_eq!(s.worker.step(BUDGET).await, Step::Failed);
+    s.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(s.worker.step(BUDGET).await, Step::Sent(1));
+    let history = lock(&s.store).history(7).unwrap();
+    let rows: Vec<(&str, &str)> = history
+        .iter()
+        .map(|h| (h.kind.as_str(), h.detail.as_str()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "failed");
+    assert!(
+        rows[0].1.starts_with(
+            "ops: `fix.sh`: exit status 3\nstderr:\nno such service (next attempt at "
+        ),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1], ("delivered", "ops: HTTP 200 OK: ok"));
 }

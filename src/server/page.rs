@@ -45,6 +45,7 @@ table{border-collapse:collapse;width:100%}td,th{padding:.3em .5em;border-bottom:
 .firing{color:#b00;font-weight:bold}.acknowledged{color:#a60}.resolved{color:#070}\
 .flash{background:#eef;padding:.5em}.warn{background:#fff4e0;padding:.5em}.bad{color:#b00}\
 pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.4em;margin:.2em 0;max-height:12em;overflow:auto}\
+tr.history li{white-space:pre-wrap;word-break:break-all;max-height:12em;overflow:auto}\
 form.inline{display:inline}button{cursor:pointer}";
 
 /// A whole page: `body` is already HTML.

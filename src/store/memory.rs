@@ -305,4 +305,9 @@ impl StateStore for MemoryStore {
         }
         Ok(())
     }
+
+    fn add_history(&mut self, rows: &[super::HistoryRow]) -> Result<(), StoreError> {
+        self.lifecycle_tables_mut().append_history(rows);
+        Ok(())
+    }
 }

@@ -40,6 +40,10 @@ impl Tables {
         }
     }
 
+    pub(super) fn append_history(&mut self, rows: &[HistoryRow]) {
+        self.history.extend(rows.iter().cloned());
+    }
+
     pub(super) fn prune(&mut self, before: DateTime<Utc>) -> u64 {
         let n = self.alerts.len();
         self.alerts

@@ -192,4 +192,8 @@ pub trait StateStore: Send {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+    /// Appends rows to alerts' histories outside a commit: what each delivery attempt
+    /// came to (the delivery workers, which write nothing else of the lifecycle: history
+    /// is only ever appended to and never read back into the dispatcher).
+    fn add_history(&mut self, rows: &[HistoryRow]) -> Result<(), StoreError>;
 }

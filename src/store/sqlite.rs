@@ -363,6 +363,10 @@ impl StateStore for SqliteStore {
         )?;
         Ok(())
     }
+
+    fn add_history(&mut self, rows: &[super::HistoryRow]) -> Result<(), StoreError> {
+        super::sqlite_lifecycle::append_history(&mut self.conn, rows)
+    }
 }
 
 /// Forgets, in one transaction, what [`StateStore::prune`] names.

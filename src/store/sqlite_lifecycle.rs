@@ -58,6 +58,24 @@ pub(super) fn write(tx: &Transaction<'_>, commit: &Commit) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Rows appended to alerts' histories in one transaction (see `StateStore::add_history`).
+pub(super) fn append_history(
+    conn: &mut rusqlite::Connection,
+    rows: &[HistoryRow],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut hist = tx.prepare_cached(
+            "INSERT INTO alert_history (alert_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for h in rows {
+            hist.execute(params![h.alert_id as i64, ts(h.at), h.kind, h.detail])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Forgets resolved alerts, their history, ended silences and applied commands from
 /// before `before`.
 pub(super) fn prune(tx: &Transaction<'_>, before: &str) -> Result<u64, StoreError> {

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod cli_install;
 mod config_load;
 mod console_browser;
 mod delivery;
@@ -11,9 +12,11 @@ mod hostile;
 mod import_elastalert;
 mod lifecycle;
 mod notify_channels;
+mod notify_command;
 mod notify_dingtalk;
 mod notify_email;
 mod notify_slack;
+mod notify_test_cli;
 mod ops_files;
 mod query_conformance;
 mod query_elastic;

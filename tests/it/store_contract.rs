@@ -6,14 +6,15 @@ use chrono::{DateTime, Duration, Utc};
 use klaxon::alert::{Alert, RealertState};
 use klaxon::source::{Checkpoint, SourceClockState};
 use klaxon::store::{
-    Commit, Delivery, MemoryStore, RaisedAlert, RuleReset, RuleStateChange, SqliteStore, StateStore,
+    Commit, Delivery, HistoryRow, LifecycleStore, MemoryStore, RaisedAlert, RuleReset,
+    RuleStateChange, SqliteStore, StateStore,
 };
 
 use crate::support::{sample_alert, t0};
 
 /// A store under test, and the alerts it recorded (outside the trait: each store has its own
 /// accessor).
-trait Store: StateStore {
+trait Store: StateStore + LifecycleStore {
     fn recorded(&self) -> Vec<Alert>;
 }
 
@@ -69,6 +70,7 @@ contract! {
     a_failed_delivery_is_due_again_at_its_retry_time,
     a_dead_letter_is_never_due_again,
     pruning_forgets_finished_history_and_keeps_what_is_pending,
+    delivery_outcomes_append_to_an_alerts_history,
 }
 
 /// t0 plus `ms` milliseconds.
@@ -627,4 +629,48 @@ fn pruning_forgets_finished_history_and_keeps_what_is_pending(store: &mut impl S
     );
     let rules: Vec<String> = store.recorded().into_iter().map(|a| a.rule).collect();
     assert_eq!(rules, ["new"]);
+}
+
+/// What the delivery workers note (issue #16): appended to the history the dispatcher's
+/// commits write, read back in time order, each alert its own, text kept whole.
+fn delivery_outcomes_append_to_an_alerts_history(store: &mut impl Store) {
+    let row = |id: u64, ms: i64, kind: &str, detail: &str| HistoryRow {
+        alert_id: id,
+        at: at(ms),
+        kind: kind.into(),
+        detail: detail.into(),
+    };
+    commit(
+        store,
+        Commit {
+            history: vec![row(7, 0, "fired", "")],
+            ..Commit::default()
+        },
+    );
+    let output = format!(
+        "fix: `fix.sh`: exit status 3\nstderr:\n{}",
+        "é\u{1F6A8}".repeat(10_000)
+    );
+    store
+        .add_history(&[
+            row(7, 2_000, "failed", &output),
+            row(8, 1_000, "delivered", "x"),
+        ])
+        .unwrap();
+    store.add_history(&[]).unwrap();
+    store
+        .add_history(&[row(7, 9_000, "delivered", "fix: `fix.sh`: exit status 0")])
+        .unwrap();
+    assert_eq!(
+        store.history(7).unwrap(),
+        vec![
+            row(7, 0, "fired", ""),
+            row(7, 2_000, "failed", &output),
+            row(7, 9_000, "delivered", "fix: `fix.sh`: exit status 0"),
+        ]
+    );
+    assert_eq!(
+        store.history(8).unwrap(),
+        vec![row(8, 1_000, "delivered", "x")]
+    );
 }

@@ -275,8 +275,9 @@ pub fn convert(opts: &Options, registry: &mut Registry, file: &str) -> Converted
                 }
                 lost(
                     key,
-                    "Klaxon does not run commands on alerts; point a `webhook` channel at a \
-                     small receiver that runs it",
+                    "ElastAlert puts log text into the command line; write a `command` \
+                     channel instead (it reads the alert as JSON on stdin, and needs \
+                     `allow_commands: true`)",
                 );
             }
             other => {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub use message::{DingTalkAt, MessageType, PARTS};
 pub use sign::sign;
 
-use super::channel::{Channel, DeliveryError};
+use super::channel::{Channel, DeliveryError, Receipt};
 use super::stages::DeliveryOptions;
 use super::template::{worst_first, TemplateParts, Templates};
 use super::{default_timeout, http, NotifyError};
@@ -227,11 +227,11 @@ impl Channel for DingTalkChannel {
         &self.name
     }
 
-    async fn send(&self, alert: &Alert) -> Result<(), DeliveryError> {
+    async fn send(&self, alert: &Alert) -> Result<Receipt, DeliveryError> {
         self.post(&self.alert_body(alert)).await
     }
 
-    async fn send_digest(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
+    async fn send_digest(&self, alerts: &[Alert]) -> Result<Receipt, DeliveryError> {
         self.post(&self.digest_body(alerts)).await
     }
 }
@@ -300,7 +300,7 @@ impl DingTalkChannel {
 }
 
 impl DingTalkChannel {
-    async fn post(&self, body: &serde_json::Value) -> Result<(), DeliveryError> {
+    async fn post(&self, body: &serde_json::Value) -> Result<Receipt, DeliveryError> {
         let secrets: Vec<&str> = self.redact.iter().map(String::as_str).collect();
         let request = self.client.post(self.send_url()).json(&body);
         let (status, text) = http::send(request, &*self.clock, &secrets).await?;
@@ -332,7 +332,7 @@ impl DingTalkChannel {
             )
         };
         match reply.errcode {
-            0 => Ok(()),
+            0 => Ok(http::receipt(status, &text, &secrets)),
             ERRCODE_TOO_FAST => Err(DeliveryError::RateLimited {
                 message: message(),
                 retry_after: Some(TOO_FAST_RETRY_AFTER),
