@@ -1,5 +1,5 @@
 //! `klaxon replay -c klaxon.yaml`: every rule over historical logs, in event time, sending
-//! nothing — how many alerts each rule would have raised, when, for which keys, and what
+//! nothing (unless `--send CHANNEL`) — how many alerts each rule would have raised, when, for which keys, and what
 //! realert and grouping would have held back — so a threshold is tuned before it pages
 //! anyone.
 
@@ -40,6 +40,14 @@ pub struct ReplayArgs {
     /// The report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Also send the alerts through this channel of klaxon.yaml (at most --send-limit,
+    /// the earliest first, one a second, each marked as replayed): see a real message
+    /// before going live. Without it nothing is sent.
+    #[arg(long, value_name = "CHANNEL")]
+    send: Option<String>,
+    /// Most alerts --send sends.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    send_limit: usize,
     /// Progress on stderr: a bar on a terminal (auto), also plain lines elsewhere
     /// (always), or none.
     #[arg(long, value_enum, default_value = "auto")]
@@ -81,6 +89,16 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if rules.is_empty() {
         bail!("no enabled rule to replay");
     }
+    if let Some(name) = &args.send {
+        if !loaded.global.channels.contains_key(name) {
+            let known: Vec<&str> = loaded.global.channels.keys().map(String::as_str).collect();
+            bail!(
+                "--send {name}: no such channel in {} (channels: {})",
+                args.config.display(),
+                known.join(", ")
+            );
+        }
+    }
     let inputs = inputs(args, &loaded)?;
     let total: u64 = inputs
         .iter()
@@ -97,6 +115,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let inputs: Vec<ReplayInput> = inputs.into_iter().map(|(i, _)| i).collect();
 
     let tally = std::cell::RefCell::new(Tally::new(&rules));
+    let to_send: std::cell::RefCell<Vec<crate::alert::Alert>> = Default::default();
     let mut progress = Progress::new(
         total,
         args.progress == ProgressMode::Always,
@@ -114,7 +133,12 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         written,
         options,
         ReplayHooks {
-            on_alert: &mut |a| tally.borrow_mut().alert(a),
+            on_alert: &mut |a| {
+                tally.borrow_mut().alert(a);
+                if args.send.is_some() && to_send.borrow().len() < args.send_limit {
+                    to_send.borrow_mut().push(a.clone());
+                }
+            },
             on_message: &mut |n| tally.borrow_mut().message(n),
             on_progress: &mut |p| progress.update(p),
         },
@@ -126,8 +150,71 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         println!("{}", summary.to_json());
     } else {
         print!("{}", summary.to_text());
+        if args.send.is_none() {
+            println!("\nNothing was sent (--send CHANNEL sends the alerts through a channel).");
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    match &args.send {
+        Some(name) => send(&loaded, name, to_send.into_inner()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Sends `alerts` through the channel `name`, one a second (within every channel's rate
+/// limit), each marked as replayed; reports each outcome on stderr; exit 1 if any failed.
+fn send(
+    loaded: &crate::config::LoadedConfig,
+    name: &str,
+    alerts: Vec<crate::alert::Alert>,
+) -> anyhow::Result<ExitCode> {
+    let global = &loaded.global;
+    let config = &global.channels[name];
+    let setup = crate::notify::MessageSetup {
+        display_zone: global.display_timezone,
+        rules: std::sync::Arc::default(),
+    };
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let channel = crate::notify::build_with(name, config, clock, &setup)?;
+    let timeout = config.delivery().send_timeout;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let total = alerts.len();
+    let failed = runtime.block_on(async move {
+        let mut failed = 0;
+        for (i, mut alert) in alerts.into_iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            alert.labels.insert("klaxon_replay".into(), "true".into());
+            alert.detail = Some(match alert.detail.take() {
+                Some(d) => format!("(replayed from history) {d}"),
+                None => "(replayed from history)".into(),
+            });
+            match tokio::time::timeout(timeout, channel.send(&alert)).await {
+                Ok(Ok(_)) => eprintln!("sent {}/{total} through `{name}`", i + 1),
+                Ok(Err(e)) => {
+                    failed += 1;
+                    eprintln!(
+                        "klaxon: --send {name}: {}",
+                        crate::notify::sanitize(&e.to_string())
+                    );
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("klaxon: --send {name}: no answer within {timeout:?}");
+                }
+            }
+        }
+        drop(channel);
+        failed
+    });
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Each input as the source it is read as, with its path.

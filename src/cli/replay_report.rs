@@ -188,7 +188,6 @@ impl Summary {
                 String::new()
             }
         );
-        let _ = writeln!(out, "Nothing was sent.");
         for r in &self.tally.rules {
             let (matched, late) = self.matched.get(&r.name).copied().unwrap_or_default();
             out.push('\n');

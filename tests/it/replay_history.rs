@@ -131,7 +131,7 @@ async fn replay_reports_what_each_rule_would_have_done_and_sends_nothing() {
     // The text report: a histogram line per hour with alerts, the keys, nothing sent.
     let out = replay(dir.path(), &[]);
     let report = text(&out.stdout);
-    assert!(report.contains("Nothing was sent."), "{report}");
+    assert!(report.contains("Nothing was sent"), "{report}");
     assert!(
         report.contains("order-timeouts (source orders): 1 alert(s) from 5 matching event(s)"),
         "{report}"
@@ -142,6 +142,34 @@ async fn replay_reports_what_each_rule_would_have_done_and_sends_nothing() {
     );
     assert!(report.contains("top keys: sku=A (1)"), "{report}");
     assert!(hook.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_delivers_the_earliest_alerts_marked_as_replayed() {
+    let hook = Recorder::start("ok").await;
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &hook.url("/hook"));
+    let out = replay(dir.path(), &["--send", "hook", "--send-limit", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("Nothing was sent"));
+    let sent = hook.requests();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let first = sent[0].json();
+    assert_eq!(first["rule"], "order-timeouts", "{first}");
+    assert!(
+        first["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("(replayed from history)"),
+        "{first}"
+    );
+    assert_eq!(first["labels"]["klaxon_replay"], "true", "{first}");
+    let bad = replay(dir.path(), &["--send", "nope"]);
+    assert!(
+        text(&bad.stderr).contains("--send nope: no such channel"),
+        "{}",
+        text(&bad.stderr)
+    );
 }
 
 #[test]
