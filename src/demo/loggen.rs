@@ -160,6 +160,16 @@ impl LogGen {
                 format!("INFO order_state_changed order={order} from=created to=paid"),
                 json!({"state": "paid"}),
             ),
+            // Picked by the warehouse: a healthy order is no zombie (rules/zombie-order-unpicked).
+            Self::line(
+                at,
+                "INFO",
+                "warehouse.pick",
+                &order,
+                sku,
+                format!("INFO order_picked order={order} sku={sku}"),
+                json!({}),
+            ),
         ]
     }
 
@@ -251,7 +261,7 @@ mod tests {
         let a = LogGen::new(7).normal(at);
         let b = LogGen::new(7).normal(at);
         assert_eq!(a, b);
-        assert_eq!(a.len(), 4);
+        assert_eq!(a.len(), 5);
         for line in &a {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(v["level"], "INFO");
