@@ -10,6 +10,9 @@ mod load;
 mod problem;
 mod query_map;
 mod rule_file;
+pub mod schema;
+mod schema_doc;
+mod schema_examples;
 mod source;
 mod spans;
 mod suggest;
@@ -37,7 +40,7 @@ use crate::query::QueryOptions;
 use crate::source::SourceConfig;
 
 /// `klaxon.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
     #[serde(default)]

@@ -10,7 +10,7 @@ use super::matcher::Matchers;
 use crate::types::HumanDuration;
 
 /// How alerts are gathered into one message (Alertmanager's grouping).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupingConfig {
     /// Labels whose values make a group: alerts that share them go out together.
@@ -59,7 +59,7 @@ fn default_repeat_interval() -> HumanDuration {
 /// A route: alerts whose labels match go to `notify` too (besides their rule's own list).
 /// Routes are tried in order; the first that matches ends the search unless it says
 /// `continue: true`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// `severity = critical`, `rule =~ ghost-.*`, `team = payments` (all must hold).
@@ -98,7 +98,7 @@ impl RouteConfig {
 
 /// An escalation policy: while an alert is neither acknowledged nor resolved, each level
 /// tells more people, `after` its first firing.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub levels: Vec<LevelConfig>,
@@ -107,7 +107,7 @@ pub struct PolicyConfig {
     pub repeat: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelConfig {
     /// Since the alert first fired (in this cycle).
@@ -122,7 +122,7 @@ pub struct LevelConfig {
 
 /// While an alert matching `source` fires, alerts matching `target` with the same values
 /// of the `equal` labels are muted ("payment gateway down" mutes per-order timeouts).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InhibitConfig {
     pub source: Matchers,

@@ -51,7 +51,7 @@ pub const PARTS: &[Part] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain connect, then STARTTLS; refuses to continue if the server cannot upgrade.
@@ -63,7 +63,7 @@ pub enum SmtpTls {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
@@ -78,7 +78,7 @@ pub struct SmtpConfig {
     pub password: Option<Secret>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     pub smtp: SmtpConfig,

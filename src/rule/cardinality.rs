@@ -32,7 +32,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: cardinality` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardinalityParams {
     /// The field whose distinct values are counted.

@@ -12,7 +12,7 @@ use super::{BuildContext, Match, Params, RuleType};
 use crate::event::Event;
 
 /// `type: blacklist` and `type: whitelist` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// The field whose value is looked up.
@@ -24,11 +24,11 @@ pub struct ListParams {
     pub values_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct BlacklistParams(pub ListParams);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct WhitelistParams(pub ListParams);
 

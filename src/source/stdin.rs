@@ -25,7 +25,7 @@ const BATCH_CAP: usize = 1024;
 const STDIN_PATH: &str = "-";
 
 /// `type: stdin`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdinSourceConfig {
     #[serde(default)]

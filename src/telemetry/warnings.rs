@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::HumanDuration;
 
 /// `warnings:` in klaxon.yaml.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarningsConfig {
     /// A rule that has matched nothing for this long while its source read at least

@@ -33,7 +33,7 @@ const ERRCODE_BUSY: i64 = -1;
 /// The limit is per minute, so waiting a minute is the earliest retry that can succeed.
 const TOO_FAST_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DingTalkConfig {
     /// The full webhook URL including `access_token`; or use `access_token` (+ `base_url`).

@@ -8,7 +8,7 @@ use crate::source::multiline::MultilineConfig;
 use crate::types::HumanDuration;
 
 /// `type: file`: tail every file matching `include`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Glob patterns of files to tail.
@@ -84,7 +84,7 @@ pub(crate) fn default_max_clock_skew() -> HumanDuration {
 }
 
 /// How files are identified across renames.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FingerprintStrategy {
     /// A checksum of the first line (or first `fingerprint_bytes`): survives copies to
@@ -96,7 +96,7 @@ pub enum FingerprintStrategy {
     DeviceInode,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadFrom {
     #[default]

@@ -24,7 +24,7 @@ use crate::types::{HumanDuration, Secret};
 const COLUMNS: &str = "name,vhost,messages_ready,messages_unacknowledged,messages,consumers";
 
 /// `type: rabbitmq`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RabbitMqConfig {
     /// The management API's base URL, e.g. `http://127.0.0.1:15672`.
@@ -139,6 +139,14 @@ impl<'de> Deserialize<'de> for QueuePattern {
         QueuePattern::try_from(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
+
+crate::types::impl_text_schema!(
+    QueuePattern,
+    "QueuePattern",
+    "A queue: `/regex/` (matched anywhere in the name unless anchored), a glob with `*`, `?` \
+     or `[` over the whole name, or the exact name.",
+    ".+"
+);
 
 /// Polls one vhost's queues.
 pub struct RabbitMqPoller {
