@@ -43,8 +43,10 @@ use crate::source::SourceConfig;
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
+    /// Where events come from, by name (rules name one in `source:`).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Where alerts go, by name (rules name them in `notify:`).
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
     /// Lets `type: command` channels run programs. Off by default: a klaxon.yaml must say

@@ -94,8 +94,22 @@ pub fn config_markdown() -> String {
             doc.line(&flat(d));
             doc.line("");
         }
+        let described: Vec<String> = def["oneOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let shown = v.get("const").or_else(|| v["enum"].get(0))?;
+                let about = v["description"].as_str().map(flat).unwrap_or_default();
+                Some(format!("- {}: {about}", show_value(shown)))
+            })
+            .collect();
         if def.get("properties").is_some() {
             doc.table(def, &all);
+        } else if !described.is_empty() && def.get("type").is_none() {
+            for line in &described {
+                doc.line(line);
+            }
         } else {
             doc.line(&format!("Written as: {}.", type_of(def, &all)));
         }
@@ -191,9 +205,10 @@ fn referenced<'a>(schema: &Value, defs: &'a Map<String, Value>) -> Option<&'a Va
     if let Some(r) = schema["$ref"].as_str() {
         return defs.get(r.rsplit('/').next()?);
     }
-    schema["anyOf"]
-        .as_array()?
+    ["anyOf", "allOf"]
         .iter()
+        .filter_map(|key| schema[*key].as_array())
+        .flatten()
         .find_map(|s| referenced(s, defs))
 }
 
@@ -214,7 +229,7 @@ fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
     if let Some(values) = schema["enum"].as_array() {
         return values.iter().map(show_value).collect::<Vec<_>>().join(" \\| ");
     }
-    for key in ["anyOf", "oneOf"] {
+    for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(options) = schema[key].as_array() {
             let shown: Vec<String> = options
                 .iter()

@@ -25,6 +25,8 @@ pub const PARTS: &[Part] = &[
 #[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
+    /// `block` (default): every detail, as a chat message would carry it; `line`: one
+    /// line per alert (time, title, count, channel).
     #[serde(default)]
     pub format: ConsoleFormat,
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).

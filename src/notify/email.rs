@@ -66,12 +66,17 @@ pub enum SmtpTls {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
+    /// The SMTP server's host name.
     pub host: String,
     /// Default 587 (submission), or 465 with `tls: tls`.
     #[serde(default)]
     pub port: Option<u16>,
+    /// `starttls` (default: upgrade after connecting, refused if the server cannot),
+    /// `tls` (implicit TLS from the first byte, usually port 465) or `none` (no encryption
+    /// at all; only when written here).
     #[serde(default)]
     pub tls: SmtpTls,
+    /// The SMTP login, when the server asks for one (with `password`).
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]

@@ -38,8 +38,10 @@ pub struct FileSourceConfig {
     /// first line is longer. Files shorter than that with no newline yet wait.
     #[serde(default = "default_fingerprint_bytes")]
     pub fingerprint_bytes: usize,
-    /// How lines are decoded (serde's `flatten` cannot be combined with
-    /// `deny_unknown_fields`, so decode options are plain fields here).
+    /// How lines are decoded: `plain` (default: the whole line is the `message`), `json`,
+    /// `logfmt` or `regex` (the named groups of `pattern`).
+    // serde's `flatten` cannot be combined with `deny_unknown_fields`, so decode options
+    // are plain fields here.
     #[serde(default)]
     pub format: LineFormat,
     /// For `format: regex`: a regex with named groups or a preset (`nginx_combined`).
