@@ -25,7 +25,7 @@ pub fn config_markdown() -> String {
     doc.line("Durations are written `500ms`, `30s`, `10m`, `1h30m`, `7d` (a bare number is seconds). Any value may be `${VAR}` or `${VAR:-default}`, read from the environment.");
 
     let config_defs = definitions(&config);
-    doc.section("klaxon.yaml", "klaxon-yaml", example("klaxon.yaml"));
+    doc.section("klaxon.yaml", example("klaxon.yaml"));
     doc.table(&config, &config_defs);
 
     doc.line("");
@@ -111,7 +111,7 @@ pub fn config_markdown() -> String {
                 doc.line(line);
             }
         } else {
-            doc.line(&format!("Written as: {}.", type_of(def, &all)));
+            doc.line(&format!("Written as: {}.", type_of(def)));
         }
     }
     doc.text
@@ -137,7 +137,10 @@ fn variants(doc: &mut Doc, tagged: &Value, defs: &Map<String, Value>) {
 }
 
 fn definitions(schema: &Value) -> Map<String, Value> {
-    schema["definitions"].as_object().cloned().unwrap_or_default()
+    schema["definitions"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -151,7 +154,7 @@ impl Doc {
         self.text.push('\n');
     }
 
-    fn section(&mut self, title: &str, _anchor: &str, example: &str) {
+    fn section(&mut self, title: &str, example: &str) {
         self.line("");
         self.line(&format!("## {title}"));
         self.line("");
@@ -192,7 +195,7 @@ impl Doc {
                 .unwrap_or_default();
             self.line(&format!(
                 "| `{key}` | {} | {} | {} |",
-                cell(&type_of(property, defs)),
+                cell(&type_of(property)),
                 cell(&default),
                 cell(&description)
             ));
@@ -214,7 +217,7 @@ fn referenced<'a>(schema: &Value, defs: &'a Map<String, Value>) -> Option<&'a Va
 
 /// A schema's type, as a reader wants it: `string`, `list of Duration`, `map of Secret`,
 /// `a | b`, a link to a value described below.
-fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
+fn type_of(schema: &Value) -> String {
     if let Some(r) = schema["$ref"].as_str() {
         let name = r.rsplit('/').next().unwrap_or(r);
         return match name {
@@ -227,14 +230,18 @@ fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
         return show_value(c);
     }
     if let Some(values) = schema["enum"].as_array() {
-        return values.iter().map(show_value).collect::<Vec<_>>().join(" \\| ");
+        return values
+            .iter()
+            .map(show_value)
+            .collect::<Vec<_>>()
+            .join(" \\| ");
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(options) = schema[key].as_array() {
             let shown: Vec<String> = options
                 .iter()
                 .filter(|o| o["type"] != "null")
-                .map(|o| type_of(o, defs))
+                .map(type_of)
                 .collect();
             return shown.join(" \\| ");
         }
@@ -248,9 +255,9 @@ fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
         .into_iter()
         .filter(|t| *t != "null")
         .map(|t| match t {
-            "array" => format!("list of {}", type_of(&schema["items"], defs)),
+            "array" => format!("list of {}", type_of(&schema["items"])),
             "object" => match schema.get("additionalProperties") {
-                Some(v) if v.is_object() => format!("map of {}", type_of(v, defs)),
+                Some(v) if v.is_object() => format!("map of {}", type_of(v)),
                 _ => "map".into(),
             },
             other => other.to_string(),

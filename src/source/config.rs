@@ -71,7 +71,10 @@ impl schemars::JsonSchema for SourceConfig {
             vec![
                 ("file", FileSourceConfig::json_schema(generator)),
                 ("stdin", StdinSourceConfig::json_schema(generator)),
-                ("elasticsearch", ElasticsearchSourceConfig::json_schema(generator)),
+                (
+                    "elasticsearch",
+                    ElasticsearchSourceConfig::json_schema(generator),
+                ),
                 ("rabbitmq", RabbitMqConfig::json_schema(generator)),
                 ("http_json", HttpJsonConfig::json_schema(generator)),
             ],

@@ -114,7 +114,15 @@ mod tests {
         let schema = schemars::schema_for!(HumanDuration);
         let pattern = schema.get("pattern").unwrap().as_str().unwrap();
         let re = regex::Regex::new(pattern).unwrap();
-        for ok in ["30s", "1h30m", "500ms", "7d", "0", "${TIMEOUT}", "${T:-10s}"] {
+        for ok in [
+            "30s",
+            "1h30m",
+            "500ms",
+            "7d",
+            "0",
+            "${TIMEOUT}",
+            "${T:-10s}",
+        ] {
             assert!(re.is_match(ok), "{ok}");
             assert!(ok.contains('$') || super::super::parse_duration(ok).is_ok());
         }

@@ -33,7 +33,11 @@ fn check_generated(path: &str, expected: &str) {
 
 fn cli_output(args: &[&str]) -> String {
     let out = klaxon().arg("schema").args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -109,12 +113,22 @@ fn shipped_yaml_names_its_schema_for_editors() {
         );
     }
     for (path, schema) in [
-        ("rules/samples/klaxon.yaml", "../../schemas/klaxon.schema.json"),
-        ("deploy/compose/klaxon.yaml", "../../schemas/klaxon.schema.json"),
+        (
+            "rules/samples/klaxon.yaml",
+            "../../schemas/klaxon.schema.json",
+        ),
+        (
+            "deploy/compose/klaxon.yaml",
+            "../../schemas/klaxon.schema.json",
+        ),
     ] {
         let text = std::fs::read_to_string(root().join(path)).unwrap();
         let first = text.lines().next().unwrap();
-        assert_eq!(first, format!("# yaml-language-server: $schema={schema}"), "{path}");
+        assert_eq!(
+            first,
+            format!("# yaml-language-server: $schema={schema}"),
+            "{path}"
+        );
         assert!(root().join(path).parent().unwrap().join(schema).is_file());
     }
 }
@@ -138,13 +152,12 @@ fn every_example_in_config_md_validates() {
             (&rule, text)
         } else {
             // A source or channel: under its map in a klaxon.yaml.
-            let under = if ["file", "stdin", "elasticsearch", "rabbitmq", "http_json"]
-                .contains(section)
-            {
-                "sources"
-            } else {
-                "channels"
-            };
+            let under =
+                if ["file", "stdin", "elasticsearch", "rabbitmq", "http_json"].contains(section) {
+                    "sources"
+                } else {
+                    "channels"
+                };
             let indented: String = example.lines().map(|l| format!("    {l}\n")).collect();
             (&config, format!("rules: r\n{under}:\n  x:\n{indented}"))
         };
@@ -182,11 +195,17 @@ fn misspelled_keys_are_rejected() {
     // A key of another type is not one of this type's.
     let mut foreign = frequency_rule();
     foreign["spike_height"] = json!(3);
-    assert!(!problems(&rule, &foreign).is_empty(), "spike_height in frequency");
+    assert!(
+        !problems(&rule, &foreign).is_empty(),
+        "spike_height in frequency"
+    );
     // A rule without `type:` is `any`, which has no keys of its own.
     let mut any = frequency_rule();
     any.as_object_mut().unwrap().remove("type");
-    assert!(!problems(&rule, &any).is_empty(), "threshold in an any rule");
+    assert!(
+        !problems(&rule, &any).is_empty(),
+        "threshold in an any rule"
+    );
 
     let mut source = minimal_config();
     source["sources"]["app"]["poll_intervall"] = json!("1s");
