@@ -65,9 +65,13 @@ pub struct RouteConfig {
     /// `severity = critical`, `rule =~ ghost-.*`, `team = payments` (all must hold).
     #[serde(default)]
     pub matchers: Matchers,
+    /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
+    /// Go on trying the routes after this one when it matched (default: the first match wins).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// Labels that gather the alerts this route takes into one message (default:
+    /// `grouping.group_by`).
     #[serde(default)]
     pub group_by: Option<Vec<String>>,
     #[serde(default)]
@@ -101,6 +105,7 @@ impl RouteConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// The levels, in order: whom to tell after how long unacknowledged.
     pub levels: Vec<LevelConfig>,
     /// Run the levels again this many times (timed from the last level), then stop.
     #[serde(default)]
@@ -112,10 +117,12 @@ pub struct PolicyConfig {
 pub struct LevelConfig {
     /// Since the alert first fired (in this cycle).
     pub after: HumanDuration,
+    /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
     /// DingTalk people this level mentions.
     #[serde(default)]
     pub at_mobiles: Vec<String>,
+    /// DingTalk user ids this level mentions.
     #[serde(default)]
     pub at_user_ids: Vec<String>,
 }
@@ -127,6 +134,7 @@ pub struct LevelConfig {
 pub struct InhibitConfig {
     pub source: Matchers,
     pub target: Matchers,
+    /// Labels that must have the same value in both alerts for the source to mute the target.
     #[serde(default)]
     pub equal: Vec<String>,
 }

@@ -86,8 +86,11 @@ pub struct SmtpConfig {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
+    /// The SMTP server to send through.
     pub smtp: SmtpConfig,
+    /// The sender address (`Klaxon <klaxon@example.com>`).
     pub from: String,
+    /// The recipients' addresses.
     pub to: Vec<String>,
     /// E.g. `[klaxon]`, put before the alert title in the subject.
     #[serde(default)]

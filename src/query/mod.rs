@@ -130,6 +130,7 @@ impl Matcher for Query {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryOptions {
+    /// The field a bare term (without `field:`) searches.
     #[serde(default = "default_field")]
     pub default_field: String,
     #[serde(default)]

@@ -38,8 +38,10 @@ pub struct CardinalityParams {
     /// The field whose distinct values are counted.
     pub field: String,
     pub window: HumanDuration,
+    /// Fire when more distinct values than this are seen within `window`.
     #[serde(default)]
     pub max_cardinality: Option<u64>,
+    /// Fire when fewer distinct values than this are seen within `window`.
     #[serde(default)]
     pub min_cardinality: Option<u64>,
 }

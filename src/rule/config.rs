@@ -30,12 +30,15 @@ pub struct RuleConfig {
     /// After an alert for a key, hold back further alerts for that key this long.
     #[serde(default = "default_realert")]
     pub realert: HumanDuration,
+    /// How bad an alert of this rule is (a label routes and silences can match).
     #[serde(default)]
     pub severity: Severity,
     /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
+    /// What the rule is about, in words; shown in its alerts.
     #[serde(default)]
     pub description: Option<String>,
+    /// `false` keeps the rule loaded and checked, but it never fires.
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Events this far behind the source's clock still count (default 30s); later ones are

@@ -17,6 +17,7 @@ use crate::event::Event;
 pub struct ListParams {
     /// The field whose value is looked up.
     pub field: String,
+    /// The values, inline (or `values_file`).
     #[serde(default)]
     pub values: Vec<String>,
     /// A file of values, one per line (`#` comments), relative to the rule file.

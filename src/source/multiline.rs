@@ -19,6 +19,7 @@ pub struct MultilineConfig {
     /// `halt_before`: lines continue the record until one matches `condition_pattern`
     /// (default: `start_pattern`), which begins the next.
     pub mode: MultilineMode,
+    /// The regex `mode` tests lines with (default: `start_pattern`).
     #[serde(default)]
     pub condition_pattern: Option<String>,
     /// A record with no new line for this long is complete (the last record of a file

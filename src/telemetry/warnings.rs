@@ -20,6 +20,7 @@ pub struct WarningsConfig {
     /// `rule_silent_lines` lines is warned about (default 24h; `0s` turns it off).
     #[serde(default = "default_rule_silent_after")]
     pub rule_silent_after: HumanDuration,
+    /// How many lines the rule's source must have read in `rule_silent_after` before its silence is warned about.
     #[serde(default = "default_rule_silent_lines")]
     pub rule_silent_lines: u64,
 }

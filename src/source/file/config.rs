@@ -47,6 +47,7 @@ pub struct FileSourceConfig {
     /// For `format: regex`: a regex with named groups or a preset (`nginx_combined`).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// The field holding the event's time (default: the time the line was read).
     #[serde(default)]
     pub time_field: Option<String>,
     #[serde(default)]

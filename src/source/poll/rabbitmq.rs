@@ -31,6 +31,7 @@ pub struct RabbitMqConfig {
     pub url: PollUrl,
     pub username: Secret,
     pub password: Secret,
+    /// The virtual host whose queues are read (default `/`).
     #[serde(default = "default_vhost")]
     pub vhost: String,
     /// Which queues: names, globs (`orders.*`) or `/regex/`; default every queue.
