@@ -10,6 +10,7 @@ mod replay;
 mod replay_progress;
 mod replay_report;
 mod run;
+mod schema;
 mod silence;
 mod status;
 mod test;
@@ -108,6 +109,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Send one test message through a channel and print what the service answered.
     NotifyTest(notify_test::NotifyTestArgs),
+    /// Print the JSON Schema of klaxon.yaml (`config`) or of a rule file (`rule`), or with
+    /// `--markdown` the reference of every key (docs/CONFIG.md).
+    Schema(schema::SchemaArgs),
     /// Print a shell completion script (`klaxon completions bash > /etc/bash_completion.d/klaxon`).
     Completions {
         #[arg(value_enum)]
@@ -146,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::status(&args),
         Command::Import(args) => import::import(&args),
         Command::NotifyTest(args) => notify_test::notify_test(&args),
+        Command::Schema(args) => schema::schema(&args),
         Command::Completions { shell } => Ok(install::completions(shell, Cli::command())),
         Command::Man { dir: None } => Ok(install::man(Cli::command())),
         Command::Man { dir: Some(dir) } => install::man_pages(Cli::command(), &dir),

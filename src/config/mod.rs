@@ -10,6 +10,9 @@ mod load;
 mod problem;
 mod query_map;
 mod rule_file;
+pub mod schema;
+mod schema_doc;
+mod schema_examples;
 mod source;
 mod spans;
 mod suggest;
@@ -37,11 +40,13 @@ use crate::query::QueryOptions;
 use crate::source::SourceConfig;
 
 /// `klaxon.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalConfig {
+    /// Where events come from, by name (rules name one in `source:`).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Where alerts go, by name (rules name them in `notify:`).
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
     /// Lets `type: command` channels run programs. Off by default: a klaxon.yaml must say

@@ -64,7 +64,7 @@ impl Default for TimeLimits {
 }
 
 /// The `format:` of a source.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineFormat {
     /// The whole line is the `message`.

@@ -68,6 +68,14 @@ impl<'de> Deserialize<'de> for TimeFormat {
     }
 }
 
+crate::types::impl_text_schema!(
+    TimeFormat,
+    "TimeFormat",
+    "`rfc3339` (default), `epoch_s`, `epoch_ms`, or a chrono strftime pattern such as \
+     `%Y-%m-%d %H:%M:%S%.f`.",
+    "rfc3339|epoch_s|epoch_ms|.*%.*"
+);
+
 fn compile_pattern(pattern: &str) -> Result<Vec<Item<'static>>, DecodeError> {
     StrftimeItems::new(pattern)
         .parse_to_owned()

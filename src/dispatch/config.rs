@@ -10,7 +10,7 @@ use super::matcher::Matchers;
 use crate::types::HumanDuration;
 
 /// How alerts are gathered into one message (Alertmanager's grouping).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupingConfig {
     /// Labels whose values make a group: alerts that share them go out together.
@@ -59,15 +59,19 @@ fn default_repeat_interval() -> HumanDuration {
 /// A route: alerts whose labels match go to `notify` too (besides their rule's own list).
 /// Routes are tried in order; the first that matches ends the search unless it says
 /// `continue: true`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// `severity = critical`, `rule =~ ghost-.*`, `team = payments` (all must hold).
     #[serde(default)]
     pub matchers: Matchers,
+    /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
+    /// Go on trying the routes after this one when it matched (default: the first match wins).
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// Labels that gather the alerts this route takes into one message (default:
+    /// `grouping.group_by`).
     #[serde(default)]
     pub group_by: Option<Vec<String>>,
     #[serde(default)]
@@ -98,35 +102,39 @@ impl RouteConfig {
 
 /// An escalation policy: while an alert is neither acknowledged nor resolved, each level
 /// tells more people, `after` its first firing.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// The levels, in order: whom to tell after how long unacknowledged.
     pub levels: Vec<LevelConfig>,
     /// Run the levels again this many times (timed from the last level), then stop.
     #[serde(default)]
     pub repeat: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelConfig {
     /// Since the alert first fired (in this cycle).
     pub after: HumanDuration,
+    /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
     /// DingTalk people this level mentions.
     #[serde(default)]
     pub at_mobiles: Vec<String>,
+    /// DingTalk user ids this level mentions.
     #[serde(default)]
     pub at_user_ids: Vec<String>,
 }
 
 /// While an alert matching `source` fires, alerts matching `target` with the same values
 /// of the `equal` labels are muted ("payment gateway down" mutes per-order timeouts).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InhibitConfig {
     pub source: Matchers,
     pub target: Matchers,
+    /// Labels that must have the same value in both alerts for the source to mute the target.
     #[serde(default)]
     pub equal: Vec<String>,
 }

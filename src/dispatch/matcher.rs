@@ -152,6 +152,14 @@ impl<'de> Deserialize<'de> for Matcher {
     }
 }
 
+crate::types::impl_text_schema!(
+    Matcher,
+    "Matcher",
+    "A label matcher, `name op value`: `=` equal, `!=` not equal, `=~` regex, `!~` not \
+     matching (`severity = critical`, `team =~ pay.*`).",
+    r"\s*[^=!~\s]+\s*(?:=|!=|=~|!~).*"
+);
+
 impl Serialize for Matcher {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())
@@ -159,7 +167,7 @@ impl Serialize for Matcher {
 }
 
 /// Matchers that must all hold (none: everything matches).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Matchers(pub Vec<Matcher>);
 

@@ -53,7 +53,7 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// `PATH` for the program when Klaxon itself has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     /// The program: a path (relative to klaxon.yaml's directory) or a name looked up in

@@ -22,9 +22,11 @@ pub const PARTS: &[Part] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
+    /// `block` (default): every detail, as a chat message would carry it; `line`: one
+    /// line per alert (time, title, count, channel).
     #[serde(default)]
     pub format: ConsoleFormat,
     /// Rate limit, retries, fallback (see `notify::stages::DeliveryOptions`).
@@ -39,7 +41,7 @@ pub struct ConsoleConfig {
 }
 
 /// How much of an alert the console shows.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsoleFormat {
     /// Every detail, as a chat message would carry it.

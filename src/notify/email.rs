@@ -51,7 +51,7 @@ pub const PARTS: &[Part] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain connect, then STARTTLS; refuses to continue if the server cannot upgrade.
@@ -63,26 +63,34 @@ pub enum SmtpTls {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
+    /// The SMTP server's host name.
     pub host: String,
     /// Default 587 (submission), or 465 with `tls: tls`.
     #[serde(default)]
     pub port: Option<u16>,
+    /// `starttls` (default: upgrade after connecting, refused if the server cannot),
+    /// `tls` (implicit TLS from the first byte, usually port 465) or `none` (no encryption
+    /// at all; only when written here).
     #[serde(default)]
     pub tls: SmtpTls,
+    /// The SMTP login, when the server asks for one (with `password`).
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<Secret>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
+    /// The SMTP server to send through.
     pub smtp: SmtpConfig,
+    /// The sender address (`Klaxon <klaxon@example.com>`).
     pub from: String,
+    /// The recipients' addresses.
     pub to: Vec<String>,
     /// E.g. `[klaxon]`, put before the alert title in the subject.
     #[serde(default)]

@@ -161,6 +161,27 @@ impl<'de> Deserialize<'de> for ChannelConfig {
     }
 }
 
+/// `oneOf` the channel types, each with its `type:` as a constant.
+impl schemars::JsonSchema for ChannelConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChannelConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::types::tagged_schema(
+            "A channel; `type` selects the kind.",
+            vec![
+                ("console", ConsoleConfig::json_schema(generator)),
+                ("webhook", WebhookConfig::json_schema(generator)),
+                ("dingtalk", DingTalkConfig::json_schema(generator)),
+                ("slack", SlackConfig::json_schema(generator)),
+                ("email", EmailConfig::json_schema(generator)),
+                ("command", CommandConfig::json_schema(generator)),
+            ],
+        )
+    }
+}
+
 /// What every channel's messages share: the zone times are shown in (unless a channel
 /// sets its own) and what the running rules say about their messages.
 #[derive(Debug, Clone, Default)]

@@ -26,7 +26,7 @@ const MAX_HEADER_TEXT: usize = 150;
 const MAX_BUTTON_URL: usize = 3_000;
 const MAX_BLOCKS: usize = 50;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// `https://hooks.slack.com/services/…`: the path is the credential.

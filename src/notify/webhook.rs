@@ -49,7 +49,7 @@ pub const PARTS: &[Part] = &[
 pub const TIMESTAMP_HEADER: &str = "x-klaxon-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-klaxon-signature";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Endpoint; a secret because such URLs often embed a token.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, U
 use serde::Deserialize;
 
 /// How a field is indexed, and so how a query compares against it.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     /// Analyzed like Elasticsearch's `standard` analyzer (the default for undeclared fields).

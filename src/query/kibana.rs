@@ -23,7 +23,7 @@ pub const MAX_LINK_VALUE: usize = 200;
 pub const MAX_LINK_QUERY: usize = 2_000;
 
 /// Where alerts link to for their evidence (`kibana:` in klaxon.yaml).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KibanaConfig {
     /// Base URL, e.g. `http://kibana:5601`.

@@ -127,9 +127,10 @@ impl Matcher for Query {
 }
 
 /// How a query is read: which field bare terms search and how adjacent terms combine.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryOptions {
+    /// The field a bare term (without `field:`) searches.
     #[serde(default = "default_field")]
     pub default_field: String,
     #[serde(default)]
@@ -161,7 +162,7 @@ fn default_field() -> String {
 }
 
 /// The operator between adjacent terms with none written (Kibana's default is OR).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DefaultOperator {
     #[default]

@@ -22,7 +22,7 @@ use crate::query::Query;
 use crate::types::HumanDuration;
 
 /// `type: absence` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbsenceParams {
     /// The query of the event that must be followed.

@@ -7,7 +7,7 @@ use super::{BuildContext, Match, Params, RuleType};
 use crate::event::Event;
 
 /// `type: any` has no keys of its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnyParams {}
 

@@ -32,14 +32,16 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: cardinality` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardinalityParams {
     /// The field whose distinct values are counted.
     pub field: String,
     pub window: HumanDuration,
+    /// Fire when more distinct values than this are seen within `window`.
     #[serde(default)]
     pub max_cardinality: Option<u64>,
+    /// Fire when fewer distinct values than this are seen within `window`.
     #[serde(default)]
     pub min_cardinality: Option<u64>,
 }

@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: change` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeParams {
     /// The field whose value is watched.

@@ -15,7 +15,7 @@ use crate::types::HumanDuration;
 /// A rule file. Deserializing it reads the keys every rule type shares; the params of its
 /// type come from the same file through [`super::RuleKind::read_params`], which is what
 /// `config::load` does (and why `params` is skipped here).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 pub struct RuleConfig {
     /// Unique name; the alert identity is this name plus the `group_by` values (and, for
     /// `new_term`, the term: see `Match::identity`).
@@ -30,21 +30,26 @@ pub struct RuleConfig {
     /// After an alert for a key, hold back further alerts for that key this long.
     #[serde(default = "default_realert")]
     pub realert: HumanDuration,
+    /// How bad an alert of this rule is (a label routes and silences can match).
     #[serde(default)]
     pub severity: Severity,
     /// Channel names from klaxon.yaml.
     pub notify: Vec<String>,
+    /// What the rule is about, in words; shown in its alerts.
     #[serde(default)]
     pub description: Option<String>,
+    /// `false` keeps the rule loaded and checked, but it never fires.
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Events this far behind the source's clock still count (default 30s); later ones are
     /// dropped (counted) by rules that fire on the clock.
     #[serde(default)]
+    #[schemars(default = "lateness_shown")]
     pub allowed_lateness: Option<HumanDuration>,
     /// Most keys kept in memory (default 100,000); the least recently seen is evicted
     /// beyond it (counted).
     #[serde(default)]
+    #[schemars(default = "max_keys_shown")]
     pub max_keys: Option<usize>,
     /// Labels for routing, silences and inhibition (`team: payments`); an alert also has
     /// `rule`, `severity`, `source` and its `group_by` fields as labels.
@@ -67,6 +72,15 @@ pub struct RuleConfig {
 
 fn default_realert() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(60))
+}
+
+/// The defaults `Rule::build` applies, as the schema shows them.
+fn lateness_shown() -> Option<HumanDuration> {
+    Some(HumanDuration(super::DEFAULT_ALLOWED_LATENESS))
+}
+
+fn max_keys_shown() -> Option<usize> {
+    Some(super::DEFAULT_MAX_KEYS)
 }
 
 fn default_true() -> bool {

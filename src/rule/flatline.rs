@@ -25,7 +25,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: flatline` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlatlineParams {
     /// Fewer matches than this within `window` fire.

@@ -26,7 +26,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: frequency` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyParams {
     /// Fire at this many matches within `window`.

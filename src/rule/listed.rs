@@ -12,11 +12,12 @@ use super::{BuildContext, Match, Params, RuleType};
 use crate::event::Event;
 
 /// `type: blacklist` and `type: whitelist` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// The field whose value is looked up.
     pub field: String,
+    /// The values, inline (or `values_file`).
     #[serde(default)]
     pub values: Vec<String>,
     /// A file of values, one per line (`#` comments), relative to the rule file.
@@ -24,11 +25,11 @@ pub struct ListParams {
     pub values_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct BlacklistParams(pub ListParams);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct WhitelistParams(pub ListParams);
 

@@ -33,7 +33,7 @@ use crate::event::Event;
 use crate::types::{rounded, HumanDuration};
 
 /// `type: metric` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricParams {
     /// The numeric field.
@@ -88,6 +88,13 @@ pub enum MetricKind {
     /// p50 … p99.
     Percentile(u8),
 }
+
+crate::types::impl_text_schema!(
+    MetricKind,
+    "MetricKind",
+    "The aggregate: `min`, `max`, `avg`, `sum`, or a percentile `p50` … `p99`.",
+    "min|max|avg|sum|p[5-9][0-9]"
+);
 
 impl TryFrom<String> for MetricKind {
     type Error = String;

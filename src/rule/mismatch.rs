@@ -16,7 +16,7 @@ use crate::query::Query;
 use crate::types::HumanDuration;
 
 /// `type: mismatch` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MismatchParams {
     /// One reporter of the fact.
@@ -28,7 +28,7 @@ pub struct MismatchParams {
 }
 
 /// Where one side of a `mismatch` reads its value.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MismatchSide {
     /// The source (default: the rule's).

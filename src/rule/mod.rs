@@ -60,7 +60,7 @@ pub use spike::{SpikeDirection, SpikeParams, SpikeRule};
 macro_rules! rule_types {
     ($($variant:ident($params:ty) = $name:literal,)*) => {
         /// The `type:` of a rule (`any` when absent: the first listed).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
         pub enum RuleKind {
             $(#[serde(rename = $name)] $variant,)*
         }
@@ -87,6 +87,16 @@ macro_rules! rule_types {
             pub fn read_params<R: ParamsReader>(self, reader: &R) -> Result<RuleParams, R::Error> {
                 match self {
                     $(RuleKind::$variant => reader.read::<$params>().map(RuleParams::$variant),)*
+                }
+            }
+
+            /// The JSON Schema of this type's params (possibly a `$ref` into `generator`).
+            pub fn params_schema(
+                self,
+                generator: &mut schemars::SchemaGenerator,
+            ) -> schemars::Schema {
+                match self {
+                    $(RuleKind::$variant => <$params as schemars::JsonSchema>::json_schema(generator),)*
                 }
             }
 

@@ -24,7 +24,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: new_term` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTermParams {
     /// The field whose values are terms.

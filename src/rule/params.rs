@@ -24,7 +24,9 @@ pub(super) fn too_long(key: &str) -> String {
 
 /// The params struct of one rule type (`FrequencyParams`, …): plain serde data with
 /// `deny_unknown_fields`, defaults for optional keys applied in `build` only.
-pub trait Params: fmt::Debug + Clone + PartialEq + Serialize + DeserializeOwned {
+pub trait Params:
+    fmt::Debug + Clone + PartialEq + Serialize + DeserializeOwned + schemars::JsonSchema
+{
     /// Bump when stored state of this type no longer reads back, or means something else:
     /// every rule of the type then starts empty once. Adding an optional key does not need
     /// it (unset keys are left out of the state identity).

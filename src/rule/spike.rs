@@ -28,7 +28,7 @@ use crate::event::Event;
 use crate::types::HumanDuration;
 
 /// `type: spike` keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpikeParams {
     /// The length of each compared window.
@@ -46,7 +46,9 @@ pub struct SpikeParams {
     pub threshold_ref: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SpikeDirection {
     Up,

@@ -8,7 +8,7 @@ use crate::types::{HumanDuration, Secret};
 /// The default listen address: loopback only, so nothing is exposed until asked for.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9095";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// `host:port` (default `127.0.0.1:9095`).
@@ -79,6 +79,26 @@ impl ServerSetting {
             ServerSetting::Off => None,
             ServerSetting::On(c) => Some(c),
         }
+    }
+}
+
+/// A map of the server's settings, `none` (or `off`) to turn it off, or empty for the
+/// defaults.
+impl schemars::JsonSchema for ServerSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ServerSetting".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let config = generator.subschema_for::<ServerConfig>();
+        schemars::json_schema!({
+            "description": "The HTTP API, metrics and console: a map, or `none` to turn it off.",
+            "anyOf": [
+                config,
+                { "enum": ["none", "off"], "description": "No server." },
+                { "type": "null", "description": "The defaults." }
+            ]
+        })
     }
 }
 

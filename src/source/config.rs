@@ -8,7 +8,7 @@ use super::{FileSourceConfig, StdinSourceConfig};
 use crate::types::{deserialize_tagged, HumanDuration, TaggedConfig};
 
 /// `kibana:` in a source: which data view its alerts' Discover links open.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceKibana {
     /// A data view **id** (Kibana 8 makes them UUIDs: Stack Management → Data Views →
@@ -56,6 +56,29 @@ impl TaggedConfig for SourceConfig {
 impl<'de> Deserialize<'de> for SourceConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         deserialize_tagged(d)
+    }
+}
+
+/// `oneOf` the source types, each with its `type:` as a constant.
+impl schemars::JsonSchema for SourceConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SourceConfig".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        crate::types::tagged_schema(
+            "A source; `type` selects the kind.",
+            vec![
+                ("file", FileSourceConfig::json_schema(generator)),
+                ("stdin", StdinSourceConfig::json_schema(generator)),
+                (
+                    "elasticsearch",
+                    ElasticsearchSourceConfig::json_schema(generator),
+                ),
+                ("rabbitmq", RabbitMqConfig::json_schema(generator)),
+                ("http_json", HttpJsonConfig::json_schema(generator)),
+            ],
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::types::HumanDuration;
 
 /// `multiline:` of a source.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
     /// A line matching this begins a record (e.g. `^\d{4}-\d{2}-\d{2}` for lines that
@@ -19,6 +19,7 @@ pub struct MultilineConfig {
     /// `halt_before`: lines continue the record until one matches `condition_pattern`
     /// (default: `start_pattern`), which begins the next.
     pub mode: MultilineMode,
+    /// The regex `mode` tests lines with (default: `start_pattern`).
     #[serde(default)]
     pub condition_pattern: Option<String>,
     /// A record with no new line for this long is complete (the last record of a file
@@ -30,7 +31,7 @@ pub struct MultilineConfig {
     pub max_lines: usize,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MultilineMode {
     ContinueThrough,

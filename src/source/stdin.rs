@@ -25,13 +25,15 @@ const BATCH_CAP: usize = 1024;
 const STDIN_PATH: &str = "-";
 
 /// `type: stdin`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdinSourceConfig {
     #[serde(default)]
     pub format: LineFormat,
+    /// For `format: regex`: a regex with named groups or a preset (`nginx_combined`).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// The field holding the event's time (default: the time the line was read).
     #[serde(default)]
     pub time_field: Option<String>,
     #[serde(default)]
@@ -40,6 +42,7 @@ pub struct StdinSourceConfig {
     pub timezone: TimeZone,
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
+    /// Longer lines are cut to this many bytes (and counted).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
     #[serde(default = "super::file::default_max_event_age")]

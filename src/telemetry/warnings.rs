@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use crate::types::HumanDuration;
 
 /// `warnings:` in klaxon.yaml.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarningsConfig {
     /// A rule that has matched nothing for this long while its source read at least
     /// `rule_silent_lines` lines is warned about (default 24h; `0s` turns it off).
     #[serde(default = "default_rule_silent_after")]
     pub rule_silent_after: HumanDuration,
+    /// How many lines the rule's source must have read in `rule_silent_after` before its silence is warned about.
     #[serde(default = "default_rule_silent_lines")]
     pub rule_silent_lines: u64,
 }

@@ -29,6 +29,7 @@ mod restart_rules;
 mod rule_fixes;
 mod rules_cli;
 mod run_vs_test;
+mod schema;
 mod server_api;
 mod shipped_rules;
 mod source_elasticsearch;

@@ -44,7 +44,7 @@ const MAX_TEXT_BYTES: usize = 15_000;
 const MAX_MENTIONS: usize = 50;
 
 /// `at_mobiles` / `at_user_ids` (and, in a rule only, `at_all`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DingTalkAt {
     /// Phone numbers of group members to @-mention.
@@ -105,7 +105,7 @@ impl DingTalkAt {
 }
 
 /// `message_type:` of a DingTalk channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     /// `action_card` when there is a button and nobody to mention, else `markdown`.

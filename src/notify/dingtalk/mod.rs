@@ -33,14 +33,17 @@ const ERRCODE_BUSY: i64 = -1;
 /// The limit is per minute, so waiting a minute is the earliest retry that can succeed.
 const TOO_FAST_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DingTalkConfig {
     /// The full webhook URL including `access_token`; or use `access_token` (+ `base_url`).
     #[serde(default)]
     pub url: Option<Secret>,
+    /// The robot's `access_token` alone (with `base_url`), instead of the whole `url`.
     #[serde(default)]
     pub access_token: Option<Secret>,
+    /// Where `access_token` is sent (default DingTalk's own robot endpoint); for a proxy
+    /// or a test server.
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// Signing secret (`SEC…`) when the robot uses 加签.

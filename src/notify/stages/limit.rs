@@ -83,6 +83,13 @@ impl<'de> Deserialize<'de> for RateLimit {
     }
 }
 
+crate::types::impl_text_schema!(
+    RateLimit,
+    "RateLimit",
+    "Messages per second, minute or hour: `18/min`, `1/s`, `600/h`.",
+    r"\s*[0-9]+\s*/\s*(?:s|sec|second|m|min|minute|h|hour)\s*"
+);
+
 /// When the channel may send next.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {

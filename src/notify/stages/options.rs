@@ -8,7 +8,7 @@ use super::{RateLimit, RetryPolicy};
 use crate::types::HumanDuration;
 
 /// `delivery:` under a channel in klaxon.yaml. Every key is optional.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryOptions {
     /// Most messages per period, `18/min`, `1/s`, `600/h` (default: the service's published

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use crate::types::{HumanDuration, Secret};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchSourceConfig {
     /// One or more node URLs (`https://es1:9200`); the first that answers is used.

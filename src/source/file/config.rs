@@ -8,7 +8,7 @@ use crate::source::multiline::MultilineConfig;
 use crate::types::HumanDuration;
 
 /// `type: file`: tail every file matching `include`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Glob patterns of files to tail.
@@ -38,13 +38,16 @@ pub struct FileSourceConfig {
     /// first line is longer. Files shorter than that with no newline yet wait.
     #[serde(default = "default_fingerprint_bytes")]
     pub fingerprint_bytes: usize,
-    /// How lines are decoded (serde's `flatten` cannot be combined with
-    /// `deny_unknown_fields`, so decode options are plain fields here).
+    /// How lines are decoded: `plain` (default: the whole line is the `message`), `json`,
+    /// `logfmt` or `regex` (the named groups of `pattern`).
+    // serde's `flatten` cannot be combined with `deny_unknown_fields`, so decode options
+    // are plain fields here.
     #[serde(default)]
     pub format: LineFormat,
     /// For `format: regex`: a regex with named groups or a preset (`nginx_combined`).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// The field holding the event's time (default: the time the line was read).
     #[serde(default)]
     pub time_field: Option<String>,
     #[serde(default)]
@@ -84,7 +87,7 @@ pub(crate) fn default_max_clock_skew() -> HumanDuration {
 }
 
 /// How files are identified across renames.
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FingerprintStrategy {
     /// A checksum of the first line (or first `fingerprint_bytes`): survives copies to
@@ -96,7 +99,7 @@ pub enum FingerprintStrategy {
     DeviceInode,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadFrom {
     #[default]

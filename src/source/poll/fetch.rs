@@ -97,6 +97,13 @@ impl<'de> Deserialize<'de> for PollUrl {
     }
 }
 
+crate::types::impl_text_schema!(
+    PollUrl,
+    "PollUrl",
+    "An `http://` or `https://` URL with a host.",
+    r"\s*[hH][tT][tT][pP][sS]?://.+"
+);
+
 /// A client for one source, and the text its errors must never show.
 pub struct Fetcher {
     client: reqwest::Client,

@@ -14,7 +14,7 @@ use super::{Polled, Poller};
 use crate::types::{HumanDuration, Secret};
 
 /// `type: http_json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpJsonConfig {
     pub url: PollUrl,
@@ -118,6 +118,13 @@ impl<'de> Deserialize<'de> for JsonPointer {
         JsonPointer::try_from(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
+
+crate::types::impl_text_schema!(
+    JsonPointer,
+    "JsonPointer",
+    "A JSON pointer (`/queues/0/depth`; `~1` is `/`, `~0` is `~`; empty for the whole document).",
+    "(?:/(?:[^~/]|~[01])*)*"
+);
 
 pub struct HttpJsonPoller {
     fetcher: Fetcher,

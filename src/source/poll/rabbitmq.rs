@@ -24,13 +24,14 @@ use crate::types::{HumanDuration, Secret};
 const COLUMNS: &str = "name,vhost,messages_ready,messages_unacknowledged,messages,consumers";
 
 /// `type: rabbitmq`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RabbitMqConfig {
     /// The management API's base URL, e.g. `http://127.0.0.1:15672`.
     pub url: PollUrl,
     pub username: Secret,
     pub password: Secret,
+    /// The virtual host whose queues are read (default `/`).
     #[serde(default = "default_vhost")]
     pub vhost: String,
     /// Which queues: names, globs (`orders.*`) or `/regex/`; default every queue.
@@ -139,6 +140,14 @@ impl<'de> Deserialize<'de> for QueuePattern {
         QueuePattern::try_from(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
+
+crate::types::impl_text_schema!(
+    QueuePattern,
+    "QueuePattern",
+    "A queue: `/regex/` (matched anywhere in the name unless anchored), a glob with `*`, `?` \
+     or `[` over the whole name, or the exact name.",
+    ".+"
+);
 
 /// Polls one vhost's queues.
 pub struct RabbitMqPoller {
