@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod demo;

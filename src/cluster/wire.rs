@@ -1,0 +1,101 @@
+//! What an edge publishes for each match: the rule, the key, the event time, the fields
+//! the rule reads, a sample line, and where the line was read (source, file fingerprint,
+//! offset) — which also makes its JetStream message id, so a re-publish after an edge
+//! restart is dropped by the stream's duplicate window.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The most bytes of a sample line a match carries (alerts show 8,000 characters at most).
+pub const MAX_SAMPLE_BYTES: usize = 8 * 1024;
+
+/// One match, as it crosses the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchMessage {
+    pub rule: String,
+    /// The key's canonical text (`AlertKey::id`).
+    pub key: String,
+    pub event_time: DateTime<Utc>,
+    /// The fields the rule reads, as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    pub sample: String,
+    pub source: String,
+    /// The file's fingerprint and the line's byte offset in it.
+    pub fingerprint: String,
+    pub offset: u64,
+}
+
+impl MatchMessage {
+    /// The `Nats-Msg-Id`: the same line matched by the same rule is the same message,
+    /// however often an edge publishes it.
+    pub fn msg_id(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.source, self.fingerprint, self.offset, self.rule
+        )
+    }
+
+    /// The sample cut to [`MAX_SAMPLE_BYTES`] at a character boundary.
+    pub fn clip_sample(&mut self) {
+        if self.sample.len() > MAX_SAMPLE_BYTES {
+            let mut end = MAX_SAMPLE_BYTES;
+            while !self.sample.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.sample.truncate(end);
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a match serializes")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<MatchMessage, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MatchMessage {
+        MatchMessage {
+            rule: "order-errors".into(),
+            key: r#"{"sku":"A-1"}"#.into(),
+            event_time: "2026-11-22T03:00:00.123Z".parse().unwrap(),
+            fields: BTreeMap::from([("sku".into(), "A-1".into())]),
+            sample: "ERROR order_timeout sku=A-1".into(),
+            source: "order-logs".into(),
+            fingerprint: "c0ffee".into(),
+            offset: 4096,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_names_its_line() {
+        let m = sample();
+        assert_eq!(MatchMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+        assert_eq!(m.msg_id(), "order-logs:c0ffee:4096:order-errors");
+        let mut other = m.clone();
+        other.rule = "other".into();
+        assert_ne!(
+            other.msg_id(),
+            m.msg_id(),
+            "one line, two rules: two messages"
+        );
+    }
+
+    #[test]
+    fn samples_are_bounded_at_a_character_boundary() {
+        let mut m = sample();
+        m.sample = "é".repeat(MAX_SAMPLE_BYTES);
+        m.clip_sample();
+        assert!(m.sample.len() <= MAX_SAMPLE_BYTES);
+        assert!(m.sample.chars().all(|c| c == 'é'));
+        assert!(MatchMessage::from_bytes(b"{\"rule\":1}").is_err());
+    }
+}
