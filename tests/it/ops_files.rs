@@ -779,3 +779,51 @@ fn systemd_unit_runs_klaxon_sandboxed() {
         .iter()
         .any(|(k, v)| k == "WantedBy" && v == "multi-user.target"));
 }
+
+/// The rule names a PromQL query selects: `rule="x"` and each alternative of `rule=~"a|b"`.
+fn rules_selected(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (marker, regex) in [("rule=\"", false), ("rule=~\"", true)] {
+        let mut rest = expr;
+        while let Some(i) = rest.find(marker) {
+            let tail = &rest[i + marker.len()..];
+            let end = tail.find('"').unwrap_or(tail.len());
+            let value = &tail[..end];
+            if regex {
+                out.extend(value.split('|').map(str::to_string));
+            } else {
+                out.push(value.to_string());
+            }
+            rest = &tail[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn the_order_dashboard_shows_every_shipped_rule_and_only_those() {
+    let names: BTreeSet<String> = rule_files()
+        .iter()
+        .map(|p| {
+            let rule =
+                serde_saphyr::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap();
+            str_of(&rule["name"], "rule name").to_string()
+        })
+        .collect();
+    let mut queries = Vec::new();
+    dashboard_queries(
+        &json("dashboards/grafana/order-lifecycle.json"),
+        &mut queries,
+    );
+    let selected: BTreeSet<String> = queries.iter().flat_map(|q| rules_selected(q)).collect();
+    let unknown: Vec<&String> = selected.difference(&names).collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard names rules that do not exist: {unknown:?}"
+    );
+    let missing: Vec<&String> = names.difference(&selected).collect();
+    assert!(
+        missing.is_empty(),
+        "shipped rules the dashboard never shows: {missing:?}"
+    );
+}
