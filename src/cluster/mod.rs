@@ -6,4 +6,5 @@
 //! yet: single-node Klaxon is unchanged. See docs/SCALING.md for the design and its status.
 
 pub mod partition;
+pub mod publish;
 pub mod wire;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use klaxon::cluster::partition::{partition_of, subject};
+use klaxon::cluster::publish::{publish_batch, PublishTarget, Published};
 use klaxon::cluster::wire::MatchMessage;
 
 /// `nats-server`: `KLAXON_NATS_SERVER`, else on PATH, else where pip puts scripts.
@@ -50,49 +51,98 @@ fn nats_server() -> PathBuf {
 }
 
 /// A JetStream server of the test's own: a free loopback port, its store in a temporary
-/// directory; stopped when dropped.
+/// directory (kept across a restart); stopped when dropped.
 struct Server {
-    child: Child,
+    child: Option<Child>,
     port: u16,
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
 }
 
 impl Server {
     fn start() -> Server {
-        let store = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        let mut server = Server {
+            child: None,
+            port,
+            store: tempfile::tempdir().unwrap(),
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts it (again) on the same port and store.
+    fn restart(&mut self) {
         let child = Command::new(nats_server())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "nats-server did not listen on {port}"
+                "nats-server did not listen on {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Server {
-            child,
-            port,
-            _store: store,
+    }
+
+    /// kill -9.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+const PARTITIONS: u16 = 8;
+
+fn target() -> PublishTarget {
+    PublishTarget {
+        prefix: "klaxon.match".into(),
+        partitions: PARTITIONS,
+        ack_timeout: Duration::from_secs(2),
+    }
+}
+
+async fn jetstream(port: u16) -> async_nats::jetstream::Context {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    async_nats::jetstream::new(client)
+}
+
+async fn create_stream(js: &async_nats::jetstream::Context) {
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "KLAXON_MATCHES".into(),
+        subjects: vec!["klaxon.match.*".into()],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
 
 fn matched(rule: &str, sku: &str, offset: u64) -> MatchMessage {
@@ -111,39 +161,30 @@ fn matched(rule: &str, sku: &str, offset: u64) -> MatchMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matches_land_on_their_partition_once_however_often_published() {
     let server = Server::start();
-    let client = async_nats::connect(format!("127.0.0.1:{}", server.port))
-        .await
-        .unwrap();
-    let js = async_nats::jetstream::new(client);
-    const PARTITIONS: u16 = 8;
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: "KLAXON_MATCHES".into(),
-        subjects: vec!["klaxon.match.*".into()],
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let js = jetstream(server.port).await;
+    create_stream(&js).await;
 
-    // Ten lines on three SKUs, each published twice (an edge restarted before its
-    // checkpoint): the second publish of each is acknowledged as a duplicate.
+    // Ten lines on three SKUs, published twice (an edge restarted before its checkpoint):
+    // the second time every one is acknowledged as a duplicate.
     let lines: Vec<MatchMessage> = (0..10)
         .map(|i| matched("order-errors", ["A", "B", "C"][i % 3], 100 * i as u64))
         .collect();
-    for round in 0..2 {
-        for m in &lines {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", m.msg_id().as_str());
-            let part = partition_of(&m.rule, &m.key, PARTITIONS);
-            let ack = js
-                .publish_with_headers(subject("klaxon.match", part), headers, m.to_bytes().into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-            assert_eq!(ack.duplicate, round == 1, "{m:?}");
+    let first = publish_batch(&js, &target(), &lines).await.unwrap();
+    assert_eq!(
+        first,
+        Published {
+            stored: 10,
+            duplicates: 0
         }
-    }
+    );
+    let again = publish_batch(&js, &target(), &lines).await.unwrap();
+    assert_eq!(
+        again,
+        Published {
+            stored: 0,
+            duplicates: 10
+        }
+    );
 
     // Each partition's subject holds exactly the matches of its keys, once each.
     let stream = js.get_stream("KLAXON_MATCHES").await.unwrap();
@@ -175,4 +216,50 @@ async fn matches_land_on_their_partition_once_however_often_published() {
     let mut expected: Vec<u64> = lines.iter().map(|m| m.offset).collect();
     expected.sort_unstable();
     assert_eq!(seen, expected, "every line once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_acknowledged_whole_or_not_at_all_and_its_retry_lands_once() {
+    let mut server = Server::start();
+    let js = jetstream(server.port).await;
+    create_stream(&js).await;
+    let batch: Vec<MatchMessage> = (0..20)
+        .map(|i| matched("order-errors", &format!("S{i}"), 10 * i as u64))
+        .collect();
+    assert_eq!(
+        publish_batch(&js, &target(), &batch[..5]).await.unwrap(),
+        Published {
+            stored: 5,
+            duplicates: 0
+        }
+    );
+
+    // The server dies: the batch is not acknowledged, so an edge keeps its checkpoint.
+    server.kill();
+    let failed = publish_batch(&js, &target(), &batch).await;
+    assert!(failed.is_err(), "{failed:?}");
+
+    // Back (same store): the whole batch again; the five already stored are duplicates.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let retried = loop {
+        match publish_batch(&js, &target(), &batch).await {
+            Ok(p) => break p,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no acknowledgement after restart: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(retried.stored + retried.duplicates, 20, "{retried:?}");
+    assert!(retried.duplicates >= 5, "{retried:?}");
+    let mut stream = js.get_stream("KLAXON_MATCHES").await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        20,
+        "every line once"
+    );
 }
