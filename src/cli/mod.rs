@@ -1,6 +1,7 @@
 //! The `klaxon` command line: one file per subcommand.
 
 mod alerts;
+mod channel_send;
 mod check;
 mod dlq;
 mod import;

@@ -6,13 +6,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use clap::Args;
 
+use super::channel_send::ChannelSender;
 use crate::alert::{Alert, AlertKey, Severity};
-use crate::notify::{DeliveryError, MessageSetup};
+use crate::notify::DeliveryError;
 
 #[derive(Debug, Args)]
 pub struct NotifyTestArgs {
@@ -43,27 +43,11 @@ pub fn notify_test(args: &NotifyTestArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let kind = config.type_name();
-    let setup = MessageSetup {
-        display_zone: global.display_timezone,
-        rules: Arc::default(),
-    };
-    let clock = Arc::new(crate::clock::SystemClock);
-    let channel = crate::notify::build_with(name, config, clock, &setup)?;
+    let sender = ChannelSender::new(global, name, config)?;
+    let timeout = sender.timeout;
     // Whole seconds: the times in the message read as the time said in its text.
     let alert = test_alert(name, &hostname(), Utc::now().trunc_subsecs(0));
-    // Bounded as a delivery worker bounds a send.
-    let timeout = config.delivery().send_timeout;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let sent = runtime.block_on(async move {
-        let sent = tokio::time::timeout(timeout, channel.send(&alert)).await;
-        // Dropped on the runtime: the email channel's connection pool closes by
-        // spawning a task.
-        drop(channel);
-        sent
-    });
+    let sent = sender.send(&alert);
     // What a program or a service said is shown as text, never as terminal control.
     let clean = |text: &str| crate::notify::sanitize(text);
     match sent {

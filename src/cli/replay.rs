@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, ValueEnum};
 
+use super::channel_send::{ChannelSender, NoAnswer};
 use super::replay_progress::Progress;
 use super::replay_report::Tally;
 use crate::pipeline::{compile_rules, replay_with, ReplayHooks, ReplayInput, ReplayOptions};
@@ -167,49 +168,36 @@ fn send(
     name: &str,
     alerts: Vec<crate::alert::Alert>,
 ) -> anyhow::Result<ExitCode> {
-    let global = &loaded.global;
-    let config = &global.channels[name];
-    let setup = crate::notify::MessageSetup {
-        display_zone: global.display_timezone,
-        rules: std::sync::Arc::default(),
-    };
-    let clock = std::sync::Arc::new(crate::clock::SystemClock);
-    let channel = crate::notify::build_with(name, config, clock, &setup)?;
-    let timeout = config.delivery().send_timeout;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let sender = ChannelSender::new(&loaded.global, name, &loaded.global.channels[name])?;
     let total = alerts.len();
-    let failed = runtime.block_on(async move {
-        let mut failed = 0;
-        for (i, mut alert) in alerts.into_iter().enumerate() {
-            if i > 0 {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut failed = 0;
+    for (i, mut alert) in alerts.into_iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        alert.labels.insert("klaxon_replay".into(), "true".into());
+        alert.detail = Some(match alert.detail.take() {
+            Some(d) => format!("(replayed from history) {d}"),
+            None => "(replayed from history)".into(),
+        });
+        match sender.send(&alert) {
+            Ok(Ok(_)) => eprintln!("sent {}/{total} through `{name}`", i + 1),
+            Ok(Err(e)) => {
+                failed += 1;
+                eprintln!(
+                    "klaxon: --send {name}: {}",
+                    crate::notify::sanitize(&e.to_string())
+                );
             }
-            alert.labels.insert("klaxon_replay".into(), "true".into());
-            alert.detail = Some(match alert.detail.take() {
-                Some(d) => format!("(replayed from history) {d}"),
-                None => "(replayed from history)".into(),
-            });
-            match tokio::time::timeout(timeout, channel.send(&alert)).await {
-                Ok(Ok(_)) => eprintln!("sent {}/{total} through `{name}`", i + 1),
-                Ok(Err(e)) => {
-                    failed += 1;
-                    eprintln!(
-                        "klaxon: --send {name}: {}",
-                        crate::notify::sanitize(&e.to_string())
-                    );
-                }
-                Err(_) => {
-                    failed += 1;
-                    eprintln!("klaxon: --send {name}: no answer within {timeout:?}");
-                }
+            Err(NoAnswer) => {
+                failed += 1;
+                eprintln!(
+                    "klaxon: --send {name}: no answer within {:?}",
+                    sender.timeout
+                );
             }
         }
-        drop(channel);
-        failed
-    });
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
