@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::query::FieldType;
 
 use leaves::PatternKind;
-pub use text::field_name;
-use text::{is_ip_or_block, strip_keyword};
+use text::is_ip_or_block;
+pub use text::{field_name, strip_keyword};
 
 mod leaves;
 mod query_string;

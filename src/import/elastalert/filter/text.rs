@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{refuse, Result};
 use crate::query::FieldType;
 
-pub(super) fn strip_keyword(field: &str) -> String {
+pub fn strip_keyword(field: &str) -> String {
     field.strip_suffix(".keyword").unwrap_or(field).to_string()
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::duration::timedelta;
-use super::filter::{self, Refused, Translation};
+use super::filter::{self, strip_keyword, Refused, Translation};
 use super::options::Options;
 use super::read::Document;
 use super::registry::Registry;
@@ -537,10 +537,6 @@ fn fields_entry(fields: &[String]) -> (String, Yaml) {
         [one] => ("field".into(), Yaml::str(one)),
         many => ("fields".into(), Yaml::strs(many)),
     }
-}
-
-fn strip_keyword(f: &str) -> String {
-    f.strip_suffix(".keyword").unwrap_or(f).to_string()
 }
 
 fn ignore_null(opts: &Options, notes: &mut Vec<Note>, klaxon: &str) {
