@@ -19,7 +19,23 @@ pub fn run(config: &Path, once: bool) -> anyhow::Result<ExitCode> {
         } else {
             crate::source::Follow::Tail
         };
-        let stats = pipeline::run(loaded, Arc::new(SystemClock), shutdown, follow).await?;
+        let clock = Arc::new(SystemClock);
+        let cluster = match loaded.global.cluster.as_ref().map(|c| c.setup()) {
+            Some(Err(e)) => anyhow::bail!("{}: {e}", config.display()),
+            Some(Ok(setup)) => Some(setup),
+            None => None,
+        };
+        let stats = match cluster {
+            None => pipeline::run(loaded, clock, shutdown, follow).await?,
+            Some(setup) => match setup.role {
+                crate::cluster::Role::Edge => {
+                    pipeline::run_edge(loaded, clock, shutdown, follow, setup).await?
+                }
+                crate::cluster::Role::Worker => {
+                    pipeline::run_worker(loaded, clock, shutdown, setup).await?
+                }
+            },
+        };
         tracing::info!(
             events = stats.events,
             alerts = stats.alerts,

@@ -1,10 +1,17 @@
-//! Past one machine (issue 17, in progress): edges that tail and match where the logs are
-//! and publish each match to NATS JetStream, workers that own partitions of (rule, key) and
-//! run the rule engine on them. This module holds the parts both roles share and that are
-//! built so far: how a match is partitioned ([`partition`]) and what crosses the network
-//! ([`wire`]). Nothing here runs unless a `cluster:` section asks for it, and none exists
-//! yet: single-node Klaxon is unchanged. See docs/SCALING.md for the design and its status.
+//! Past one machine (docs/SCALING.md): edges tail and match where the logs are and publish
+//! each match to NATS JetStream; workers own partitions of (rule, key) through leases, run
+//! the rule engine on them, snapshot its state and put alerts in a shared outbox stream that
+//! one worker per channel delivers. This module holds the mechanics both roles use; the
+//! roles themselves are `pipeline::edge` and `pipeline::worker`. Nothing here runs unless
+//! klaxon.yaml has a `cluster:` section.
 
+pub mod config;
+pub mod lease;
+pub mod outbox;
 pub mod partition;
 pub mod publish;
+pub mod snapshot;
+pub mod streams;
 pub mod wire;
+
+pub use config::{ClusterConfig, ClusterSetup, Role};

@@ -18,9 +18,10 @@ pub struct MatchMessage {
     /// The key's canonical text (`AlertKey::id`).
     pub key: String,
     pub event_time: DateTime<Utc>,
-    /// The fields the rule reads, as text.
+    /// The fields the rule reads (every field when the rule does not say which), with
+    /// their JSON types; empty for a plain line.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, serde_json::Value>,
     pub sample: String,
     pub source: String,
     /// The file's fingerprint and the line's byte offset in it.
@@ -67,7 +68,7 @@ mod tests {
             rule: "order-errors".into(),
             key: r#"{"sku":"A-1"}"#.into(),
             event_time: "2026-11-22T03:00:00.123Z".parse().unwrap(),
-            fields: BTreeMap::from([("sku".into(), "A-1".into())]),
+            fields: BTreeMap::from([("sku".into(), "A-1".into()), ("n".into(), 3.into())]),
             sample: "ERROR order_timeout sku=A-1".into(),
             source: "order-logs".into(),
             fingerprint: "c0ffee".into(),

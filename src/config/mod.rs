@@ -103,6 +103,10 @@ pub struct GlobalConfig {
     /// When silent failures are warned about.
     #[serde(default)]
     pub warnings: crate::telemetry::WarningsConfig,
+    /// Scale-out on NATS JetStream: this process is an edge or a worker (docs/SCALING.md).
+    /// Without it Klaxon is single-node.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl GlobalConfig {

@@ -67,6 +67,21 @@ struct SourceRules {
     prefilter: Arc<Prefilter>,
 }
 
+impl SourceRules {
+    /// Which of these rules may match `event`, as positions in `rules`: one scan of the
+    /// line says whose required literals are in it; only those evaluate their queries.
+    fn candidates(&self, event: &Event, into: &mut RuleSet) {
+        if self.rules.len() == 1 {
+            // One rule: its query decides as fast as the scan would.
+            into.clear();
+            into.insert(0);
+        } else {
+            self.prefilter
+                .candidate_rules_into(event.raw.as_bytes(), into);
+        }
+    }
+}
+
 pub struct Engine {
     rules: Vec<Running>,
     /// Source name → the rules reading it.
@@ -251,18 +266,8 @@ impl Engine {
             if !event.time_guessed {
                 self.clocks.saw(&event.origin.source, event.time, self.wall);
             }
-            // One scan of the line says which rules' required literals are in it; only
-            // those rules evaluate their queries.
             let mut candidates = std::mem::take(&mut self.candidates);
-            if source.rules.len() == 1 {
-                // One rule: its query decides as fast as the scan would.
-                candidates.clear();
-                candidates.insert(0);
-            } else {
-                source
-                    .prefilter
-                    .candidate_rules_into(event.raw.as_bytes(), &mut candidates);
-            }
+            source.candidates(event, &mut candidates);
             let now = self.clock.now();
             self.process_rules(
                 candidates.iter().map(|pos| source.rules[pos]),
@@ -275,6 +280,54 @@ impl Engine {
         self.by_source = by_source;
     }
 
+    /// An edge's half of [`Engine::process`]: calls `found` with each enabled rule whose
+    /// query `event` matches, and the key text the rule would keep its state under. No rule
+    /// state, clock or counter changes: the partition owner does that with
+    /// [`Engine::process_match`].
+    pub fn each_match(&mut self, event: &Event, mut found: impl FnMut(&Rule, &str)) {
+        let by_source = std::mem::take(&mut self.by_source);
+        if let Some(source) = by_source.get(&*event.origin.source) {
+            if let Some(whole) = stale_fields(event, &source.prefilter) {
+                self.by_source = by_source;
+                return self.each_match(&whole, found);
+            }
+            let mut candidates = std::mem::take(&mut self.candidates);
+            source.candidates(event, &mut candidates);
+            let now = self.clock.now();
+            for pos in candidates.iter() {
+                let running = &mut self.rules[source.rules[pos]];
+                let rule = &running.rule;
+                if !rule.settings.enabled || !rule.query.matches(event, now) {
+                    continue;
+                }
+                running.matched += 1;
+                rule.write_key(event, &mut self.key_buf);
+                found(
+                    rule,
+                    std::str::from_utf8(&self.key_buf).expect("JSON text is UTF-8"),
+                );
+            }
+            self.candidates = candidates;
+        }
+        self.by_source = by_source;
+    }
+
+    /// A worker's half of [`Engine::process`]: `event` was matched by rule `rule` at an
+    /// edge; it goes straight to that rule's state (its query is not evaluated again). A
+    /// rule this engine does not have (rule files out of step between edge and worker) is
+    /// skipped and `false` returned.
+    pub fn process_match(&mut self, rule: &str, event: &Event, out: &mut Vec<RaisedAlert>) -> bool {
+        let Some(i) = self.rules.iter().position(|r| r.rule.name == rule) else {
+            return false;
+        };
+        if !event.time_guessed {
+            self.clocks.saw(&event.origin.source, event.time, self.wall);
+        }
+        let now = self.clock.now();
+        self.evaluate(std::iter::once(i), event, now, out, false);
+        true
+    }
+
     fn process_rules(
         &mut self,
         indexes: impl Iterator<Item = usize>,
@@ -282,10 +335,21 @@ impl Engine {
         now: DateTime<Utc>,
         out: &mut Vec<RaisedAlert>,
     ) {
+        self.evaluate(indexes, event, now, out, true);
+    }
+
+    fn evaluate(
+        &mut self,
+        indexes: impl Iterator<Item = usize>,
+        event: &Event,
+        now: DateTime<Utc>,
+        out: &mut Vec<RaisedAlert>,
+        check_query: bool,
+    ) {
         for i in indexes {
             let running = &mut self.rules[i];
             let rule = &mut running.rule;
-            if !rule.settings.enabled || !rule.query.matches(event, now) {
+            if !rule.settings.enabled || (check_query && !rule.query.matches(event, now)) {
                 continue;
             }
             running.matched += 1;

@@ -4,6 +4,7 @@
 
 mod compile;
 pub mod deliver;
+mod edge;
 mod engine;
 #[cfg(test)]
 mod engine_state_tests;
@@ -12,8 +13,10 @@ mod reload;
 mod replay;
 mod run;
 mod serve;
+mod worker;
 
 pub use compile::{compile_loaded, compile_rules, query_options, RuleContext};
+pub use edge::run_edge;
 pub use engine::{Engine, RuleReport};
 pub use reload::{ReloadOutcome, RuleWatcher};
 pub use replay::{
@@ -21,6 +24,7 @@ pub use replay::{
 };
 pub use run::run;
 pub use serve::{ACK_KEY_FILE, ADDR_FILE};
+pub use worker::run_worker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -34,6 +38,8 @@ pub enum PipelineError {
     Channel { name: String, message: String },
     #[error("replay: {0}")]
     Replay(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// What a run did, for the summary printed at the end.

@@ -70,17 +70,7 @@ pub async fn run(
         display_zone: global.display_timezone,
         rules: Arc::new(RuleMessages::new(watcher.messages())),
     };
-    let mut channels = HashMap::new();
-    for (name, cfg) in &global.channels {
-        let channel =
-            crate::notify::build_with(name, cfg, clock.clone(), &messages).map_err(|e| {
-                PipelineError::Channel {
-                    name: name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        channels.insert(name.clone(), (Arc::from(channel), cfg.delivery()));
-    }
+    let channels = build_channels(&global.channels, &clock, &messages)?;
 
     let mut dispatcher =
         Dispatcher::new(&global.dispatch_setup()).map_err(|message| PipelineError::Channel {
@@ -119,64 +109,22 @@ pub async fn run(
     telemetry
         .health
         .started(clock.now(), engine.rules().count());
-    let mut source_tasks = Vec::new();
-    // Each source reads through the prefilter of the rules reading it; a reload swaps it.
-    let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
-    let mut searches: HashMap<String, Arc<source::elasticsearch::SearchQuery>> = HashMap::new();
-    for name in &used_sources {
-        let Some(cfg) = global.sources.get(name) else {
-            continue;
-        };
-        let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
-        filters.insert(name.to_string(), filter.clone());
-        let checkpoints = store.checkpoints(name)?;
-        let search = Arc::new(source::elasticsearch::SearchQuery::new(
-            engine.search_query(name),
-        ));
-        searches.insert(name.to_string(), search.clone());
-        let src = source::build_reading(
-            name,
-            cfg,
-            checkpoints,
-            clock.clone(),
-            source::Reading {
-                filter,
-                follow,
-                metrics: observer.source_metrics(name),
-                search,
-            },
-        )?;
-        telemetry.health.source_started(name);
-        let (health, name, reading) = (
-            telemetry.clone(),
-            name.clone(),
-            src.run(tx.clone(), shutdown.clone()),
-        );
-        // The reading runs as a task of its own, so a panic in it is seen here (and
-        // makes Klaxon not ready) rather than leaving the source "reading" for ever.
-        let task = tokio::spawn(reading);
-        source_tasks.push(tokio::spawn(async move {
-            let (result, error) = match task.await {
-                Ok(result) => {
-                    let error = result.as_ref().err().map(ToString::to_string);
-                    (result, error)
-                }
-                Err(e) => {
-                    let message = format!("reader failed: {e}");
-                    let error = Some(message.clone());
-                    (
-                        Err(crate::source::SourceError::Failed {
-                            source_name: name.clone(),
-                            message,
-                        }),
-                        error,
-                    )
-                }
-            };
-            health.health.source_stopped(&name, error);
-            result
-        }));
-    }
+    let Started {
+        tasks: source_tasks,
+        filters,
+        searches,
+    } = start_sources(
+        &global.sources,
+        &used_sources,
+        &engine,
+        &store,
+        &clock,
+        follow,
+        &mut observer,
+        &telemetry,
+        &tx,
+        &shutdown,
+    )?;
     drop(tx);
     let (mut reloaded, _stop_watching) = watch_rules(watcher, telemetry.clone());
 
@@ -327,6 +275,122 @@ pub async fn run(
     Ok(stats)
 }
 
+/// Channels by name, built, with their delivery plans.
+pub(super) type Channels = HashMap<
+    String,
+    (
+        Arc<dyn crate::notify::Channel>,
+        crate::notify::stages::DeliveryPlan,
+    ),
+>;
+
+/// Every channel of klaxon.yaml, built, with its delivery plan.
+pub(super) fn build_channels(
+    configs: &std::collections::BTreeMap<String, crate::notify::ChannelConfig>,
+    clock: &Arc<dyn Clock>,
+    messages: &MessageSetup,
+) -> Result<Channels, PipelineError> {
+    let mut channels = HashMap::new();
+    for (name, cfg) in configs {
+        let channel =
+            crate::notify::build_with(name, cfg, clock.clone(), messages).map_err(|e| {
+                PipelineError::Channel {
+                    name: name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        channels.insert(name.clone(), (Arc::from(channel), cfg.delivery()));
+    }
+    Ok(channels)
+}
+
+/// The sources' reading tasks, and the handles a rule reload swaps through.
+pub(super) struct Started {
+    pub tasks: Vec<tokio::task::JoinHandle<Result<(), crate::source::SourceError>>>,
+    pub filters: HashMap<String, Arc<SwappableFilter>>,
+    pub searches: HashMap<String, Arc<source::elasticsearch::SearchQuery>>,
+}
+
+/// Starts reading every source some rule reads (`used_sources`), from its stored
+/// checkpoints, through the prefilter of the rules reading it; batches go to `tx`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start_sources(
+    sources: &std::collections::BTreeMap<String, crate::source::SourceConfig>,
+    used_sources: &[String],
+    engine: &Engine,
+    store: &dyn StateStore,
+    clock: &Arc<dyn Clock>,
+    follow: source::Follow,
+    observer: &mut Observer,
+    telemetry: &Arc<Telemetry>,
+    tx: &mpsc::Sender<Batch>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Started, PipelineError> {
+    let mut source_tasks = Vec::new();
+    // Each source reads through the prefilter of the rules reading it; a reload swaps it.
+    let mut filters: HashMap<String, Arc<SwappableFilter>> = HashMap::new();
+    let mut searches: HashMap<String, Arc<source::elasticsearch::SearchQuery>> = HashMap::new();
+    for name in used_sources {
+        let Some(cfg) = sources.get(name) else {
+            continue;
+        };
+        let filter = Arc::new(SwappableFilter::new(engine.prefilter(name)));
+        filters.insert(name.to_string(), filter.clone());
+        let checkpoints = store.checkpoints(name)?;
+        let search = Arc::new(source::elasticsearch::SearchQuery::new(
+            engine.search_query(name),
+        ));
+        searches.insert(name.to_string(), search.clone());
+        let src = source::build_reading(
+            name,
+            cfg,
+            checkpoints,
+            clock.clone(),
+            source::Reading {
+                filter,
+                follow,
+                metrics: observer.source_metrics(name),
+                search,
+            },
+        )?;
+        telemetry.health.source_started(name);
+        let (health, name, reading) = (
+            telemetry.clone(),
+            name.clone(),
+            src.run(tx.clone(), shutdown.clone()),
+        );
+        // The reading runs as a task of its own, so a panic in it is seen here (and
+        // makes Klaxon not ready) rather than leaving the source "reading" for ever.
+        let task = tokio::spawn(reading);
+        source_tasks.push(tokio::spawn(async move {
+            let (result, error) = match task.await {
+                Ok(result) => {
+                    let error = result.as_ref().err().map(ToString::to_string);
+                    (result, error)
+                }
+                Err(e) => {
+                    let message = format!("reader failed: {e}");
+                    let error = Some(message.clone());
+                    (
+                        Err(crate::source::SourceError::Failed {
+                            source_name: name.clone(),
+                            message,
+                        }),
+                        error,
+                    )
+                }
+            };
+            health.health.source_stopped(&name, error);
+            result
+        }));
+    }
+    Ok(Started {
+        tasks: source_tasks,
+        filters,
+        searches,
+    })
+}
+
 /// Adds `later` to `checkpoints`: a file's later offset replaces its earlier one.
 fn merge_checkpoints(checkpoints: &mut Vec<source::Checkpoint>, later: Vec<source::Checkpoint>) {
     for c in later {
@@ -430,13 +494,13 @@ impl Pruning {
 }
 
 /// A reloaded rule set and the messages its rules carry.
-type RuleSet = (Vec<crate::rule::Rule>, HashMap<String, RuleMessage>);
+pub(super) type RuleSet = (Vec<crate::rule::Rule>, HashMap<String, RuleMessage>);
 
 /// Polls the rule files every tick on a thread of its own — reading and compiling a large
 /// rule set must never hold up ingestion — and hands each new rule set over. The thread
 /// stops as soon as the returned guard is dropped (the pipeline ended, by shutdown or
 /// because every source did).
-fn watch_rules(
+pub(super) fn watch_rules(
     mut watcher: RuleWatcher,
     telemetry: Arc<Telemetry>,
 ) -> (mpsc::Receiver<RuleSet>, std::sync::mpsc::Sender<()>) {
