@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::observe::Observer;
-use super::run::{start_sources, watch_rules, Started};
+use super::run::{merge_checkpoints, start_sources, watch_rules, Started};
 use super::{Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::cluster::config::MATCH_PREFIX;
@@ -28,6 +28,9 @@ use crate::telemetry::Telemetry;
 
 /// How long one match may wait for its acknowledgement before the batch is retried.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most queued batches, and matches, published together.
+const COALESCE_BATCHES: usize = 64;
+const COALESCE_MATCHES: usize = 16 * 1024;
 /// Longest wait between two attempts at a batch JetStream did not take.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -89,28 +92,41 @@ pub async fn run_edge(
 
     let mut stats = RunStats::default();
     let mut matches: Vec<MatchMessage> = Vec::new();
-    let mut published = 0u64;
+    let (mut published, mut publishes) = (0u64, 0u64);
     loop {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 matches.clear();
-                for event in &batch.events {
-                    engine.each_match(event, |rule, key| {
-                        matches.push(selections.message(rule, key, event));
-                    });
+                let mut checkpoints = Vec::new();
+                // A backlog: the batches already queued go out as one publish (one round
+                // trip for their acknowledgements) and one checkpoint commit.
+                let mut next = Some(batch);
+                let mut taken = 0;
+                while let Some(batch) = next.take() {
+                    for event in &batch.events {
+                        engine.each_match(event, |rule, key| {
+                            matches.push(selections.message(rule, key, event));
+                        });
+                    }
+                    stats.events += batch.events.len() as u64;
+                    merge_checkpoints(&mut checkpoints, batch.checkpoints);
+                    taken += 1;
+                    if taken < COALESCE_BATCHES && matches.len() < COALESCE_MATCHES {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                stats.events += batch.events.len() as u64;
                 if !publish_until_taken(&conn.js, &target, &matches, &shutdown).await {
                     // Stopping with the batch not taken: its checkpoint stays where it was,
                     // and the next start publishes it again.
                     break;
                 }
                 published += matches.len() as u64;
-                if !batch.checkpoints.is_empty() {
+                publishes += u64::from(!matches.is_empty());
+                if !checkpoints.is_empty() {
                     store.commit(&Commit {
                         at: clock.now(),
-                        checkpoints: batch.checkpoints,
+                        checkpoints,
                         ..Commit::default()
                     })?;
                 }
@@ -137,7 +153,7 @@ pub async fn run_edge(
     // Everything handed to the client has been acknowledged; flush what it buffers.
     let _ = conn.client.flush().await;
     stats.alerts = 0;
-    tracing::info!(matches = published, "edge stopped");
+    tracing::info!(matches = published, publishes, "edge stopped");
     Ok(stats)
 }
 

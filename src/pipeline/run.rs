@@ -392,7 +392,10 @@ pub(super) fn start_sources(
 }
 
 /// Adds `later` to `checkpoints`: a file's later offset replaces its earlier one.
-fn merge_checkpoints(checkpoints: &mut Vec<source::Checkpoint>, later: Vec<source::Checkpoint>) {
+pub(super) fn merge_checkpoints(
+    checkpoints: &mut Vec<source::Checkpoint>,
+    later: Vec<source::Checkpoint>,
+) {
     for c in later {
         match checkpoints
             .iter_mut()

@@ -47,6 +47,8 @@ struct Shared {
     watcher: Mutex<RuleWatcher>,
     kibana: Option<crate::query::kibana::KibanaConfig>,
     clock: Arc<dyn Clock>,
+    /// The largest message the server takes: a snapshot past it is not written.
+    max_payload: usize,
 }
 
 /// A partition or channel this worker holds: the lease revision, and its task.
@@ -92,6 +94,7 @@ pub async fn run_worker(
         watcher: Mutex::new(watcher),
         kibana: global.kibana.clone(),
         clock: clock.clone(),
+        max_payload: conn.client.server_info().max_payload,
     });
     let leases = Leases::new(
         streams::lease_bucket(&js, &setup)
@@ -104,7 +107,15 @@ pub async fn run_worker(
     let round = setup.lease_ttl / 3;
     // Say we are here, and give workers started at the same moment a round to say so too,
     // before the first share-out.
-    leases.heartbeat().await.map_err(cluster_error)?;
+    // A bucket another worker made a moment ago may not take writes yet: retry a while.
+    let mut wait = Duration::from_millis(50);
+    while let Err(e) = leases.heartbeat().await {
+        if wait > Duration::from_secs(20) {
+            return Err(cluster_error(e));
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+    }
     tokio::time::sleep(round).await;
     let mut partitions: HashMap<u16, Held> = HashMap::new();
     let mut delivering: HashMap<String, Held> = HashMap::new();
@@ -337,6 +348,7 @@ async fn own_partition(
     let mut snapshot_tick = tokio::time::interval(shared.setup.snapshot_interval);
     snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut snapshotted = last_seq;
+    let (mut matched, mut caught_up) = (0u64, false);
     let mut raised = Vec::new();
     let mut outgoing = Vec::new();
     loop {
@@ -349,10 +361,8 @@ async fn own_partition(
                 let mut handled = 0;
                 while let Some(message) = next.take() {
                     let message = message.map_err(|e| format!("partition {p}: {e}"))?;
-                    let seq = message
-                        .info()
-                        .map_err(|e| format!("partition {p}: {e}"))?
-                        .stream_sequence;
+                    let info = message.info().map_err(|e| format!("partition {p}: {e}"))?;
+                    let (seq, pending) = (info.stream_sequence, info.pending);
                     match MatchMessage::from_bytes(&message.payload) {
                         Ok(mut m) => {
                             let rule = std::mem::take(&mut m.rule);
@@ -363,6 +373,13 @@ async fn own_partition(
                     }
                     last_seq = seq;
                     handled += 1;
+                    matched += 1;
+                    if pending == 0 && !caught_up {
+                        // Nothing older is waiting: what a benchmark and an operator
+                        // watching a takeover want to know.
+                        tracing::info!(partition = p, seq, matches = matched, "partition caught up");
+                    }
+                    caught_up = pending == 0;
                     if handled >= BATCH {
                         break;
                     }
@@ -407,6 +424,16 @@ async fn write_snapshot(
     revision: u64,
 ) -> Result<u64, String> {
     let bytes = bytes::Bytes::from(snap.to_bytes());
+    if bytes.len() > shared.max_payload {
+        // Kept going without it: the partition replays from its last snapshot that fit.
+        tracing::error!(
+            snapshot = key,
+            bytes = bytes.len(),
+            max_payload = shared.max_payload,
+            "snapshot larger than the server's max_payload: not written (use more partitions)"
+        );
+        return Ok(revision);
+    }
     let written = if revision == 0 {
         shared
             .snapshots

