@@ -1,7 +1,7 @@
 //! A partition's rule state as of a stream sequence: what a worker writes to the snapshot
 //! bucket and what the next owner restores before replaying the partition's subject from
 //! the following sequence. It holds exactly what the single-node store keeps per rule and
-//! key (rule state, realert holds, the source clocks), read from and put back into a
+//! key (rule state, realert holds, the source clocks, the alert lifecycle), read from and put back into a
 //! [`MemoryStore`] through the store's own interface.
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::RealertState;
 use crate::source::SourceClockState;
-use crate::store::{Commit, MemoryStore, RuleReset, RuleStateChange, StateStore, StoreError};
+use crate::store::{
+    AlertRecord, Commit, LifecycleStore, MemoryStore, RuleReset, RuleStateChange, StateStore,
+    StoreError,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartitionSnapshot {
@@ -21,6 +24,20 @@ pub struct PartitionSnapshot {
     pub rule_state: Vec<(String, String, String)>,
     pub realert: Vec<Hold>,
     pub clocks: Vec<Clock>,
+    /// The alert lifecycle (`dispatch::Dispatcher`'s records): alerts and groups.
+    #[serde(default)]
+    pub alerts: Vec<LifecycleAlert>,
+    #[serde(default)]
+    pub groups: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleAlert {
+    pub id: u64,
+    pub rule: String,
+    pub key: String,
+    pub status: String,
+    pub record: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +57,11 @@ pub struct Clock {
 
 impl PartitionSnapshot {
     /// What `store` holds, as covering sequence `seq`.
-    pub fn capture(seq: u64, store: &dyn StateStore) -> Result<Self, StoreError> {
+    pub fn capture<S: StateStore + LifecycleStore>(
+        seq: u64,
+        store: &S,
+    ) -> Result<Self, StoreError> {
+        let (alerts, groups) = store.lifecycle()?;
         let state_ids = store.rule_state_ids()?;
         let mut rule_state = Vec::new();
         for (rule, _) in &state_ids {
@@ -71,6 +92,17 @@ impl PartitionSnapshot {
                     reported: c.reported,
                 })
                 .collect(),
+            alerts: alerts
+                .into_iter()
+                .map(|a| LifecycleAlert {
+                    id: a.id,
+                    rule: a.rule,
+                    key: a.key,
+                    status: a.status,
+                    record: a.record,
+                })
+                .collect(),
+            groups: groups.into_iter().map(|g| (g.key, g.record)).collect(),
         })
     }
 
@@ -115,6 +147,18 @@ impl PartitionSnapshot {
                     reported: c.reported,
                 })
                 .collect(),
+            lifecycle: self
+                .alerts
+                .into_iter()
+                .map(|a| AlertRecord {
+                    id: a.id,
+                    rule: a.rule,
+                    key: a.key,
+                    status: a.status,
+                    record: a.record,
+                })
+                .collect(),
+            groups: self.groups.into_iter().map(|(k, r)| (k, Some(r))).collect(),
             ..Commit::default()
         };
         store.commit(&commit)?;
@@ -152,6 +196,14 @@ mod tests {
                 event_max: Some(t),
                 reported: None,
             }],
+            alerts: vec![LifecycleAlert {
+                id: 7,
+                rule: "r".into(),
+                key: "{\"sku\":\"A\"}".into(),
+                status: "firing".into(),
+                record: "{}".into(),
+            }],
+            groups: vec![("g".into(), "{}".into())],
         };
         let bytes = snap.to_bytes();
         let store = PartitionSnapshot::from_bytes(&bytes)

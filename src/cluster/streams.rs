@@ -75,13 +75,36 @@ async fn ensure_stream(
         num_replicas: setup.replicas,
         ..Default::default()
     };
-    js.get_or_create_stream(config)
+    retry(|| js.get_or_create_stream(config.clone()))
         .await
         .map_err(|e| ClusterError::Setup {
             what: "stream",
             name: name.to_string(),
             message: e.to_string(),
         })
+}
+
+/// How long a start keeps trying to set up a stream or bucket: a JetStream cluster still
+/// electing its leaders, or busy, times requests out for a while.
+const SETUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `attempt` until it succeeds or [`SETUP_PATIENCE`] has passed (then its last error).
+async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if started.elapsed() >= SETUP_PATIENCE => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "JetStream setup failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 /// The lease bucket: an entry lives `lease_ttl` after its last write, which is what makes
@@ -107,9 +130,6 @@ async fn ensure_bucket(
     max_age: std::time::Duration,
     setup: &ClusterSetup,
 ) -> Result<kv::Store, ClusterError> {
-    if let Ok(store) = js.get_key_value(name).await {
-        return Ok(store);
-    }
     let config = kv::Config {
         bucket: name.to_string(),
         history: 1,
@@ -118,18 +138,22 @@ async fn ensure_bucket(
         storage: stream::StorageType::File,
         ..Default::default()
     };
-    match js.create_key_value(config).await {
-        Ok(store) => Ok(store),
-        // Another process made it in between.
-        Err(first) => js
-            .get_key_value(name)
-            .await
-            .map_err(|_| ClusterError::Setup {
-                what: "key-value bucket",
-                name: name.to_string(),
-                message: first.to_string(),
-            }),
-    }
+    retry(|| async {
+        if let Ok(store) = js.get_key_value(name).await {
+            return Ok(store);
+        }
+        match js.create_key_value(config.clone()).await {
+            Ok(store) => Ok(store),
+            // Another process made it in between.
+            Err(first) => js.get_key_value(name).await.map_err(|_| first),
+        }
+    })
+    .await
+    .map_err(|e| ClusterError::Setup {
+        what: "key-value bucket",
+        name: name.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Hex of a name, for a subject token or KV key that must hold any text (channel names,

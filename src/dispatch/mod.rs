@@ -161,6 +161,12 @@ impl Dispatcher {
         })
     }
 
+    /// Alert ids from `floor` on: a cluster worker gives each partition an id range of
+    /// its own, so alerts of two partitions never share an id.
+    pub fn ids_from(&mut self, floor: u64) {
+        self.next_id = self.next_id.max(floor);
+    }
+
     /// Whether escalation policy `name` exists (rules are checked against it).
     pub fn has_policy(&self, name: &str) -> bool {
         self.policies.contains_key(name)
@@ -304,6 +310,33 @@ impl Dispatcher {
             .get(&(rule.to_string(), key.to_string()))
             .copied()
         {
+            // Fired (or fired again) and cleared before its group spoke of it — both in
+            // one batch, or within `group_wait` / `group_interval`: what fired is still
+            // news, so the groups that have not told it yet speak first.
+            if let Some(a) = self
+                .alerts
+                .get(&id)
+                .filter(|a| a.is_firing() && !a.is_muted())
+            {
+                let untold: Vec<String> = a
+                    .groups
+                    .iter()
+                    .filter(|key| {
+                        self.groups
+                            .get(*key)
+                            .is_some_and(|g| g.sent.get(&id) != Some(&a.occurrences))
+                    })
+                    .cloned()
+                    .collect();
+                if !untold.is_empty() {
+                    for key in &untold {
+                        if let Some(group) = self.groups.get_mut(key) {
+                            group.next_flush = Some(now);
+                        }
+                    }
+                    self.flush_groups(now);
+                }
+            }
             self.resolve(id, now, "cleared", "the rule's condition cleared");
         }
     }

@@ -420,6 +420,42 @@ fn resolving_tells_the_told_channels_and_a_new_firing_starts_over() {
 }
 
 #[test]
+fn an_alert_that_clears_before_its_group_spoke_is_still_told_then_resolved() {
+    // group_wait 30s: the alert fires at t=1 and its condition clears at t=3, in the same
+    // processing step as far as the dispatcher can tell (a backlog read in one go, or a
+    // cluster worker catching up on a partition). Nothing fired may go untold.
+    let mut h = Harness::new(Harness::grouping(30, 60, 3600));
+    h.run_to(1);
+    h.raise("r", "A", &["ops"]);
+    let key = AlertKey::new([("sku".to_string(), "A".to_string())]).id();
+    h.dispatcher.clear("r", &key, t(h.now));
+    h.commit();
+    let told = h.take("ops", 1, 1);
+    assert_eq!(
+        told.iter().map(|s| s.status).collect::<Vec<_>>(),
+        vec![Status::Firing, Status::Resolved],
+        "{told:?}"
+    );
+    h.run_to(200);
+    h.nothing_else();
+    // Told, then it fires again and clears within the group's interval: the new
+    // occurrence is told before the resolution.
+    h.raise("r", "A", &["ops"]);
+    h.run_to(240);
+    assert_eq!(h.take("ops", 230, 230).len(), 1);
+    h.raise("r", "A", &["ops"]);
+    h.dispatcher.clear("r", &key, t(h.now));
+    h.commit();
+    let told = h.take("ops", 240, 240);
+    assert_eq!(
+        told.iter().map(|s| s.status).collect::<Vec<_>>(),
+        vec![Status::Firing, Status::Resolved],
+        "{told:?}"
+    );
+    h.nothing_else();
+}
+
+#[test]
 fn history_is_not_news() {
     let mut h = Harness::new(Harness::grouping(0, 10, 3600));
     h.now = 3600;
