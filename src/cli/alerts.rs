@@ -82,6 +82,59 @@ impl TargetArgs {
     }
 }
 
+/// The same for a cluster: the command goes to the owner of the alert's partition (through
+/// the partition's own subject), which answers if it is running.
+fn cluster_command(
+    kind: &str,
+    target: &Target,
+    author: &str,
+    setup: &crate::cluster::ClusterSetup,
+) -> anyhow::Result<ExitCode> {
+    use crate::cluster::command::{partition_of_alert, send};
+    let partition = match target {
+        Target::Id { id } => match partition_of_alert(*id, setup.partitions) {
+            Some(p) => p,
+            None => {
+                eprintln!("{id} is not an alert id of this cluster");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Target::Key { rule, key } => {
+            crate::cluster::partition::partition_of(rule, key, setup.partitions)
+        }
+    };
+    let now = Utc::now();
+    let command = crate::cluster::wire::CommandMessage {
+        id: now.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
+        kind: kind.to_string(),
+        target: serde_json::to_string(target)?,
+        author: author.to_string(),
+        at: now,
+        reply_to: None,
+    };
+    let rt = crate::pipeline::runtime()?;
+    let answer = rt.block_on(async {
+        let sent = async {
+            let conn = crate::cluster::streams::connect(setup).await?;
+            send(&conn, partition, command, Duration::from_secs(10)).await
+        };
+        match tokio::time::timeout(Duration::from_secs(30), sent).await {
+            Ok(answer) => answer.map_err(anyhow::Error::from),
+            Err(_) => Err(anyhow::anyhow!(
+                "no NATS server of {} answered within 30s",
+                setup.servers.join(",")
+            )),
+        }
+    })?;
+    match answer {
+        Some(answer) => println!("{}", flat(&answer)),
+        None => eprintln!(
+            "queued in partition {partition}; no worker has answered yet (it is applied when one owns the partition)"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -153,9 +206,20 @@ pub fn alerts(args: &AlertsArgs) -> anyhow::Result<ExitCode> {
 /// Klaxon's answer.
 pub fn command(kind: &str, args: &TargetArgs) -> anyhow::Result<ExitCode> {
     let target = args.target()?;
-    let Some(dir) = super::state_dir(&args.config) else {
-        return Ok(ExitCode::FAILURE);
+    let global = match crate::config::load_global(&args.config) {
+        Ok(loaded) => loaded.global,
+        Err(d) => {
+            super::print_diagnostics(&d);
+            return Ok(ExitCode::FAILURE);
+        }
     };
+    if let Some(cluster) = &global.cluster {
+        let setup = cluster
+            .setup()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+        return cluster_command(kind, &target, &args.author(), &setup);
+    }
+    let dir = global.state_dir;
     let mut store = SqliteStore::open(&dir)?;
     let (records, _) = store.lifecycle()?;
     let exists = records.iter().any(|r| match &target {

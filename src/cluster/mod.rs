@@ -5,6 +5,7 @@
 //! roles themselves are `pipeline::edge` and `pipeline::worker`. Nothing here runs unless
 //! klaxon.yaml has a `cluster:` section.
 
+pub mod command;
 pub mod config;
 pub mod lease;
 pub mod outbox;

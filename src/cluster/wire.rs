@@ -11,6 +11,27 @@ use serde::{Deserialize, Serialize};
 /// The most bytes of a sample line a match carries (alerts show 8,000 characters at most).
 pub const MAX_SAMPLE_BYTES: usize = 8 * 1024;
 
+/// The header that tells a command from a match on a partition's subject.
+pub const KIND_HEADER: &str = "Klaxon-Kind";
+pub const KIND_COMMAND: &str = "command";
+
+/// `klaxon ack` / `klaxon resolve` for an alert of a partition, put into the partition's own
+/// subject: the owner applies it in order with the matches, and a new owner replaying
+/// past its snapshot applies it again (acknowledging twice says "already").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMessage {
+    pub id: i64,
+    /// `ack` or `resolve`.
+    pub kind: String,
+    /// JSON: `{"id": 7}` or `{"rule": "…", "key": "…"}`.
+    pub target: String,
+    pub author: String,
+    pub at: DateTime<Utc>,
+    /// Where the owner answers (core NATS; nobody may be listening any more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
 /// One match, as it crosses the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchMessage {

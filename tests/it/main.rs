@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod cli_install;
+mod cluster_ack;
 mod cluster_failover;
 mod cluster_jetstream;
 mod config_load;

@@ -32,6 +32,7 @@ use partition::own_partition;
 
 /// What every partition and delivery task of this worker shares.
 struct Shared {
+    client: async_nats::Client,
     js: jetstream::Context,
     matches: stream::Stream,
     outbox: stream::Stream,
@@ -88,6 +89,7 @@ pub async fn run_worker(
             .await
             .map_err(cluster_error)?,
         js: js.clone(),
+        client: conn.client.clone(),
         setup: setup.clone(),
         watcher: Mutex::new(watcher),
         kibana: global.kibana.clone(),

@@ -10,16 +10,17 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use super::Shared;
+use crate::cluster::command::ID_SHIFT;
 use crate::cluster::config::MATCH_PREFIX;
 use crate::cluster::lease::partition_key;
 use crate::cluster::outbox::{self, OutboxMessage};
 use crate::cluster::partition::subject;
 use crate::cluster::snapshot::PartitionSnapshot;
-use crate::cluster::wire::MatchMessage;
+use crate::cluster::wire::{CommandMessage, MatchMessage, KIND_COMMAND, KIND_HEADER};
 use crate::dispatch::Dispatcher;
 use crate::event::{Event, Origin};
 use crate::pipeline::{lock, Engine};
-use crate::store::{LifecycleStore, StateStore};
+use crate::store::{CommandRow, LifecycleStore, StateStore};
 
 /// Most matches handled between two commits of a partition's state.
 const BATCH: usize = 512;
@@ -77,7 +78,7 @@ pub(super) async fn own_partition(
     let mut dispatcher = Dispatcher::new(&shared.dispatch).map_err(|e| format!("routes: {e}"))?;
     let (alerts, groups) = store.lifecycle().map_err(|e| e.to_string())?;
     dispatcher.restore(alerts, groups);
-    dispatcher.ids_from((u64::from(p) << 40) | 1);
+    dispatcher.ids_from((u64::from(p) << ID_SHIFT) | 1);
 
     // The lifecycle's timers (group flushes, repeats, escalation) run on this tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -87,6 +88,7 @@ pub(super) async fn own_partition(
     let mut changed = false;
     let (mut matched, mut caught_up) = (0u64, false);
     let mut raised = Vec::new();
+    let mut commands: Vec<CommandMessage> = Vec::new();
     loop {
         tokio::select! {
             _ = crate::source::stopped(&mut stop) => break,
@@ -98,12 +100,24 @@ pub(super) async fn own_partition(
                     let message = message.map_err(|e| format!("partition {p}: {e}"))?;
                     let info = message.info().map_err(|e| format!("partition {p}: {e}"))?;
                     let (seq, pending) = (info.stream_sequence, info.pending);
-                    match MatchMessage::from_bytes(&message.payload) {
-                        Ok(mut m) => {
-                            let rule = std::mem::take(&mut m.rule);
-                            engine.process_match(&rule, &event_of(m), &mut raised);
+                    let is_command = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(KIND_HEADER))
+                        .is_some_and(|v| v.as_str() == KIND_COMMAND);
+                    if is_command {
+                        match serde_json::from_slice::<CommandMessage>(&message.payload) {
+                            Ok(c) => commands.push(c),
+                            Err(e) => tracing::warn!(partition = p, seq, error = %e, "unreadable command skipped"),
                         }
-                        Err(e) => tracing::warn!(partition = p, seq, error = %e, "unreadable match skipped"),
+                    } else {
+                        match MatchMessage::from_bytes(&message.payload) {
+                            Ok(mut m) => {
+                                let rule = std::mem::take(&mut m.rule);
+                                engine.process_match(&rule, &event_of(m), &mut raised);
+                            }
+                            Err(e) => tracing::warn!(partition = p, seq, error = %e, "unreadable match skipped"),
+                        }
                     }
                     last_seq = seq;
                     handled += 1;
@@ -135,6 +149,22 @@ pub(super) async fn own_partition(
         for (rule, key) in engine.take_cleared() {
             tracing::debug!(partition = p, %rule, %key, "cleared");
             dispatcher.clear(&rule, &key, now);
+        }
+        // Acknowledgements and resolutions, after the alerts that came before them.
+        for c in commands.drain(..) {
+            let row = CommandRow {
+                id: c.id,
+                kind: c.kind,
+                target: c.target,
+                author: c.author,
+                created_at: c.at,
+                result: None,
+            };
+            let answer = dispatcher.command(&row, now);
+            tracing::info!(partition = p, command = %row.kind, by = %crate::types::flat(&row.author), "{answer}");
+            if let Some(inbox) = c.reply_to {
+                let _ = shared.client.publish(inbox, answer.into()).await;
+            }
         }
         dispatcher.tick(now);
         dispatcher.take_changes(&mut commit);
