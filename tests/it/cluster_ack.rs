@@ -2,7 +2,8 @@
 //! match, the partition's owner raises the alert, tells `ops` at once and escalates to
 //! `managers` while nobody acknowledges; `klaxon ack ID` with the cluster's config reaches
 //! the owner of the alert's partition through the partition's own subject, is answered,
-//! and stops the escalation of that alert while another alert escalates on.
+//! and stops the escalation of that alert while another alert escalates on. Edited rule
+//! files reach the worker's partitions.
 
 use std::time::Duration;
 
@@ -104,6 +105,25 @@ fn an_acknowledgement_reaches_the_partition_owner_and_stops_its_escalation() {
     std::thread::sleep(Duration::from_secs(3));
     let escalated: Vec<String> = told(&managers).into_iter().map(|t| t.0).collect();
     assert_eq!(escalated, vec!["B-2".to_string()], "{:?}", told(&managers));
+
+    // Rule files edited while the cluster runs: the worker's partitions take the new
+    // rules (the edge reloads as a single node does): C-3 goes to managers only.
+    write(
+        &dir.path().join("rules/rollbacks.yaml"),
+        "name: rollbacks\nsource: app\nquery: 'msg:inventory_rollback'\ngroup_by: [sku]\n\
+         notify: [managers]\n",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut log = crate::support::files::Appender::open(&dir.path().join("logs/app.log"));
+    log.line(format_args!(
+        "{{\"ts\":\"{now}\",\"msg\":\"inventory_rollback\",\"sku\":\"C-3\"}}"
+    ));
+    log.flush();
+    wait_until("C-3 told to managers", Duration::from_secs(30), || {
+        told(&managers).iter().any(|t| t.0 == "C-3")
+    });
+    assert!(!told(&ops).iter().any(|t| t.0 == "C-3"), "{:?}", told(&ops));
 
     // An id no partition of this cluster has is refused before anything is sent.
     let out = klaxon()

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::edge::cluster_error;
-use super::{PipelineError, RuleWatcher, RunStats};
+use super::{lock, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::cluster::lease::{delivery_key, partition_key, preferred, Leases};
 use crate::cluster::{streams, ClusterSetup};
@@ -32,6 +32,8 @@ use partition::own_partition;
 
 /// What every partition and delivery task of this worker shares.
 struct Shared {
+    /// Bumped when the rule files changed (and were accepted): partitions recompile.
+    rules_changed: watch::Sender<u64>,
     client: async_nats::Client,
     js: jetstream::Context,
     matches: stream::Stream,
@@ -89,6 +91,7 @@ pub async fn run_worker(
             .await
             .map_err(cluster_error)?,
         js: js.clone(),
+        rules_changed: watch::channel(0).0,
         client: conn.client.clone(),
         setup: setup.clone(),
         watcher: Mutex::new(watcher),
@@ -140,6 +143,20 @@ pub async fn run_worker(
         };
         if !live.iter().any(|w| w == leases.me()) {
             live.push(leases.me().to_string());
+        }
+        // Edited rule files: checked off this loop's thread (a bad file is refused and the
+        // running rules stay), then every partition recompiles the new set.
+        let watcher = shared.clone();
+        if let Ok(Some(new_messages)) = tokio::task::spawn_blocking(move || {
+            let mut w = lock(&watcher.watcher);
+            let (rules, _outcome) = w.poll();
+            rules.map(|_| w.messages())
+        })
+        .await
+        {
+            messages.rules.replace(new_messages);
+            shared.rules_changed.send_modify(|n| *n += 1);
+            tracing::info!("rule files changed: partitions take the new rules");
         }
         for p in 0..setup.partitions {
             let key = partition_key(p);

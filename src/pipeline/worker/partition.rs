@@ -89,10 +89,19 @@ pub(super) async fn own_partition(
     let (mut matched, mut caught_up) = (0u64, false);
     let mut raised = Vec::new();
     let mut commands: Vec<CommandMessage> = Vec::new();
+    let mut rules_changed = shared.rules_changed.subscribe();
     loop {
         tokio::select! {
             _ = crate::source::stopped(&mut stop) => break,
             _ = tick.tick() => {}
+            Ok(()) = rules_changed.changed() => {
+                // A rule whose state identity is unchanged keeps its state (as a single
+                // node's reload does).
+                match lock(&shared.watcher).compile_all() {
+                    Ok(rules) => engine.replace_rules(rules),
+                    Err(e) => tracing::error!(partition = p, "new rules do not compile here: {e}"),
+                }
+            }
             first = incoming.next() => {
                 let mut next = first;
                 let mut handled = 0;
