@@ -53,6 +53,32 @@ pub async fn send(
         .map(|m| String::from_utf8_lossy(&m.payload).into_owned()))
 }
 
+/// Sends `command` to the owners of every partition (silences concern them all); `Ok`
+/// once JetStream has stored it for each.
+pub async fn broadcast(
+    conn: &Connected,
+    partitions: u16,
+    command: &CommandMessage,
+) -> Result<(), ClusterError> {
+    let body = bytes::Bytes::from(serde_json::to_vec(command).expect("a command serializes"));
+    let mut acks = Vec::with_capacity(usize::from(partitions));
+    for p in 0..partitions {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(KIND_HEADER, KIND_COMMAND);
+        headers.insert("Nats-Msg-Id", format!("cmd:{}:{p}", command.id).as_str());
+        acks.push(
+            conn.js
+                .publish_with_headers(subject(MATCH_PREFIX, p), headers, body.clone())
+                .await
+                .map_err(|e| ClusterError::Nats(e.to_string()))?,
+        );
+    }
+    for ack in acks {
+        ack.await.map_err(|e| ClusterError::Nats(e.to_string()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

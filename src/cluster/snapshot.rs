@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::alert::RealertState;
 use crate::source::SourceClockState;
 use crate::store::{
-    AlertRecord, Commit, LifecycleStore, MemoryStore, RuleReset, RuleStateChange, StateStore,
-    StoreError,
+    AlertRecord, Commit, LifecycleStore, MemoryStore, RuleReset, RuleStateChange, SilenceRow,
+    StateStore, StoreError,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,47 @@ pub struct PartitionSnapshot {
     pub alerts: Vec<LifecycleAlert>,
     #[serde(default)]
     pub groups: Vec<(String, String)>,
+    /// Silences in force or to come (every partition holds every silence).
+    #[serde(default)]
+    pub silences: Vec<SilenceSnap>,
+}
+
+/// A silence as commands carry it and snapshots keep it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceSnap {
+    pub id: u64,
+    /// JSON list of matcher texts.
+    pub matchers: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub author: String,
+    pub comment: String,
+}
+
+impl From<SilenceRow> for SilenceSnap {
+    fn from(r: SilenceRow) -> Self {
+        SilenceSnap {
+            id: r.id,
+            matchers: r.matchers,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            author: r.author,
+            comment: r.comment,
+        }
+    }
+}
+
+impl From<SilenceSnap> for SilenceRow {
+    fn from(s: SilenceSnap) -> Self {
+        SilenceRow {
+            id: s.id,
+            matchers: s.matchers,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            author: s.author,
+            comment: s.comment,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +97,7 @@ pub struct Clock {
 }
 
 impl PartitionSnapshot {
-    /// What `store` holds, as covering sequence `seq`.
+    /// What `store` holds, as covering sequence `seq` (silences are the owner's to add).
     pub fn capture<S: StateStore + LifecycleStore>(
         seq: u64,
         store: &S,
@@ -103,6 +144,7 @@ impl PartitionSnapshot {
                 })
                 .collect(),
             groups: groups.into_iter().map(|g| (g.key, g.record)).collect(),
+            silences: Vec::new(),
         })
     }
 
@@ -204,6 +246,7 @@ mod tests {
                 record: "{}".into(),
             }],
             groups: vec![("g".into(), "{}".into())],
+            silences: Vec::new(),
         };
         let bytes = snap.to_bytes();
         let store = PartitionSnapshot::from_bytes(&bytes)

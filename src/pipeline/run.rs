@@ -415,32 +415,37 @@ fn outside_world(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), PipelineError> {
     let (silences, commands) = (store.silences(now)?, store.pending_commands()?);
-    dispatcher.set_silences(
-        silences
-            .into_iter()
-            .filter_map(|r| {
-                let matchers = serde_json::from_str::<Vec<String>>(&r.matchers).ok()?;
-                let matchers = matchers
-                    .iter()
-                    .map(|m| crate::dispatch::Matcher::parse(m))
-                    .collect::<Result<Vec<_>, _>>()
-                    .ok()?;
-                Some(crate::dispatch::Silence {
-                    id: r.id,
-                    matchers: crate::dispatch::Matchers(matchers),
-                    starts_at: r.starts_at,
-                    ends_at: r.ends_at,
-                    author: r.author,
-                    comment: r.comment,
-                })
-            })
-            .collect(),
-    );
+    dispatcher.set_silences(silences_of(silences));
     for command in commands {
         let answer = dispatcher.command(&command, now);
         tracing::info!(command = %command.kind, by = %crate::types::flat(&command.author), "{answer}");
     }
     Ok(())
+}
+
+/// Stored silences as the dispatcher takes them (rows whose matchers no longer parse are
+/// left out).
+pub(super) fn silences_of(
+    rows: impl IntoIterator<Item = crate::store::SilenceRow>,
+) -> Vec<crate::dispatch::Silence> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let matchers = serde_json::from_str::<Vec<String>>(&r.matchers).ok()?;
+            let matchers = matchers
+                .iter()
+                .map(|m| crate::dispatch::Matcher::parse(m))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            Some(crate::dispatch::Silence {
+                id: r.id,
+                matchers: crate::dispatch::Matchers(matchers),
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+                author: r.author,
+                comment: r.comment,
+            })
+        })
+        .collect()
 }
 
 /// Reports, once each time a catch-up ends, how many alerts about old events did not page.

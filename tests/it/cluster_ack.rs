@@ -3,7 +3,8 @@
 //! `managers` while nobody acknowledges; `klaxon ack ID` with the cluster's config reaches
 //! the owner of the alert's partition through the partition's own subject, is answered,
 //! and stops the escalation of that alert while another alert escalates on. Edited rule
-//! files reach the worker's partitions.
+//! files reach the worker's partitions; a silence reaches every partition and mutes until
+//! it is expired.
 
 use std::time::Duration;
 
@@ -124,6 +125,53 @@ fn an_acknowledgement_reaches_the_partition_owner_and_stops_its_escalation() {
         told(&managers).iter().any(|t| t.0 == "C-3")
     });
     assert!(!told(&ops).iter().any(|t| t.0 == "C-3"), "{:?}", told(&ops));
+
+    // A silence reaches every partition: D-4 is muted while E-5 is told; expired, the
+    // muted alert is let through.
+    let out = klaxon()
+        .args(["silence", "add", "--match", "sku = D-4", "--for", "1h"])
+        .args(["--comment", "maintenance", "-c"])
+        .arg(&worker)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "silence add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let silence = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let now = chrono::Utc::now().to_rfc3339();
+    for sku in ["D-4", "E-5"] {
+        log.line(format_args!(
+            "{{\"ts\":\"{now}\",\"msg\":\"inventory_rollback\",\"sku\":\"{sku}\"}}"
+        ));
+    }
+    log.flush();
+    wait_until("E-5 told to managers", Duration::from_secs(30), || {
+        told(&managers).iter().any(|t| t.0 == "E-5")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !told(&managers).iter().any(|t| t.0 == "D-4"),
+        "silenced D-4 was told: {:?}",
+        told(&managers)
+    );
+    let out = klaxon()
+        .args(["silence", "expire", &silence, "-c"])
+        .arg(&worker)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "silence expire: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "D-4 told once its silence ended",
+        Duration::from_secs(30),
+        || told(&managers).iter().any(|t| t.0 == "D-4"),
+    );
 
     // An id no partition of this cluster has is refused before anything is sent.
     let out = klaxon()

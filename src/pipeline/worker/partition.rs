@@ -2,6 +2,7 @@
 //! the sequence after it through the rule engine and the partition's own alert lifecycle,
 //! the messages decided put into the outbox, snapshots written under the entry's revision.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +16,12 @@ use crate::cluster::config::MATCH_PREFIX;
 use crate::cluster::lease::partition_key;
 use crate::cluster::outbox::{self, OutboxMessage};
 use crate::cluster::partition::subject;
-use crate::cluster::snapshot::PartitionSnapshot;
+use crate::cluster::snapshot::{PartitionSnapshot, SilenceSnap};
 use crate::cluster::wire::{CommandMessage, MatchMessage, KIND_COMMAND, KIND_HEADER};
 use crate::dispatch::Dispatcher;
 use crate::event::{Event, Origin};
 use crate::pipeline::{lock, Engine};
-use crate::store::{CommandRow, LifecycleStore, StateStore};
+use crate::store::{CommandRow, LifecycleStore, SilenceRow, StateStore};
 
 /// Most matches handled between two commits of a partition's state.
 const BATCH: usize = 512;
@@ -46,6 +47,12 @@ pub(super) async fn own_partition(
         Err(e) => return Err(format!("partition {p}: cannot read snapshot: {e}")),
     };
     let mut last_seq = snapshot.seq;
+    let mut silences: BTreeMap<u64, SilenceRow> = snapshot
+        .silences
+        .iter()
+        .cloned()
+        .map(|s| (s.id, SilenceRow::from(s)))
+        .collect();
     let mut store = snapshot.into_store().map_err(|e| e.to_string())?;
     let rules = lock(&shared.watcher)
         .compile_all()
@@ -159,8 +166,14 @@ pub(super) async fn own_partition(
             tracing::debug!(partition = p, %rule, %key, "cleared");
             dispatcher.clear(&rule, &key, now);
         }
-        // Acknowledgements and resolutions, after the alerts that came before them.
+        // Acknowledgements and resolutions, after the alerts that came before them;
+        // silences, which every partition receives.
         for c in commands.drain(..) {
+            if let Some(answer) = silence_command(&mut silences, &c) {
+                tracing::info!(partition = p, by = %crate::types::flat(&c.author), "{answer}");
+                changed = true;
+                continue;
+            }
             let row = CommandRow {
                 id: c.id,
                 kind: c.kind,
@@ -175,6 +188,10 @@ pub(super) async fn own_partition(
                 let _ = shared.client.publish(inbox, answer.into()).await;
             }
         }
+        silences.retain(|_, s| s.ends_at > now);
+        dispatcher.set_silences(crate::pipeline::run::silences_of(
+            silences.values().cloned(),
+        ));
         dispatcher.tick(now);
         dispatcher.take_changes(&mut commit);
         // No store keeps these here: the messages go to the outbox stream, and history
@@ -204,7 +221,9 @@ pub(super) async fn own_partition(
             ) {
                 store.prune(before).map_err(|e| e.to_string())?;
             }
-            let snap = PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
+            let mut snap =
+                PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
+            snap.silences = silences.values().cloned().map(Into::into).collect();
             revision = write_snapshot(&shared, &key, snap, revision).await?;
             snapshotted = last_seq;
             last_snapshot = tokio::time::Instant::now();
@@ -212,11 +231,42 @@ pub(super) async fn own_partition(
         }
     }
     if changed || last_seq != snapshotted {
-        let snap = PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
+        let mut snap = PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
+        snap.silences = silences.values().cloned().map(Into::into).collect();
         write_snapshot(&shared, &key, snap, revision).await?;
     }
     tracing::info!(partition = p, up_to = last_seq, "partition released");
     Ok(())
+}
+
+/// Applies a silence command (`silence`: add; `expire-silence`: end now) to `silences`:
+/// what it did, or `None` when `c` is not a silence command.
+fn silence_command(silences: &mut BTreeMap<u64, SilenceRow>, c: &CommandMessage) -> Option<String> {
+    match c.kind.as_str() {
+        "silence" => Some(match serde_json::from_str::<SilenceSnap>(&c.target) {
+            Ok(s) => {
+                let id = s.id;
+                silences.insert(id, s.into());
+                format!("silence {id} in force")
+            }
+            Err(e) => format!("unreadable silence: {e}"),
+        }),
+        "expire-silence" => {
+            let id = serde_json::from_str::<serde_json::Value>(&c.target)
+                .ok()
+                .and_then(|v| v["id"].as_u64());
+            Some(
+                match id.and_then(|id| silences.get_mut(&id).map(|s| (id, s))) {
+                    Some((id, s)) => {
+                        s.ends_at = s.ends_at.min(c.at);
+                        format!("silence {id} expired")
+                    }
+                    None => "no such silence".into(),
+                },
+            )
+        }
+        _ => None,
+    }
 }
 
 /// Writes the snapshot if the entry is still at `revision` (ours): its new revision.
