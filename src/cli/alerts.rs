@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 
+use super::cluster_link::StateAt;
 use crate::alert::AlertKey;
 use crate::dispatch::{AlertState, Target};
 use crate::store::{LifecycleStore, SqliteStore, StateLock, StoreError};
@@ -112,19 +113,8 @@ fn cluster_command(
         at: now,
         reply_to: None,
     };
-    let rt = crate::pipeline::runtime()?;
-    let answer = rt.block_on(async {
-        let sent = async {
-            let conn = crate::cluster::streams::connect(setup).await?;
-            send(&conn, partition, command, Duration::from_secs(10)).await
-        };
-        match tokio::time::timeout(Duration::from_secs(30), sent).await {
-            Ok(answer) => answer.map_err(anyhow::Error::from),
-            Err(_) => Err(anyhow::anyhow!(
-                "no NATS server of {} answered within 30s",
-                setup.servers.join(",")
-            )),
-        }
+    let answer = super::cluster_link::call(setup, |conn| async move {
+        send(&conn, partition, command, Duration::from_secs(10)).await
     })?;
     match answer {
         Some(answer) => println!("{}", flat(&answer)),
@@ -206,19 +196,13 @@ pub fn alerts(args: &AlertsArgs) -> anyhow::Result<ExitCode> {
 /// Klaxon's answer.
 pub fn command(kind: &str, args: &TargetArgs) -> anyhow::Result<ExitCode> {
     let target = args.target()?;
-    let global = match crate::config::load_global(&args.config) {
-        Ok(loaded) => loaded.global,
-        Err(d) => {
-            super::print_diagnostics(&d);
-            return Ok(ExitCode::FAILURE);
+    let global = match super::cluster_link::state_at(&args.config)? {
+        None => return Ok(ExitCode::FAILURE),
+        Some(StateAt::Cluster(setup)) => {
+            return cluster_command(kind, &target, &args.author(), &setup)
         }
+        Some(StateAt::Local(global)) => global,
     };
-    if let Some(cluster) = &global.cluster {
-        let setup = cluster
-            .setup()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
-        return cluster_command(kind, &target, &args.author(), &setup);
-    }
     let dir = global.state_dir;
     let mut store = SqliteStore::open(&dir)?;
     let (records, _) = store.lifecycle()?;

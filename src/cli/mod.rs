@@ -3,6 +3,7 @@
 mod alerts;
 mod channel_send;
 mod check;
+mod cluster_link;
 mod dlq;
 mod import;
 mod install;

@@ -140,19 +140,8 @@ fn cluster_silence(
         at: now,
         reply_to: None,
     };
-    let rt = crate::pipeline::runtime()?;
-    rt.block_on(async {
-        let sent = async {
-            let conn = crate::cluster::streams::connect(setup).await?;
-            crate::cluster::command::broadcast(&conn, setup.partitions, &message).await
-        };
-        match tokio::time::timeout(std::time::Duration::from_secs(30), sent).await {
-            Ok(done) => done.map_err(anyhow::Error::from),
-            Err(_) => Err(anyhow::anyhow!(
-                "no NATS server of {} answered within 30s",
-                setup.servers.join(",")
-            )),
-        }
+    super::cluster_link::call(setup, |conn| async move {
+        crate::cluster::command::broadcast(&conn, setup.partitions, &message).await
     })?;
     match row {
         Some(row) => report(id, &row)?,
@@ -166,19 +155,11 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
-    let global = match crate::config::load_global(&args.config) {
-        Ok(loaded) => loaded.global,
-        Err(d) => {
-            super::print_diagnostics(&d);
-            return Ok(ExitCode::FAILURE);
-        }
+    let global = match super::cluster_link::state_at(&args.config)? {
+        None => return Ok(ExitCode::FAILURE),
+        Some(super::cluster_link::StateAt::Cluster(setup)) => return cluster_silence(args, &setup),
+        Some(super::cluster_link::StateAt::Local(global)) => global,
     };
-    if let Some(cluster) = &global.cluster {
-        let setup = cluster
-            .setup()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
-        return cluster_silence(args, &setup);
-    }
     let mut store = SqliteStore::open(&global.state_dir)?;
     let now = Utc::now();
     match &args.action {
