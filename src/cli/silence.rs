@@ -85,6 +85,56 @@ fn new_row(add: &AddArgs, now: DateTime<Utc>) -> anyhow::Result<crate::store::Si
     Ok(row)
 }
 
+/// The silences as a table (stdout), and how many (stderr).
+fn print_rows(rows: &[crate::store::SilenceRow], now: DateTime<Utc>) {
+    println!("ID\tSTATE\tMATCHERS\tSTARTS\tENDS\tAUTHOR\tCOMMENT");
+    for s in rows {
+        let state = s.state(now);
+        let matchers: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
+        println!(
+            "{}\t{state}\t{}\t{}\t{}\t{}\t{}",
+            s.id,
+            flat(&matchers.join(", ")),
+            time(s.starts_at),
+            time(s.ends_at),
+            flat(&s.author),
+            flat(&s.comment)
+        );
+    }
+    eprintln!("{} silence(s)", rows.len());
+}
+
+/// `klaxon silence list` in a cluster: every partition holds every silence in force or to
+/// come, so partition 0's owner answers (ended ones are not kept: `--all` shows no more).
+fn cluster_list(
+    setup: &crate::cluster::ClusterSetup,
+    all: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExitCode> {
+    let ask = crate::cluster::wire::CommandMessage {
+        id: now.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
+        kind: "list-silences".into(),
+        target: String::new(),
+        author: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        at: now,
+        reply_to: None,
+    };
+    let answer = super::cluster_link::call(setup, |conn| async move {
+        crate::cluster::command::send(&conn, 0, ask, std::time::Duration::from_secs(10)).await
+    })?;
+    let Some(answer) = answer else {
+        eprintln!("no worker owning partition 0 answered within 10s");
+        return Ok(ExitCode::FAILURE);
+    };
+    let snaps: Vec<crate::cluster::snapshot::SilenceSnap> = serde_json::from_str(&answer)?;
+    let rows: Vec<crate::store::SilenceRow> = snaps.into_iter().map(Into::into).collect();
+    if all {
+        eprintln!("(a cluster does not keep ended silences)");
+    }
+    print_rows(&rows, now);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints the new silence's id (stdout) and what it silences (stderr).
 fn report(id: u64, row: &crate::store::SilenceRow) -> anyhow::Result<()> {
     let matchers: Vec<String> = serde_json::from_str(&row.matchers)?;
@@ -123,13 +173,7 @@ fn cluster_silence(
             ),
             None,
         ),
-        SilenceAction::List { .. } => {
-            eprintln!(
-                "a cluster keeps its silences in its partitions' snapshots; listing them is not \
-                 supported yet (the ids were printed when they were added)"
-            );
-            return Ok(ExitCode::FAILURE);
-        }
+        SilenceAction::List { all } => return cluster_list(setup, *all, now),
     };
     let (kind, target, author) = command;
     let message = CommandMessage {
@@ -174,21 +218,7 @@ pub fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
             } else {
                 store.silences(now)?
             };
-            println!("ID\tSTATE\tMATCHERS\tSTARTS\tENDS\tAUTHOR\tCOMMENT");
-            for s in &rows {
-                let state = s.state(now);
-                let matchers: Vec<String> = serde_json::from_str(&s.matchers).unwrap_or_default();
-                println!(
-                    "{}\t{state}\t{}\t{}\t{}\t{}\t{}",
-                    s.id,
-                    flat(&matchers.join(", ")),
-                    time(s.starts_at),
-                    time(s.ends_at),
-                    flat(&s.author),
-                    flat(&s.comment)
-                );
-            }
-            eprintln!("{} silence(s)", rows.len());
+            print_rows(&rows, now);
         }
         SilenceAction::Expire { id } => {
             if store.expire_silence(*id, now)? {

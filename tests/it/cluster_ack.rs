@@ -141,6 +141,22 @@ fn an_acknowledgement_reaches_the_partition_owner_and_stops_its_escalation() {
     );
     let silence = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::thread::sleep(Duration::from_secs(2));
+    let out = klaxon()
+        .args(["silence", "list", "-c"])
+        .arg(&worker)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && listed
+                .lines()
+                .any(|l| l.starts_with(&format!("{silence}\tactive\t"))
+                    && l.contains("sku = D-4")
+                    && l.contains("maintenance")),
+        "silence list: {listed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let now = chrono::Utc::now().to_rfc3339();
     for sku in ["D-4", "E-5"] {
         log.line(format_args!(

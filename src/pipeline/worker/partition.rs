@@ -169,6 +169,15 @@ pub(super) async fn own_partition(
         // Acknowledgements and resolutions, after the alerts that came before them;
         // silences, which every partition receives.
         for c in commands.drain(..) {
+            if c.kind == "list-silences" {
+                // Every partition holds every silence: any owner can list them.
+                let list: Vec<SilenceSnap> = silences.values().cloned().map(Into::into).collect();
+                if let Some(inbox) = c.reply_to {
+                    let body = serde_json::to_vec(&list).expect("silences serialize");
+                    let _ = shared.client.publish(inbox, body.into()).await;
+                }
+                continue;
+            }
             if let Some(answer) = silence_command(&mut silences, &c) {
                 tracing::info!(partition = p, by = %crate::types::flat(&c.author), "{answer}");
                 changed = true;
