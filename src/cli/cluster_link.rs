@@ -52,7 +52,7 @@ where
             Ok(result) => result.map_err(anyhow::Error::from),
             Err(_) => Err(anyhow::anyhow!(
                 "no NATS server of {} answered within 30s",
-                setup.servers.join(",")
+                crate::cluster::streams::shown(&setup.servers)
             )),
         }
     })

@@ -34,7 +34,7 @@ pub async fn connect(setup: &ClusterSetup) -> Result<Connected, ClusterError> {
         .connect(setup.servers.clone())
         .await
         .map_err(|e| ClusterError::Connect {
-            servers: setup.servers.join(","),
+            servers: shown(&setup.servers),
             message: e.to_string(),
         })?;
     let js = jetstream::new(client.clone());
@@ -156,8 +156,41 @@ async fn ensure_bucket(
     })
 }
 
+/// Server URLs for logs and errors: credentials in a URL (`nats://user:pass@host`) are
+/// replaced by `***`.
+pub fn shown(servers: &[String]) -> String {
+    servers
+        .iter()
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &url[..scheme + 3], &url[at..])
+            }
+            (None, Some(at)) => format!("***{}", &url[at..]),
+            _ => url.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Hex of a name, for a subject token or KV key that must hold any text (channel names,
 /// worker ids).
 pub fn hex(name: &str) -> String {
     name.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_server_urls_are_not_shown() {
+        let servers = [
+            "nats://ops:s3cret@nats-0:4222".to_string(),
+            "nats://nats-1:4222".to_string(),
+            "token@nats-2".to_string(),
+        ];
+        let text = shown(&servers);
+        assert_eq!(text, "nats://***@nats-0:4222,nats://nats-1:4222,***@nats-2");
+        assert!(!text.contains("s3cret") && !text.contains("token"));
+    }
 }

@@ -85,7 +85,7 @@ pub async fn run_edge(
     drop(tx);
     let (mut reloaded, _stop_watching) = watch_rules(watcher, telemetry.clone());
     tracing::info!(
-        servers = %setup.servers.join(","),
+        servers = %streams::shown(&setup.servers),
         partitions = setup.partitions,
         "edge running: matches go to JetStream"
     );
