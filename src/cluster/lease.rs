@@ -112,18 +112,10 @@ pub fn preferred<'a>(live: &'a [String], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// FNV-1a over `worker 0xff name`, finished with MurmurHash3's mixer: any two builds agree.
+/// How much `worker` wants lease `name`: the partitions' stable hash, so any two builds
+/// rank alike.
 fn score(worker: &str, name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in worker.bytes().chain([0xff]).chain(name.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    super::partition::stable_hash(worker, name)
 }
 
 #[cfg(test)]

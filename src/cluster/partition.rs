@@ -25,14 +25,17 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// FNV-1a over `a 0xff b`, finished with [`mix`]: the same on every host, build and
+/// version (partitions; the rendezvous ranking of leases).
+pub(crate) fn stable_hash(a: &str, b: &str) -> u64 {
+    mix(fnv1a(a.bytes().chain([0xff]).chain(b.bytes()), FNV_OFFSET))
+}
+
 /// The partition of `rule`'s `key` (its canonical text) among `partitions` (at least 1).
 /// The rule name and the key are separated by a byte neither can hold (`0xff` is never in
 /// UTF-8), so ("ab", "c") and ("a", "bc") hash apart.
 pub fn partition_of(rule: &str, key: &str, partitions: u16) -> u16 {
-    let hash = mix(fnv1a(
-        rule.bytes().chain([0xff]).chain(key.bytes()),
-        FNV_OFFSET,
-    ));
+    let hash = stable_hash(rule, key);
     // Multiply-shift instead of `%`: every partition equally likely, no modulo bias.
     ((u128::from(hash) * u128::from(partitions.max(1))) >> 64) as u16
 }
