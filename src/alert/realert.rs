@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 
 /// Realert bookkeeping for one alert identity (rule + key).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RealertState {
     pub rule: String,
     /// Canonical text of the key (see `alert::key_id`).

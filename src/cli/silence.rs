@@ -126,8 +126,7 @@ fn cluster_list(
         eprintln!("no worker owning partition 0 answered within 10s");
         return Ok(ExitCode::FAILURE);
     };
-    let snaps: Vec<crate::cluster::snapshot::SilenceSnap> = serde_json::from_str(&answer)?;
-    let rows: Vec<crate::store::SilenceRow> = snaps.into_iter().map(Into::into).collect();
+    let rows: Vec<crate::store::SilenceRow> = serde_json::from_str(&answer)?;
     if all {
         eprintln!("(a cluster does not keep ended silences)");
     }
@@ -161,8 +160,7 @@ fn cluster_silence(
         SilenceAction::Add(add) => {
             let mut row = new_row(add, now)?;
             row.id = id;
-            let target =
-                serde_json::to_string(&crate::cluster::snapshot::SilenceSnap::from(row.clone()))?;
+            let target = serde_json::to_string(&row)?;
             (("silence", target, row.author.clone()), Some(row))
         }
         SilenceAction::Expire { id } => (

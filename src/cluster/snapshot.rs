@@ -1,10 +1,10 @@
 //! A partition's rule state as of a stream sequence: what a worker writes to the snapshot
 //! bucket and what the next owner restores before replaying the partition's subject from
 //! the following sequence. It holds exactly what the single-node store keeps per rule and
-//! key (rule state, realert holds, the source clocks, the alert lifecycle), read from and put back into a
-//! [`MemoryStore`] through the store's own interface.
+//! key (rule state, realert holds, the source clocks, the alert lifecycle), in the store's
+//! own types, read from and put back into a [`MemoryStore`] through the store's interface.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::RealertState;
@@ -22,78 +22,16 @@ pub struct PartitionSnapshot {
     pub state_ids: Vec<(String, String)>,
     /// (rule, key, state).
     pub rule_state: Vec<(String, String, String)>,
-    pub realert: Vec<Hold>,
-    pub clocks: Vec<Clock>,
+    pub realert: Vec<RealertState>,
+    pub clocks: Vec<SourceClockState>,
     /// The alert lifecycle (`dispatch::Dispatcher`'s records): alerts and groups.
     #[serde(default)]
-    pub alerts: Vec<LifecycleAlert>,
+    pub alerts: Vec<AlertRecord>,
     #[serde(default)]
     pub groups: Vec<(String, String)>,
     /// Silences in force or to come (every partition holds every silence).
     #[serde(default)]
-    pub silences: Vec<SilenceSnap>,
-}
-
-/// A silence as commands carry it and snapshots keep it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SilenceSnap {
-    pub id: u64,
-    /// JSON list of matcher texts.
-    pub matchers: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub author: String,
-    pub comment: String,
-}
-
-impl From<SilenceRow> for SilenceSnap {
-    fn from(r: SilenceRow) -> Self {
-        SilenceSnap {
-            id: r.id,
-            matchers: r.matchers,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            author: r.author,
-            comment: r.comment,
-        }
-    }
-}
-
-impl From<SilenceSnap> for SilenceRow {
-    fn from(s: SilenceSnap) -> Self {
-        SilenceRow {
-            id: s.id,
-            matchers: s.matchers,
-            starts_at: s.starts_at,
-            ends_at: s.ends_at,
-            author: s.author,
-            comment: s.comment,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LifecycleAlert {
-    pub id: u64,
-    pub rule: String,
-    pub key: String,
-    pub status: String,
-    pub record: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hold {
-    pub rule: String,
-    pub key: String,
-    pub hold_until: DateTime<Utc>,
-    pub held_back: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Clock {
-    pub source: String,
-    pub event_max: Option<DateTime<Utc>>,
-    pub reported: Option<DateTime<Utc>>,
+    pub silences: Vec<SilenceRow>,
 }
 
 impl PartitionSnapshot {
@@ -114,35 +52,9 @@ impl PartitionSnapshot {
             seq,
             state_ids,
             rule_state,
-            realert: store
-                .realert_states()?
-                .into_iter()
-                .map(|r| Hold {
-                    rule: r.rule,
-                    key: r.key,
-                    hold_until: r.hold_until,
-                    held_back: r.held_back,
-                })
-                .collect(),
-            clocks: store
-                .source_clocks()?
-                .into_iter()
-                .map(|c| Clock {
-                    source: c.source,
-                    event_max: c.event_max,
-                    reported: c.reported,
-                })
-                .collect(),
-            alerts: alerts
-                .into_iter()
-                .map(|a| LifecycleAlert {
-                    id: a.id,
-                    rule: a.rule,
-                    key: a.key,
-                    status: a.status,
-                    record: a.record,
-                })
-                .collect(),
+            realert: store.realert_states()?,
+            clocks: store.source_clocks()?,
+            alerts,
             groups: groups.into_iter().map(|g| (g.key, g.record)).collect(),
             silences: Vec::new(),
         })
@@ -170,36 +82,9 @@ impl PartitionSnapshot {
                     state: Some(state),
                 })
                 .collect(),
-            realert: self
-                .realert
-                .into_iter()
-                .map(|h| RealertState {
-                    rule: h.rule,
-                    key: h.key,
-                    hold_until: h.hold_until,
-                    held_back: h.held_back,
-                })
-                .collect(),
-            clocks: self
-                .clocks
-                .into_iter()
-                .map(|c| SourceClockState {
-                    source: c.source,
-                    event_max: c.event_max,
-                    reported: c.reported,
-                })
-                .collect(),
-            lifecycle: self
-                .alerts
-                .into_iter()
-                .map(|a| AlertRecord {
-                    id: a.id,
-                    rule: a.rule,
-                    key: a.key,
-                    status: a.status,
-                    record: a.record,
-                })
-                .collect(),
+            realert: self.realert,
+            clocks: self.clocks,
+            lifecycle: self.alerts,
             groups: self.groups.into_iter().map(|(k, r)| (k, Some(r))).collect(),
             ..Commit::default()
         };
@@ -219,6 +104,7 @@ impl PartitionSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     #[test]
     fn a_snapshot_round_trips_through_a_store() {
@@ -227,18 +113,18 @@ mod tests {
             seq: 42,
             state_ids: vec![("r".into(), "id-1".into())],
             rule_state: vec![("r".into(), "{\"sku\":\"A\"}".into(), "{\"n\":3}".into())],
-            realert: vec![Hold {
+            realert: vec![RealertState {
                 rule: "r".into(),
                 key: "{\"sku\":\"A\"}".into(),
                 hold_until: t,
                 held_back: 2,
             }],
-            clocks: vec![Clock {
+            clocks: vec![SourceClockState {
                 source: "s".into(),
                 event_max: Some(t),
                 reported: None,
             }],
-            alerts: vec![LifecycleAlert {
+            alerts: vec![AlertRecord {
                 id: 7,
                 rule: "r".into(),
                 key: "{\"sku\":\"A\"}".into(),

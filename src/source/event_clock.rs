@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 pub const IDLE_GRACE: Duration = Duration::seconds(2);
 
 /// Where a source's event-time clock stands, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceClockState {
     pub source: String,
     /// Newest event time seen.

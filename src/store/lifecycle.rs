@@ -18,7 +18,7 @@ pub struct Notification {
 }
 
 /// One alert's lifecycle record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertRecord {
     pub id: u64,
     pub rule: String,
@@ -45,7 +45,7 @@ pub struct HistoryRow {
 }
 
 /// A silence as stored; `matchers` is a JSON list of matcher strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SilenceRow {
     pub id: u64,
     pub matchers: String,

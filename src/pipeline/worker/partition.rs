@@ -16,12 +16,12 @@ use crate::cluster::config::MATCH_PREFIX;
 use crate::cluster::lease::partition_key;
 use crate::cluster::outbox::{self, OutboxMessage};
 use crate::cluster::partition::subject;
-use crate::cluster::snapshot::{PartitionSnapshot, SilenceSnap};
+use crate::cluster::snapshot::PartitionSnapshot;
 use crate::cluster::wire::{CommandMessage, MatchMessage, KIND_COMMAND, KIND_HEADER};
 use crate::dispatch::Dispatcher;
 use crate::event::{Event, Origin};
 use crate::pipeline::{lock, Engine};
-use crate::store::{CommandRow, LifecycleStore, SilenceRow, StateStore};
+use crate::store::{CommandRow, LifecycleStore, MemoryStore, SilenceRow, StateStore};
 
 /// Most matches handled between two commits of a partition's state.
 const BATCH: usize = 512;
@@ -37,7 +37,7 @@ pub(super) async fn own_partition(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let key = partition_key(p);
-    let (mut revision, snapshot) = match shared.snapshots.entry(key.clone()).await {
+    let (mut revision, mut snapshot) = match shared.snapshots.entry(key.clone()).await {
         Ok(Some(e)) if e.operation == kv::Operation::Put => (
             e.revision,
             PartitionSnapshot::from_bytes(&e.value)
@@ -47,11 +47,9 @@ pub(super) async fn own_partition(
         Err(e) => return Err(format!("partition {p}: cannot read snapshot: {e}")),
     };
     let mut last_seq = snapshot.seq;
-    let mut silences: BTreeMap<u64, SilenceRow> = snapshot
-        .silences
-        .iter()
-        .cloned()
-        .map(|s| (s.id, SilenceRow::from(s)))
+    let mut silences: BTreeMap<u64, SilenceRow> = std::mem::take(&mut snapshot.silences)
+        .into_iter()
+        .map(|s| (s.id, s))
         .collect();
     let mut store = snapshot.into_store().map_err(|e| e.to_string())?;
     let rules = lock(&shared.watcher)
@@ -171,7 +169,7 @@ pub(super) async fn own_partition(
         for c in commands.drain(..) {
             if c.kind == "list-silences" {
                 // Every partition holds every silence: any owner can list them.
-                let list: Vec<SilenceSnap> = silences.values().cloned().map(Into::into).collect();
+                let list: Vec<&SilenceRow> = silences.values().collect();
                 if let Some(inbox) = c.reply_to {
                     let body = serde_json::to_vec(&list).expect("silences serialize");
                     let _ = shared.client.publish(inbox, body.into()).await;
@@ -230,9 +228,7 @@ pub(super) async fn own_partition(
             ) {
                 store.prune(before).map_err(|e| e.to_string())?;
             }
-            let mut snap =
-                PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
-            snap.silences = silences.values().cloned().map(Into::into).collect();
+            let snap = snapshot_of(last_seq, &store, &silences)?;
             revision = write_snapshot(&shared, &key, snap, revision).await?;
             snapshotted = last_seq;
             last_snapshot = tokio::time::Instant::now();
@@ -240,8 +236,7 @@ pub(super) async fn own_partition(
         }
     }
     if changed || last_seq != snapshotted {
-        let mut snap = PartitionSnapshot::capture(last_seq, &store).map_err(|e| e.to_string())?;
-        snap.silences = silences.values().cloned().map(Into::into).collect();
+        let snap = snapshot_of(last_seq, &store, &silences)?;
         write_snapshot(&shared, &key, snap, revision).await?;
     }
     tracing::info!(partition = p, up_to = last_seq, "partition released");
@@ -252,10 +247,10 @@ pub(super) async fn own_partition(
 /// what it did, or `None` when `c` is not a silence command.
 fn silence_command(silences: &mut BTreeMap<u64, SilenceRow>, c: &CommandMessage) -> Option<String> {
     match c.kind.as_str() {
-        "silence" => Some(match serde_json::from_str::<SilenceSnap>(&c.target) {
+        "silence" => Some(match serde_json::from_str::<SilenceRow>(&c.target) {
             Ok(s) => {
                 let id = s.id;
-                silences.insert(id, s.into());
+                silences.insert(id, s);
                 format!("silence {id} in force")
             }
             Err(e) => format!("unreadable silence: {e}"),
@@ -276,6 +271,17 @@ fn silence_command(silences: &mut BTreeMap<u64, SilenceRow>, c: &CommandMessage)
         }
         _ => None,
     }
+}
+
+/// The partition's state as of `seq`: the store's, and the silences it holds beside it.
+fn snapshot_of(
+    seq: u64,
+    store: &MemoryStore,
+    silences: &BTreeMap<u64, SilenceRow>,
+) -> Result<PartitionSnapshot, String> {
+    let mut snap = PartitionSnapshot::capture(seq, store).map_err(|e| e.to_string())?;
+    snap.silences = silences.values().cloned().collect();
+    Ok(snap)
 }
 
 /// Writes the snapshot if the entry is still at `revision` (ours): its new revision.
