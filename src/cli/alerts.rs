@@ -105,14 +105,12 @@ fn cluster_command(
         }
     };
     let now = Utc::now();
-    let command = crate::cluster::wire::CommandMessage {
-        id: now.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
-        kind: kind.to_string(),
-        target: serde_json::to_string(target)?,
-        author: author.to_string(),
-        at: now,
-        reply_to: None,
-    };
+    let command = crate::cluster::wire::CommandMessage::new(
+        kind,
+        serde_json::to_string(target)?,
+        author.to_string(),
+        now,
+    );
     let answer = super::cluster_link::call(setup, |conn| async move {
         send(&conn, partition, command, Duration::from_secs(10)).await
     })?;

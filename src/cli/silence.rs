@@ -111,14 +111,12 @@ fn cluster_list(
     all: bool,
     now: DateTime<Utc>,
 ) -> anyhow::Result<ExitCode> {
-    let ask = crate::cluster::wire::CommandMessage {
-        id: now.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
-        kind: "list-silences".into(),
-        target: String::new(),
-        author: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
-        at: now,
-        reply_to: None,
-    };
+    let ask = crate::cluster::wire::CommandMessage::new(
+        "list-silences",
+        String::new(),
+        std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        now,
+    );
     let answer = super::cluster_link::call(setup, |conn| async move {
         crate::cluster::command::send(&conn, 0, ask, std::time::Duration::from_secs(10)).await
     })?;
@@ -174,14 +172,7 @@ fn cluster_silence(
         SilenceAction::List { all } => return cluster_list(setup, *all, now),
     };
     let (kind, target, author) = command;
-    let message = CommandMessage {
-        id: now.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
-        kind: kind.to_string(),
-        target,
-        author,
-        at: now,
-        reply_to: None,
-    };
+    let message = CommandMessage::new(kind, target, author, now);
     super::cluster_link::call(setup, |conn| async move {
         crate::cluster::command::broadcast(&conn, setup.partitions, &message).await
     })?;

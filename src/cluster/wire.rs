@@ -32,6 +32,21 @@ pub struct CommandMessage {
     pub reply_to: Option<String>,
 }
 
+impl CommandMessage {
+    /// A new command from this process at `at`; its id (the message's dedup id) is the
+    /// instant and the process id, so two commands never share one.
+    pub fn new(kind: &str, target: String, author: String, at: DateTime<Utc>) -> Self {
+        CommandMessage {
+            id: at.timestamp_nanos_opt().unwrap_or_default() ^ i64::from(std::process::id()),
+            kind: kind.to_string(),
+            target,
+            author,
+            at,
+            reply_to: None,
+        }
+    }
+}
+
 /// One match, as it crosses the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchMessage {
