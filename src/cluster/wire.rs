@@ -47,6 +47,16 @@ impl CommandMessage {
     }
 }
 
+/// The part of `line` a match carries as its sample: at most [`MAX_SAMPLE_BYTES`], cut at
+/// a character boundary (so an edge copies no more of a long line than it sends).
+pub fn sample_of(line: &str) -> &str {
+    let mut end = line.len().min(MAX_SAMPLE_BYTES);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
+}
+
 /// One match, as it crosses the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchMessage {
@@ -77,13 +87,8 @@ impl MatchMessage {
 
     /// The sample cut to [`MAX_SAMPLE_BYTES`] at a character boundary.
     pub fn clip_sample(&mut self) {
-        if self.sample.len() > MAX_SAMPLE_BYTES {
-            let mut end = MAX_SAMPLE_BYTES;
-            while !self.sample.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.sample.truncate(end);
-        }
+        let end = sample_of(&self.sample).len();
+        self.sample.truncate(end);
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -128,11 +133,11 @@ mod tests {
 
     #[test]
     fn samples_are_bounded_at_a_character_boundary() {
-        let mut m = sample();
-        m.sample = "é".repeat(MAX_SAMPLE_BYTES);
-        m.clip_sample();
-        assert!(m.sample.len() <= MAX_SAMPLE_BYTES);
-        assert!(m.sample.chars().all(|c| c == 'é'));
+        let long = "é".repeat(MAX_SAMPLE_BYTES);
+        let cut = sample_of(&long);
+        assert!(cut.len() <= MAX_SAMPLE_BYTES && cut.len() > MAX_SAMPLE_BYTES - 2);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(sample_of("short"), "short");
         assert!(MatchMessage::from_bytes(b"{\"rule\":1}").is_err());
     }
 }

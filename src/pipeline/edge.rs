@@ -17,7 +17,7 @@ use super::{Engine, PipelineError, RuleWatcher, RunStats};
 use crate::clock::Clock;
 use crate::cluster::config::MATCH_PREFIX;
 use crate::cluster::publish::{publish_batch, PublishTarget};
-use crate::cluster::wire::MatchMessage;
+use crate::cluster::wire::{sample_of, MatchMessage};
 use crate::cluster::{streams, ClusterSetup};
 use crate::config::LoadedConfig;
 use crate::event::Event;
@@ -216,18 +216,16 @@ impl FieldSelections {
             (_, Some(all)) => all.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             (_, None) => Default::default(),
         };
-        let mut m = MatchMessage {
+        MatchMessage {
             rule: rule.name.clone(),
             key: key.to_string(),
             event_time: event.time,
             fields,
-            sample: event.raw.clone(),
+            sample: sample_of(&event.raw).to_string(),
             source: event.origin.source.to_string(),
             fingerprint: event.origin.fingerprint.to_string(),
             offset: event.origin.offset,
-        };
-        m.clip_sample();
-        m
+        }
     }
 }
 
