@@ -65,7 +65,8 @@ pub async fn run_worker(
     // Refuse broken rules and routes at start, as a single node does.
     watcher.compile_all().map_err(PipelineError::Config)?;
     let global = &loaded.global;
-    Dispatcher::new(&global.dispatch_setup()).map_err(|message| PipelineError::Channel {
+    let dispatch = global.dispatch_setup();
+    Dispatcher::new(&dispatch).map_err(|message| PipelineError::Channel {
         name: "routes".into(),
         message,
     })?;
@@ -96,7 +97,7 @@ pub async fn run_worker(
         setup: setup.clone(),
         watcher: Mutex::new(watcher),
         kibana: global.kibana.clone(),
-        dispatch: global.dispatch_setup(),
+        dispatch,
         clock: clock.clone(),
         max_payload: conn.client.server_info().max_payload,
     });
